@@ -1,0 +1,104 @@
+//! The interface a netmap backend offers to the VMM (the "netmap port" of architecture.md).
+//!
+//! A ptnet NIC maps the port's region into the guest (memdev BAR1), then drives the port
+//! from its ring workers with indices taken from the CSB. The VALE switch implements this
+//! trait; a real `/dev/netmap` backend could implement it too.
+
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::prologue::PrologueError;
+use crate::region::RegionLayout;
+use crate::shm::SharedMem;
+
+/// Direction of a ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingKind {
+    Tx,
+    Rx,
+}
+
+/// The host's view of a ring after a sync: what goes into `ktoa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncResult {
+    pub hwcur: u32,
+    pub hwtail: u32,
+}
+
+/// Where a port's netmap memory lives, for mapping it into a guest.
+#[derive(Debug, Clone, Copy)]
+pub struct RegionInfo {
+    /// A file descriptor whose bytes `0..size` are the region (`mmap(fd, offset 0)`), valid
+    /// while the port is open.
+    pub fd: RawFd,
+    /// Region size in bytes, a multiple of 4 KiB (`MEMSIZE`).
+    pub size: usize,
+    /// This process's mapping of the region (page aligned, `size` bytes), usable directly as
+    /// the userspace address of a KVM memory slot.
+    pub mem: SharedMem,
+    /// Pools (`*_POOL_OFS/OBJNUM/OBJSZ`), ring counts and slots (`NUM_*`).
+    pub layout: RegionLayout,
+    /// Offset of the port's `netmap_if` (`NIFP_OFS`).
+    pub nifp_offset: u32,
+    /// An allocator id for `MEMID`/`HOSTMEMID`, unique among the open ports of a switch.
+    pub mem_id: u16,
+}
+
+/// Errors of a port operation.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// `head`/`cur` from the application failed validation; the ring was left unchanged and
+    /// the caller should reinitialise its view from [`NetmapPort::ring_state`].
+    #[error("Invalid ring indices")]
+    Prologue(#[from] PrologueError),
+    /// No such ring.
+    #[error("No {kind:?} ring {ring}")]
+    NoRing { kind: RingKind, ring: u32 },
+    /// An operating-system call failed.
+    #[error("Port I/O error")]
+    Io(#[from] std::io::Error),
+}
+
+/// Something that wakes a thread sleeping in [`NetmapPort::rx_wait`] (for example on a guest
+/// kick or at shutdown). Works from any thread of the process that owns the port.
+pub trait Waker: Send + Sync {
+    fn wake(&self);
+}
+
+/// A netmap port as the VMM sees it. All methods take `&self`: one thread may drive each
+/// ring (a TX worker and an RX worker concurrently); a ring must not be synced by two threads
+/// at once.
+pub trait NetmapPort: Send + Sync {
+    /// The port's name, e.g. `vale0:2`.
+    fn name(&self) -> &str;
+
+    /// The region to map into the guest.
+    fn region(&self) -> RegionInfo;
+
+    /// The host's current `(hwcur, hwtail)` of a ring, e.g. to reinitialise a guest ring
+    /// after a rejected sync.
+    fn ring_state(&self, kind: RingKind, ring: u32) -> Result<SyncResult, PortError>;
+
+    /// Transmits the slots `hwcur..head` of TX ring `ring` (head/cur are untrusted and are
+    /// validated). TX completes synchronously: the result has `hwcur == head` and
+    /// `hwtail == head - 1`.
+    fn txsync(&self, ring: u32, head: u32, cur: u32) -> Result<SyncResult, PortError>;
+
+    /// Releases RX slots `hwcur..head` of ring `ring` and reports packets that arrived
+    /// (`hwtail`).
+    fn rxsync(&self, ring: u32, head: u32, cur: u32) -> Result<SyncResult, PortError>;
+
+    /// Sleeps until RX ring `ring`'s hwtail moves from `seen_hwtail`, the timeout passes, or
+    /// a [`Waker`] fires, using the need-kick / double-check protocol (no lost wakeups).
+    /// Returns true if the hwtail moved.
+    fn rx_wait(
+        &self,
+        ring: u32,
+        seen_hwtail: u32,
+        timeout: Option<Duration>,
+    ) -> Result<bool, PortError>;
+
+    /// A handle that interrupts [`NetmapPort::rx_wait`] on ring `ring`.
+    fn rx_waker(&self, ring: u32) -> Result<Arc<dyn Waker>, PortError>;
+}
