@@ -1,1 +1,15 @@
+//! Device models of ptvmm: the buses that route guest accesses, and the legacy devices a
+//! stock Linux guest needs (serial console, i8042 reset, ACPI power, a debug-exit port).
+//!
+//! Devices depend only on the small traits here ([`BusDevice`], [`vm_superio::Trigger`]),
+//! never on KVM, so every model is unit-tested without /dev/kvm.
 
+pub mod acpi_pm;
+pub mod bus;
+pub mod debug_exit;
+pub mod exit;
+pub mod i8042;
+pub mod serial;
+
+pub use bus::{Bus, BusDevice, BusError};
+pub use exit::{ExitReason, ExitSignal};

@@ -1,1 +1,331 @@
+//! ptvmm's virtual machine: KVM VM and vCPUs, guest memory, x86_64 Linux boot, the PIO and
+//! MMIO buses and their devices, and the lifecycle (run, stop on poweroff/reset/signal).
 
+pub mod acpi;
+pub mod boot;
+pub mod config;
+pub mod console;
+pub mod cpuid;
+pub mod error;
+pub mod hypervisor;
+pub mod layout;
+pub mod memory;
+pub mod regs;
+pub mod signals;
+pub mod vcpu;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use devices::serial::Serial;
+use devices::{acpi_pm, i8042, Bus, BusDevice, ExitReason, ExitSignal};
+use kvm_bindings::{
+    kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
+};
+use kvm_ioctls::{Kvm, VcpuFd, VmFd};
+use vm_memory::{
+    Address, Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
+};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::signal::Killable;
+
+pub use config::VmConfig;
+pub use devices::ExitReason as Exit;
+pub use error::{Error, Result};
+use layout::{gsi, ports};
+
+/// How long a stopping VM waits for its vCPU threads before giving up on them.
+const VCPU_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a [`Machine`] is built from.
+pub struct MachineConfig {
+    pub memory_bytes: u64,
+    pub cpus: u8,
+    /// Where the guest's serial output goes.
+    pub console: Box<dyn Write + Send>,
+    /// Forward this process's stdin to the guest's serial port.
+    pub stdin: bool,
+}
+
+/// A configured VM, ready to load a guest and run.
+pub struct Machine {
+    _kvm: Kvm,
+    vm: VmFd,
+    mem: GuestMemoryMmap,
+    vcpus: Vec<VcpuFd>,
+    pio: Bus,
+    mmio: Bus,
+    exit: Arc<ExitSignal>,
+    serial: Arc<Mutex<Serial>>,
+    stdin: bool,
+    stats: Arc<vcpu::ExitStats>,
+}
+
+fn shared<T: BusDevice + 'static>(d: T) -> Arc<Mutex<dyn BusDevice>> {
+    Arc::new(Mutex::new(d))
+}
+
+impl Machine {
+    pub fn new(cfg: MachineConfig) -> Result<Self> {
+        let kvm = hypervisor::open_kvm()?;
+        let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+        vm.set_tss_address(layout::KVM_TSS_START as usize)
+            .map_err(Error::kvm("KVM_SET_TSS_ADDR"))?;
+        vm.set_identity_map_address(layout::KVM_IDENTITY_MAP_START)
+            .map_err(Error::kvm("KVM_SET_IDENTITY_MAP_ADDR"))?;
+        vm.create_irq_chip()
+            .map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
+        vm.create_pit2(kvm_pit_config {
+            flags: KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        })
+        .map_err(Error::kvm("KVM_CREATE_PIT2"))?;
+
+        let mem =
+            memory::create_guest_memory(cfg.memory_bytes).map_err(|e| Error::GuestMemory {
+                mib: cfg.memory_bytes >> 20,
+                detail: e.to_string(),
+            })?;
+        for (slot, region) in mem.iter().enumerate() {
+            let r = kvm_userspace_memory_region {
+                slot: slot as u32,
+                guest_phys_addr: region.start_addr().raw_value(),
+                memory_size: region.len(),
+                userspace_addr: region.as_ptr() as u64,
+                flags: 0,
+            };
+            // SAFETY: the mapping behind `region` stays alive as long as `mem`, which the
+            // Machine owns and keeps until after the VM fd is closed.
+            unsafe { vm.set_user_memory_region(r) }
+                .map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
+        }
+        regs::write_boot_tables(&mem).map_err(|_| Error::GuestWrite("boot page tables"))?;
+        let tables = acpi::build(layout::ACPI_START, cfg.cpus);
+        mem.write_slice(&tables.bytes, GuestAddress(tables.base))
+            .map_err(|_| Error::GuestWrite("ACPI tables"))?;
+
+        let exit = Arc::new(ExitSignal::new().map_err(Error::io("exit eventfd"))?);
+        let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::io("serial irq eventfd"))?;
+        vm.register_irqfd(&serial_irq, gsi::COM1)
+            .map_err(Error::kvm("KVM_IRQFD (serial)"))?;
+        let serial = Arc::new(Mutex::new(Serial::new(serial_irq, cfg.console)));
+
+        let mut pio = Bus::new();
+        let bus_err = |e: devices::BusError| Error::Config(format!("device layout: {e}"));
+        pio.insert(serial.clone(), ports::COM1, devices::serial::LEN)
+            .map_err(bus_err)?;
+        pio.insert(
+            shared(i8042::I8042::new(exit.clone())),
+            ports::I8042,
+            ports::I8042_LEN,
+        )
+        .map_err(bus_err)?;
+        pio.insert(
+            shared(acpi_pm::AcpiPm::new(exit.clone())),
+            ports::ACPI_PM,
+            acpi_pm::LEN,
+        )
+        .map_err(bus_err)?;
+        pio.insert(
+            shared(devices::debug_exit::DebugExit::new(exit.clone())),
+            ports::DEBUG_EXIT,
+            1,
+        )
+        .map_err(bus_err)?;
+
+        let supported = kvm
+            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+            .map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+        let mut vcpus = Vec::with_capacity(cfg.cpus.into());
+        for id in 0..cfg.cpus {
+            let vcpu = vm
+                .create_vcpu(id.into())
+                .map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+            let mut cpuid = supported.clone();
+            cpuid::filter(cpuid.as_mut_slice(), id, cfg.cpus);
+            vcpu.set_cpuid2(&cpuid)
+                .map_err(Error::kvm("KVM_SET_CPUID2"))?;
+            let wanted = regs::boot_msrs().len();
+            let set = regs::setup_msrs(&vcpu).map_err(Error::kvm("KVM_SET_MSRS"))?;
+            if set != wanted {
+                log::debug!("vcpu{id}: KVM took {set} of {wanted} boot MSRs");
+            }
+            regs::setup_lapic(&vcpu).map_err(Error::kvm("KVM_SET_LAPIC"))?;
+            vcpus.push(vcpu);
+        }
+
+        Ok(Self {
+            _kvm: kvm,
+            vm,
+            mem,
+            vcpus,
+            pio,
+            mmio: Bus::new(),
+            exit,
+            serial,
+            stdin: cfg.stdin,
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn memory(&self) -> &GuestMemoryMmap {
+        &self.mem
+    }
+
+    pub fn vm_fd(&self) -> &VmFd {
+        &self.vm
+    }
+
+    pub fn pio_bus(&mut self) -> &mut Bus {
+        &mut self.pio
+    }
+
+    pub fn mmio_bus(&mut self) -> &mut Bus {
+        &mut self.mmio
+    }
+
+    pub fn exit_signal(&self) -> Arc<ExitSignal> {
+        self.exit.clone()
+    }
+
+    pub fn exit_stats(&self) -> Arc<vcpu::ExitStats> {
+        self.stats.clone()
+    }
+
+    /// Loads a bzImage (and initrd) and points the boot vCPU at its 64-bit entry.
+    pub fn load_linux(&self, kernel: &Path, initrd: Option<&Path>, cmdline: &str) -> Result<()> {
+        let size: u64 = self.mem.iter().map(|r| r.len()).sum();
+        let info = boot::load_linux(&self.mem, kernel, initrd, cmdline, &memory::e820_map(size))?;
+        self.set_boot_entry(info.entry, info.zero_page.raw_value())
+    }
+
+    /// Puts the boot vCPU in long mode at `entry` with RSI = `rsi`.
+    pub fn set_boot_entry(&self, entry: GuestAddress, rsi: u64) -> Result<()> {
+        regs::setup_boot_cpu(&self.vcpus[0], entry, rsi).map_err(Error::kvm("boot vCPU registers"))
+    }
+
+    /// Runs the guest until it powers off, resets, writes the debug-exit port, the user
+    /// quits, a termination signal arrives, or a vCPU fails. All threads are stopped
+    /// before this returns.
+    pub fn run(self) -> Result<ExitReason> {
+        signals::install_kick_handler()?;
+        let term = signals::TerminationSignals::block()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ctx = vcpu::VcpuContext {
+            pio: self.pio.clone(),
+            mmio: self.mmio.clone(),
+            exit: self.exit.clone(),
+            stop: stop.clone(),
+            stats: self.stats.clone(),
+        };
+        let mut threads: Vec<JoinHandle<()>> = Vec::new();
+        let mut spawn_error = None;
+        for (id, fd) in self.vcpus.into_iter().enumerate() {
+            match vcpu::spawn(id as u8, fd, ctx.clone()) {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let input = if self.stdin && spawn_error.is_none() {
+            console::spawn_input(self.serial.clone(), self.exit.clone(), stop.clone()).ok()
+        } else {
+            None
+        };
+        if let Some(e) = spawn_error {
+            self.exit.request(ExitReason::Error(format!(
+                "cannot start a vCPU thread: {e}"
+            )));
+        }
+
+        let fds = [self.exit.eventfd().as_raw_fd(), term.raw_fd()];
+        while self.exit.reason().is_none() {
+            match signals::wait_readable(&fds, -1) {
+                Ok(ready) if ready[1] => {
+                    if let Some(sig) = term.take() {
+                        self.exit.request(ExitReason::Signal(sig));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => self
+                    .exit
+                    .request(ExitReason::Error(format!("waiting for the guest: {e}"))),
+            }
+        }
+
+        stop.store(true, Ordering::Release);
+        stop_threads(threads);
+        if let Some(t) = input {
+            let _ = t.join();
+        }
+        // Serial output may still sit in the writer's buffer.
+        let _ = self
+            .serial
+            .lock()
+            .map(|mut s| s.write(devices::serial::LEN, &[]));
+        Ok(self
+            .exit
+            .reason()
+            .unwrap_or(ExitReason::Error("stopped without a reason".into())))
+    }
+}
+
+use std::os::fd::AsRawFd;
+
+/// Kicks vCPU threads out of KVM_RUN until they notice `stop`, then joins them.
+fn stop_threads(threads: Vec<JoinHandle<()>>) {
+    let deadline = Instant::now() + VCPU_STOP_TIMEOUT;
+    for t in threads {
+        while !t.is_finished() && Instant::now() < deadline {
+            let _ = t.kill(signals::kick_signal());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        } else {
+            log::warn!("a vCPU thread did not stop in {VCPU_STOP_TIMEOUT:?}");
+        }
+    }
+}
+
+/// Boots a Linux guest from `cfg` with the console on stdio and runs it to the end.
+pub fn run_linux(cfg: &VmConfig) -> Result<ExitReason> {
+    cfg.validate(config::host_memory_mib())?;
+    boot::open_kernel(&cfg.kernel)?;
+    if let Some(initrd) = &cfg.initrd {
+        std::fs::File::open(initrd).map_err(|source| boot::BootError::InitrdRead {
+            path: initrd.clone(),
+            source,
+        })?;
+    }
+    let machine = Machine::new(MachineConfig {
+        memory_bytes: cfg.memory_mib << 20,
+        cpus: cfg.cpus,
+        console: Box::new(FlushingStdout),
+        stdin: true,
+    })?;
+    machine.load_linux(&cfg.kernel, cfg.initrd.as_deref(), &cfg.cmdline)?;
+    let _raw = console::RawStdin::enable();
+    machine.run()
+}
+
+/// Stdout that flushes every write, so prompts without a newline show up at once.
+struct FlushingStdout;
+
+impl Write for FlushingStdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = std::io::stdout().lock();
+        let n = out.write(buf)?;
+        out.flush()?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}

@@ -1,0 +1,105 @@
+//! The VM's configuration as the CLI hands it over, and its validation: every bad value
+//! becomes one [`Error::Config`] line naming the option.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+pub const MIN_MEMORY_MIB: u64 = 64;
+pub const MAX_CPUS: u8 = 32;
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
+/// The kernel command line used when the user gives none.
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1";
+
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: String,
+    pub memory_mib: u64,
+    pub cpus: u8,
+}
+
+impl VmConfig {
+    /// Checks the values that do not need the files or KVM; `host_mib` is the host's RAM.
+    pub fn validate(&self, host_mib: Option<u64>) -> Result<()> {
+        if self.memory_mib < MIN_MEMORY_MIB {
+            return Err(Error::Config(format!(
+                "--memory {} MiB is too small: a Linux guest needs at least {MIN_MEMORY_MIB} MiB",
+                self.memory_mib
+            )));
+        }
+        if let Some(host) = host_mib {
+            if self.memory_mib > host {
+                return Err(Error::Config(format!(
+                    "--memory {} MiB is more than this host's {host} MiB of RAM",
+                    self.memory_mib
+                )));
+            }
+        }
+        if self.cpus == 0 || self.cpus > MAX_CPUS {
+            return Err(Error::Config(format!(
+                "--cpus {} is out of range: give 1 to {MAX_CPUS}",
+                self.cpus
+            )));
+        }
+        if self.cmdline.len() >= crate::layout::CMDLINE_MAX_SIZE {
+            return Err(Error::Config(format!(
+                "--cmdline is {} bytes long; the limit is {}",
+                self.cmdline.len(),
+                crate::layout::CMDLINE_MAX_SIZE - 1
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The host's total RAM in MiB, from /proc/meminfo.
+pub fn host_memory_mib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    parse_meminfo_total_mib(&text)
+}
+
+fn parse_meminfo_total_mib(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(mem: u64, cpus: u8) -> VmConfig {
+        VmConfig {
+            kernel: "k".into(),
+            initrd: None,
+            cmdline: DEFAULT_CMDLINE.into(),
+            memory_mib: mem,
+            cpus,
+        }
+    }
+
+    #[test]
+    fn limits() {
+        assert!(cfg(512, 1).validate(Some(1024)).is_ok());
+        assert!(cfg(64, 32).validate(None).is_ok());
+        let msg = |c: VmConfig, host| c.validate(host).unwrap_err().to_string();
+        assert!(msg(cfg(63, 1), None).contains("--memory 63 MiB is too small"));
+        assert!(msg(cfg(2048, 1), Some(1024)).contains("more than this host's 1024 MiB"));
+        assert!(msg(cfg(512, 0), None).contains("--cpus 0"));
+        assert!(msg(cfg(512, 33), None).contains("--cpus 33"));
+        let mut long = cfg(512, 1);
+        long.cmdline = "x".repeat(3000);
+        assert!(msg(long, None).contains("--cmdline"));
+        assert_eq!(cfg(1, 1).validate(None).unwrap_err().exit_status(), 2);
+    }
+
+    #[test]
+    fn meminfo() {
+        let t = "MemTotal:       24583012 kB\nMemFree:  1 kB\n";
+        assert_eq!(parse_meminfo_total_mib(t), Some(24006));
+        assert_eq!(parse_meminfo_total_mib("nothing"), None);
+        assert!(host_memory_mib().is_some());
+    }
+}

@@ -1,0 +1,211 @@
+//! One thread per vCPU: `KVM_RUN`, then dispatch the exit to the PIO or MMIO bus. Exits
+//! that end the VM become an [`ExitReason`]; nothing here knows a port number.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use devices::{Bus, ExitReason, ExitSignal};
+use kvm_bindings::{KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
+use kvm_ioctls::{VcpuExit, VcpuFd};
+
+use crate::hypervisor;
+
+/// What every vCPU thread shares.
+#[derive(Clone)]
+pub struct VcpuContext {
+    pub pio: Bus,
+    pub mmio: Bus,
+    pub exit: Arc<ExitSignal>,
+    pub stop: Arc<AtomicBool>,
+    pub stats: Arc<ExitStats>,
+}
+
+/// Exit counters, for tests and benchmarks.
+#[derive(Default, Debug)]
+pub struct ExitStats {
+    pub pio: AtomicU64,
+    pub mmio: AtomicU64,
+    pub unhandled_pio: AtomicU64,
+}
+
+/// The KVM internal-error suberror for an instruction KVM could not emulate.
+const KVM_INTERNAL_ERROR_EMULATION: u32 = 1;
+
+/// Runs `vcpu` on a new thread named `vcpuN` until the VM stops.
+pub fn spawn(id: u8, vcpu: VcpuFd, ctx: VcpuContext) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("vcpu{id}"))
+        .spawn(move || run_loop(id, vcpu, ctx))
+}
+
+fn run_loop(id: u8, mut vcpu: VcpuFd, ctx: VcpuContext) {
+    while !ctx.stop.load(Ordering::Acquire) {
+        let result = match vcpu.run() {
+            Ok(VcpuExit::InternalError) => {
+                Some(ExitReason::Error(internal_error_text(id, &mut vcpu)))
+            }
+            Ok(exit) => handle_exit(id, exit, &ctx),
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => None,
+            Err(e) => Some(ExitReason::Error(format!("vcpu{id}: KVM_RUN failed: {e}"))),
+        };
+        if let Some(reason) = result {
+            ctx.exit.request(reason);
+            return;
+        }
+    }
+}
+
+fn internal_error_text(id: u8, vcpu: &mut VcpuFd) -> String {
+    let run = vcpu.get_kvm_run();
+    // SAFETY: the vCPU last exited with KVM_EXIT_INTERNAL_ERROR, so `internal` is the
+    // union member KVM filled in.
+    let (suberror, ndata, data) = unsafe {
+        let i = &run.__bindgen_anon_1.internal;
+        (i.suberror, i.ndata, i.data)
+    };
+    let detail: Vec<String> = data
+        .iter()
+        .take((ndata as usize).min(data.len()))
+        .map(|d| format!("{d:#x}"))
+        .collect();
+    let what = if suberror == KVM_INTERNAL_ERROR_EMULATION {
+        "emulation failure"
+    } else {
+        "internal error"
+    };
+    let mut text = format!(
+        "vcpu{id}: KVM {what} (suberror {suberror}, data [{}])",
+        detail.join(", ")
+    );
+    if suberror == KVM_INTERNAL_ERROR_EMULATION && hypervisor::is_software_kvm() {
+        text.push_str("; ");
+        text.push_str(hypervisor::SOFTWARE_KVM_HINT);
+    }
+    text
+}
+
+/// Handles one exit; `Some` ends the VM.
+fn handle_exit(id: u8, exit: VcpuExit<'_>, ctx: &VcpuContext) -> Option<ExitReason> {
+    match exit {
+        VcpuExit::IoIn(port, data) => {
+            ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
+            if !ctx.pio.read(u64::from(port), data) {
+                ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
+                log::trace!("vcpu{id}: in from unclaimed port {port:#x}");
+                data.fill(0xff);
+            }
+            None
+        }
+        VcpuExit::IoOut(port, data) => {
+            ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
+            if !ctx.pio.write(u64::from(port), data) {
+                ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
+                log::trace!("vcpu{id}: out to unclaimed port {port:#x}");
+            }
+            None
+        }
+        VcpuExit::MmioRead(addr, data) => {
+            ctx.stats.mmio.fetch_add(1, Ordering::Relaxed);
+            if !ctx.mmio.read(addr, data) {
+                log::debug!("vcpu{id}: read from unclaimed MMIO {addr:#x}");
+                data.fill(0xff);
+            }
+            None
+        }
+        VcpuExit::MmioWrite(addr, data) => {
+            ctx.stats.mmio.fetch_add(1, Ordering::Relaxed);
+            if !ctx.mmio.write(addr, data) {
+                log::debug!("vcpu{id}: write to unclaimed MMIO {addr:#x}");
+            }
+            None
+        }
+        VcpuExit::Intr => None,
+        VcpuExit::Shutdown => Some(ExitReason::Error(format!(
+            "vcpu{id}: triple fault (KVM_EXIT_SHUTDOWN)"
+        ))),
+        VcpuExit::Hlt => Some(ExitReason::Error(format!(
+            "vcpu{id}: halted with interrupts off"
+        ))),
+        VcpuExit::SystemEvent(kind, _) => Some(match kind {
+            KVM_SYSTEM_EVENT_SHUTDOWN => ExitReason::PowerOff,
+            KVM_SYSTEM_EVENT_RESET => ExitReason::Reset,
+            KVM_SYSTEM_EVENT_CRASH => ExitReason::Error(format!("vcpu{id}: guest crashed")),
+            other => ExitReason::Error(format!("vcpu{id}: unknown system event {other}")),
+        }),
+        VcpuExit::FailEntry(reason, cpu) => Some(ExitReason::Error(format!(
+            "vcpu{id}: KVM entry failed (hardware reason {reason:#x} on host cpu {cpu})"
+        ))),
+        other => Some(ExitReason::Error(format!(
+            "vcpu{id}: unhandled KVM exit {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use devices::BusDevice;
+
+    use super::*;
+
+    struct Fixed(u8);
+    impl BusDevice for Fixed {
+        fn read(&mut self, _o: u64, d: &mut [u8]) {
+            d.fill(self.0);
+        }
+        fn write(&mut self, _o: u64, d: &[u8]) {
+            self.0 = d[0];
+        }
+    }
+
+    fn ctx() -> VcpuContext {
+        let mut pio = Bus::new();
+        pio.insert(Arc::new(Mutex::new(Fixed(7))), 0x80, 1).unwrap();
+        VcpuContext {
+            pio,
+            mmio: Bus::new(),
+            exit: Arc::new(ExitSignal::new().unwrap()),
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn pio_exits_go_through_the_bus() {
+        let c = ctx();
+        let mut b = [0u8; 1];
+        assert!(handle_exit(0, VcpuExit::IoIn(0x80, &mut b), &c).is_none());
+        assert_eq!(b[0], 7);
+        assert!(handle_exit(0, VcpuExit::IoOut(0x80, &[9]), &c).is_none());
+        assert!(handle_exit(0, VcpuExit::IoIn(0x80, &mut b), &c).is_none());
+        assert_eq!(b[0], 9);
+        let mut w = [0u8; 4];
+        assert!(handle_exit(0, VcpuExit::IoIn(0x1234, &mut w), &c).is_none());
+        assert_eq!(w, [0xff; 4], "unclaimed ports float high");
+        assert_eq!(c.stats.unhandled_pio.load(Ordering::Relaxed), 1);
+        let mut m = [0u8; 4];
+        assert!(handle_exit(0, VcpuExit::MmioRead(0xd000_0000, &mut m), &c).is_none());
+        assert_eq!(m, [0xff; 4]);
+    }
+
+    #[test]
+    fn fatal_exits_become_reasons() {
+        let c = ctx();
+        match handle_exit(1, VcpuExit::Shutdown, &c) {
+            Some(ExitReason::Error(m)) => {
+                assert!(m.contains("triple fault") && m.starts_with("vcpu1"))
+            }
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(
+            handle_exit(0, VcpuExit::SystemEvent(KVM_SYSTEM_EVENT_SHUTDOWN, &[]), &c),
+            Some(ExitReason::PowerOff)
+        );
+        assert!(matches!(
+            handle_exit(0, VcpuExit::Unknown, &c),
+            Some(ExitReason::Error(m)) if m.contains("unhandled")
+        ));
+    }
+}
