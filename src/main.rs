@@ -32,11 +32,16 @@ struct Cli {
     #[arg(long, value_name = "STR", default_value = DEFAULT_CMDLINE)]
     cmdline: String,
     /// Guest memory in MiB (at least 64)
-    #[arg(long, value_name = "MiB", default_value_t = DEFAULT_MEMORY_MIB)]
-    memory: u64,
+    #[arg(long, value_name = "MiB", default_value_t = DEFAULT_MEMORY_MIB as i64, allow_negative_numbers = true)]
+    memory: i64,
     /// Number of vCPUs (1 to 32)
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    cpus: u64,
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        allow_negative_numbers = true
+    )]
+    cpus: i64,
     /// Attach a ptnetmap NIC to a VALE port, e.g. vale0:1 (not available yet)
     #[arg(long, value_name = "PORT")]
     netmap: Option<String>,
@@ -98,11 +103,18 @@ fn main() -> ExitCode {
             ))
         }
     };
+    let Ok(memory_mib) = u64::try_from(cli.memory) else {
+        return bad_input(format!(
+            "--memory {} MiB is too small: a Linux guest needs at least {} MiB",
+            cli.memory,
+            vmm::config::MIN_MEMORY_MIB
+        ));
+    };
     let cfg = VmConfig {
         kernel: cli.kernel,
         initrd: cli.initrd,
         cmdline: cli.cmdline,
-        memory_mib: cli.memory,
+        memory_mib,
         cpus,
     };
     match vmm::run_linux(&cfg) {

@@ -1,0 +1,178 @@
+//! Bad input on ptvmm's command line: every case gets a one-line error that names the thing,
+//! exit status 2, and no panic or backtrace. These run the real binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn ptvmm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ptvmm"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run ptvmm")
+}
+
+fn tmp_file(name: &str, data: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ptvmm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+/// A file with a valid 64-bit bzImage header and nothing to boot behind it.
+fn fake_bzimage() -> PathBuf {
+    let mut h = vec![0u8; 0x1000];
+    h[0x1f1] = 1;
+    h[0x202..0x206].copy_from_slice(b"HdrS");
+    h[0x206..0x208].copy_from_slice(&0x20fu16.to_le_bytes());
+    h[0x211] = 1;
+    h[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes());
+    h[0x236..0x238].copy_from_slice(&1u16.to_le_bytes());
+    tmp_file("bzImage", &h)
+}
+
+/// Asserts status 2 and a single stderr line containing every `needle`.
+fn assert_bad_input(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "status; stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("ptvmm: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{err:?} should mention {n:?}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_kernel_option() {
+    assert_bad_input(&ptvmm(&[]), &["--kernel"]);
+}
+
+#[test]
+fn kernel_file_missing() {
+    assert_bad_input(
+        &ptvmm(&["--kernel", "/nonexistent/bzImage"]),
+        &["/nonexistent/bzImage"],
+    );
+}
+
+#[test]
+fn kernel_not_a_bzimage() {
+    let k = tmp_file("not-a-kernel", b"\x7fELF this is not a bzImage");
+    assert_bad_input(
+        &ptvmm(&["--kernel", k.to_str().unwrap()]),
+        &["not a bzImage"],
+    );
+}
+
+#[test]
+fn kernel_is_a_directory() {
+    assert_bad_input(&ptvmm(&["--kernel", "/tmp"]), &["/tmp"]);
+}
+
+#[test]
+fn initrd_unreadable() {
+    let k = fake_bzimage();
+    let out = ptvmm(&[
+        "--kernel",
+        k.to_str().unwrap(),
+        "--initrd",
+        "/nonexistent/initrd",
+    ]);
+    assert_bad_input(&out, &["initrd", "/nonexistent/initrd"]);
+}
+
+#[test]
+fn memory_too_small_or_beyond_the_host() {
+    let k = fake_bzimage();
+    let k = k.to_str().unwrap();
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--memory", "32"]),
+        &["--memory", "too small"],
+    );
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--memory", "100000000"]),
+        &["--memory", "host"],
+    );
+    assert_bad_input(&ptvmm(&["--kernel", k, "--memory", "lots"]), &["--memory"]);
+    assert_bad_input(&ptvmm(&["--kernel", k, "--memory", "-5"]), &["--memory -5"]);
+}
+
+#[test]
+fn cpu_count_out_of_range() {
+    let k = fake_bzimage();
+    let k = k.to_str().unwrap();
+    assert_bad_input(&ptvmm(&["--kernel", k, "--cpus", "0"]), &["--cpus 0"]);
+    assert_bad_input(&ptvmm(&["--kernel", k, "--cpus", "33"]), &["--cpus 33"]);
+    assert_bad_input(&ptvmm(&["--kernel", k, "--cpus", "-1"]), &["--cpus"]);
+}
+
+#[test]
+fn netmap_is_rejected_until_the_nic_exists() {
+    let k = fake_bzimage();
+    let out = ptvmm(&["--kernel", k.to_str().unwrap(), "--netmap", "vale0:1"]);
+    assert_bad_input(&out, &["--netmap", "vale0:1"]);
+}
+
+#[test]
+fn unknown_option() {
+    assert_bad_input(&ptvmm(&["--kernel", "x", "--bogus"]), &["--bogus"]);
+}
+
+#[test]
+fn help_shows_examples_and_exits_zero() {
+    let out = ptvmm(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Examples:") && text.contains("--kernel"),
+        "{text}"
+    );
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs ptvmm as an unprivileged user who cannot open /dev/kvm (mode 0600 or 0660 root:kvm).
+#[test]
+fn kvm_permission_denied_says_how_to_fix() {
+    use std::os::unix::process::CommandExt;
+    assert!(
+        is_root(),
+        "this test drops to the 'nobody' user and so must start as root"
+    );
+    let k = fake_bzimage();
+    let out = Command::new(env!("CARGO_BIN_EXE_ptvmm"))
+        .args(["--kernel", k.to_str().unwrap()])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert_bad_input(&out, &["/dev/kvm", "kvm' group"]);
+}
+
+/// Hides /dev/kvm in a private mount namespace (tmpfs over /dev) and runs ptvmm there.
+#[test]
+fn no_dev_kvm_says_how_to_fix() {
+    assert!(
+        is_root(),
+        "this test needs root for unshare(1) and a private /dev"
+    );
+    let k = fake_bzimage();
+    let script = format!(
+        "mount -t tmpfs none /dev && exec {} --kernel {}",
+        env!("CARGO_BIN_EXE_ptvmm"),
+        k.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare(1) from util-linux");
+    assert_bad_input(&out, &["No /dev/kvm"]);
+}

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Linux boot tests, run inside the nested harness's L1 (scripts/nested) where /dev/kvm is a
+# hardware-style KVM: ptvmm boots the stock Debian cloud kernel with 1 and 2 vCPUs, and the
+# guest's init reports what the kernel sees. Each check prints "ok - name" or "not ok - name";
+# the last line is "N passed, M failed" and the exit status is the failure count.
+# Expects in the current folder: ptvmm, bzImage, initramfs.cpio.gz.
+pass=0; fail=0
+ok()     { pass=$((pass+1)); echo "ok - $*"; }
+not_ok() { fail=$((fail+1)); echo "not ok - $*"; }
+check()  { name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+has()    { case "$1" in *"$2"*) return 0;; esac; return 1; }       # has TEXT SUBSTRING
+
+BASE='console=ttyS0 quiet reboot=k panic=-1'
+# run_guest CPUS CMD: boots a guest that runs CMD, leaves its console in $out and status in $rc.
+run_guest() {
+  out=$(./ptvmm --kernel bzImage --initrd initramfs.cpio.gz --memory 256 --cpus "$1" \
+        --cmdline "$BASE -- $2" </dev/null 2>&1)
+  rc=$?
+  echo "$out" | sed 's/^/    | /' | tail -n 25
+}
+
+for n in 1 2; do
+  t0=$(date +%s)
+  run_guest "$n" 'echo "PTVMM-MARK nproc=$(nproc) ioapic=$(grep -c IO-APIC /proc/interrupts) $(dmesg | grep -o "IOAPIC\[0\]: apic_id [0-9]*" | head -n1)"'
+  echo "    ($n vCPU boot took $(( $(date +%s) - t0 )) s)"
+  mark=$(echo "$out" | grep '^PTVMM-MARK' | tail -n1)
+  check "boot with $n vCPU: init marker printed" test -n "$mark"
+  check "boot with $n vCPU: guest sees $n CPUs" has "$mark" "nproc=$n "
+  check "boot with $n vCPU: IOAPIC found via ACPI (MADT)" has "$mark" "IOAPIC[0]: apic_id"
+  check "boot with $n vCPU: serial interrupt routed through the IOAPIC" test -n "$(echo "$mark" | grep -E 'ioapic=[1-9]')"
+  check "boot with $n vCPU: command ran to completion" has "$out" "PTVMM-CMD-EXIT 0"
+  check "boot with $n vCPU: poweroff ends ptvmm with status 0 (got $rc)" test "$rc" -eq 0
+done
+
+run_guest 1 'ptvmm-exit 7'
+check "debug-exit port: guest status 7 becomes ptvmm's status (got $rc)" test "$rc" -eq 7
+
+run_guest 1 'reboot -f'
+check "guest reboot (reboot=k, i8042 reset) ends ptvmm with status 0 (got $rc)" test "$rc" -eq 0
+
+echo "$pass passed, $fail failed"
+exit "$fail"
