@@ -1,0 +1,441 @@
+//! A VALE port: opening (creating the switch if needed), the netmap region and its rings,
+//! txsync/rxsync, receiver sleep/wake, closing (removing the switch when last).
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{fence, Ordering::*};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use netmap::port::{RingKind, Waker};
+use netmap::{
+    ring, rxsync_prologue, txsync_prologue, NetmapPort, PortError, RegionConfig, RegionInfo,
+    RegionLayout, RingView, SharedMem, SyncResult,
+};
+
+use crate::error::ValeError;
+use crate::forward::{self, Src, TxCtx};
+use crate::layout::*;
+use crate::name;
+use crate::switch::{port_path, shm_dir, SwitchFile};
+use crate::sys::{self, Mapping};
+
+/// How often (in txsyncs) a sender considers reclaiming ports of dead processes.
+const MAINT_SYNCS: u64 = 256;
+/// ... and at least this much time apart.
+const MAINT_PERIOD: Duration = Duration::from_millis(500);
+
+/// Options for [`Port::open`].
+#[derive(Debug, Clone, Default)]
+pub struct PortOptions {
+    /// Rings, slots and buffer size of the new port.
+    pub config: RegionConfig,
+    /// Directory of the shared-memory files (default: `$PTVMM_SHM_DIR` or `/dev/shm`).
+    pub shm_dir: Option<PathBuf>,
+}
+
+/// Counters of a port (see vale-ctl).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortStats {
+    pub tx_pkts: u64,
+    pub tx_bytes: u64,
+    pub tx_bad: u64,
+    pub rx_pkts: u64,
+    pub rx_bytes: u64,
+    pub rx_drops: u64,
+}
+
+impl PortStats {
+    /// Reads the counters of entry `idx` of a switch.
+    pub fn read(sw: &SharedMem, idx: u32) -> PortStats {
+        let e = entry(idx);
+        let l = |o| sw.load_u64(e + o, Relaxed);
+        PortStats {
+            tx_pkts: l(E_TX_PKTS),
+            tx_bytes: l(E_TX_BYTES),
+            tx_bad: l(E_TX_BAD),
+            rx_pkts: l(E_RX_PKTS),
+            rx_bytes: l(E_RX_BYTES),
+            rx_drops: l(E_RX_DROPS),
+        }
+    }
+}
+
+struct TxRing {
+    ctx: TxCtx,
+    last_maint: Instant,
+}
+
+/// An open VALE port owned by this process.
+pub struct Port {
+    full_name: String,
+    sw: SwitchFile,
+    idx: u32,
+    gen: u32,
+    path: PathBuf,
+    fd: OwnedFd,
+    map: Arc<Mapping>,
+    layout: RegionLayout,
+    priv_layout: PrivLayout,
+    tx: Vec<Mutex<TxRing>>,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port")
+            .field("name", &self.full_name)
+            .field("idx", &self.idx)
+            .finish()
+    }
+}
+
+impl Port {
+    /// Opens port `valeX:Y`: creates switch X if it does not exist and a new ephemeral port
+    /// Y with its own region. Ports of dead processes are reclaimed first.
+    pub fn open(full_name: &str, opts: &PortOptions) -> Result<Port, ValeError> {
+        let (swname, pname) = name::parse(full_name)?;
+        let layout = RegionLayout::new(opts.config)?;
+        let priv_layout = PrivLayout::new(&layout);
+        let dir = shm_dir(opts.shm_dir.as_deref());
+        let sw = SwitchFile::open_locked(&dir, swname, true)?;
+        let r = Self::create_locked(&sw, full_name, pname, layout, priv_layout);
+        if r.is_err() {
+            sw.remove_if_empty();
+        }
+        sw.unlock();
+        let (idx, gen, path, fd, map) = r?;
+        let tx = (0..layout.config.tx_rings)
+            .map(|_| {
+                Mutex::new(TxRing {
+                    ctx: TxCtx::default(),
+                    last_maint: Instant::now(),
+                })
+            })
+            .collect();
+        log::info!(
+            "{full_name}: opened as port {idx} ({} bytes region)",
+            layout.size
+        );
+        Ok(Port {
+            full_name: full_name.to_string(),
+            sw,
+            idx,
+            gen,
+            path,
+            fd,
+            map: Arc::new(map),
+            layout,
+            priv_layout,
+            tx,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn create_locked(
+        sw: &SwitchFile,
+        full_name: &str,
+        pname: &str,
+        layout: RegionLayout,
+        priv_layout: PrivLayout,
+    ) -> Result<(u32, u32, PathBuf, OwnedFd, Mapping), ValeError> {
+        sw.reclaim_dead();
+        if let Some(e) = sw.find(pname) {
+            return Err(ValeError::PortBusy {
+                name: full_name.to_string(),
+                pid: e.owner,
+            });
+        }
+        let (idx, gen) = sw.alloc(
+            pname,
+            sys::getpid(),
+            &layout.config,
+            layout.size as u64,
+            priv_layout.file_size as u64,
+        )?;
+        let path = port_path(&sw.dir, &sw.name, idx, gen);
+        let (fd, map) =
+            sys::create_and_map(&path, priv_layout.file_size).map_err(ValeError::io(&path))?;
+        let mem = map.mem();
+        layout.init(&mem, full_name);
+        for i in 0..layout.config.tx_rings {
+            let t = priv_layout.tx(i);
+            mem.store_u32(t + TX_HWCUR, 0, Relaxed);
+            mem.store_u32(t + TX_HWTAIL, layout.config.tx_slots - 1, Relaxed);
+        }
+        for i in 0..layout.config.rx_rings {
+            forward::init_rx_state(&mem, priv_layout.rx(i), layout.config.rx_slots);
+        }
+        sw.publish(idx);
+        Ok((idx, gen, path, fd, map))
+    }
+
+    /// `valeX:Y`.
+    pub fn full_name(&self) -> &str {
+        &self.full_name
+    }
+
+    /// The port's file: bytes `0..layout().size` are the netmap region.
+    pub fn region_path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Index of the port in its switch.
+    pub fn index(&self) -> u32 {
+        self.idx
+    }
+
+    /// The region layout.
+    pub fn layout(&self) -> &RegionLayout {
+        &self.layout
+    }
+
+    /// The whole port file mapping (region, then private state).
+    pub fn mem(&self) -> SharedMem {
+        self.map.mem()
+    }
+
+    /// The netmap view of TX ring `i` (for applications such as pkt-gen).
+    pub fn tx_ring(&self, i: u32) -> RingView {
+        RingView::new(
+            self.mem(),
+            self.layout.tx_ring_offset(i),
+            self.layout.config.tx_slots,
+        )
+    }
+
+    /// The netmap view of RX ring `i`.
+    pub fn rx_ring(&self, i: u32) -> RingView {
+        RingView::new(
+            self.mem(),
+            self.layout.rx_ring_offset(i),
+            self.layout.config.rx_slots,
+        )
+    }
+
+    /// This port's counters.
+    pub fn stats(&self) -> PortStats {
+        PortStats::read(&self.sw.mem(), self.idx)
+    }
+
+    /// Application-style TX sync (NIOCTXSYNC): takes head/cur from the netmap ring in the
+    /// region, forwards, and writes the ring's tail. On invalid indices the ring is
+    /// reinitialised from the host state and the error returned.
+    pub fn txsync_ring(&self, i: u32) -> Result<SyncResult, PortError> {
+        let r = self.tx_ring(i);
+        match self.txsync(i, r.head(), r.cur()) {
+            Ok(s) => {
+                r.set_tail(s.hwtail);
+                Ok(s)
+            }
+            Err(e) => {
+                let s = self.ring_state(RingKind::Tx, i)?;
+                r.set_head(s.hwcur);
+                r.set_cur(s.hwcur);
+                r.set_tail(s.hwtail);
+                Err(e)
+            }
+        }
+    }
+
+    /// Application-style RX sync (NIOCRXSYNC).
+    pub fn rxsync_ring(&self, i: u32) -> Result<SyncResult, PortError> {
+        let r = self.rx_ring(i);
+        match self.rxsync(i, r.head(), r.cur()) {
+            Ok(s) => {
+                r.set_tail(s.hwtail);
+                Ok(s)
+            }
+            Err(e) => {
+                let s = self.ring_state(RingKind::Rx, i)?;
+                r.set_head(s.hwcur);
+                r.set_cur(s.hwcur);
+                r.set_tail(s.hwtail);
+                Err(e)
+            }
+        }
+    }
+
+    fn check_ring(&self, kind: RingKind, ring: u32) -> Result<(), PortError> {
+        let n = match kind {
+            RingKind::Tx => self.layout.config.tx_rings,
+            RingKind::Rx => self.layout.config.rx_rings,
+        };
+        if ring < n {
+            Ok(())
+        } else {
+            Err(PortError::NoRing { kind, ring })
+        }
+    }
+
+    fn maintain(&self, t: &mut TxRing) {
+        t.ctx.syncs += 1;
+        if !t.ctx.syncs.is_multiple_of(MAINT_SYNCS) || t.last_maint.elapsed() < MAINT_PERIOD {
+            return;
+        }
+        t.last_maint = Instant::now();
+        let dead = (0..MAX_PORTS)
+            .filter(|&i| i != self.idx)
+            .filter_map(|i| self.sw.entry(i))
+            .any(|e| !sys::alive(e.owner));
+        if dead && self.sw.lock(true) {
+            self.sw.reclaim_dead();
+            self.sw.unlock();
+        }
+    }
+}
+
+struct RxWaker {
+    map: Arc<Mapping>,
+    seq_ofs: usize,
+}
+
+impl Waker for RxWaker {
+    fn wake(&self) {
+        let mem = self.map.mem();
+        let seq = mem.atomic_u32(self.seq_ofs);
+        seq.fetch_add(1, Release);
+        sys::futex_wake(seq);
+    }
+}
+
+impl NetmapPort for Port {
+    fn name(&self) -> &str {
+        &self.full_name
+    }
+
+    fn region(&self) -> RegionInfo {
+        RegionInfo {
+            fd: self.fd.as_raw_fd(),
+            size: self.layout.size,
+            mem: self.map.mem().sub(0, self.layout.size),
+            layout: self.layout,
+            nifp_offset: self.layout.nifp_offset() as u32,
+            mem_id: self.idx as u16 + 1,
+        }
+    }
+
+    fn ring_state(&self, kind: RingKind, ring: u32) -> Result<SyncResult, PortError> {
+        self.check_ring(kind, ring)?;
+        let m = self.mem();
+        Ok(match kind {
+            RingKind::Tx => {
+                let t = self.priv_layout.tx(ring);
+                SyncResult {
+                    hwcur: m.load_u32(t + TX_HWCUR, Relaxed),
+                    hwtail: m.load_u32(t + TX_HWTAIL, Relaxed),
+                }
+            }
+            RingKind::Rx => {
+                let r = self.priv_layout.rx(ring);
+                SyncResult {
+                    hwcur: m.load_u32(r + RX_HWCUR, Relaxed),
+                    hwtail: m.load_u32(r + RX_HWTAIL, Acquire) % self.layout.config.rx_slots,
+                }
+            }
+        })
+    }
+
+    fn txsync(&self, ring: u32, head: u32, cur: u32) -> Result<SyncResult, PortError> {
+        self.check_ring(RingKind::Tx, ring)?;
+        let mut t = self.tx[ring as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let m = self.mem();
+        let n = self.layout.config.tx_slots;
+        let ts = self.priv_layout.tx(ring);
+        let hwcur = m.load_u32(ts + TX_HWCUR, Relaxed);
+        let hwtail = m.load_u32(ts + TX_HWTAIL, Relaxed);
+        let (head, _cur) = txsync_prologue(hwcur, hwtail, n, head, cur)?;
+        if head != hwcur {
+            let sw = self.sw.mem();
+            t.ctx
+                .peers
+                .refresh(&sw, &self.sw.dir, &self.sw.name, self.idx);
+            let src = Src {
+                mem: m,
+                layout: &self.layout,
+                idx: self.idx,
+                gen: self.gen,
+                sw,
+                tid: sys::gettid(),
+            };
+            let st = t.ctx.forward(&src, ring, hwcur, head);
+            let e = entry(self.idx);
+            sw.add_u64(e + E_TX_PKTS, st.pkts);
+            sw.add_u64(e + E_TX_BYTES, st.bytes);
+            sw.add_u64(e + E_TX_BAD, st.bad);
+        }
+        let hwtail = ring::prev(head, n);
+        m.store_u32(ts + TX_HWCUR, head, Relaxed);
+        m.store_u32(ts + TX_HWTAIL, hwtail, Relaxed);
+        self.maintain(&mut t);
+        Ok(SyncResult {
+            hwcur: head,
+            hwtail,
+        })
+    }
+
+    fn rxsync(&self, ring: u32, head: u32, cur: u32) -> Result<SyncResult, PortError> {
+        self.check_ring(RingKind::Rx, ring)?;
+        let m = self.mem();
+        let n = self.layout.config.rx_slots;
+        let rs = self.priv_layout.rx(ring);
+        let hwcur = m.load_u32(rs + RX_HWCUR, Relaxed);
+        let hwtail = m.load_u32(rs + RX_HWTAIL, Acquire) % n;
+        let (head, _cur) = rxsync_prologue(hwcur, hwtail, n, head, cur)?;
+        if head != hwcur {
+            m.store_u32(rs + RX_HWCUR, head, Release);
+        }
+        let hwtail = m.load_u32(rs + RX_HWTAIL, Acquire) % n;
+        Ok(SyncResult {
+            hwcur: head,
+            hwtail,
+        })
+    }
+
+    fn rx_wait(
+        &self,
+        ring: u32,
+        seen_hwtail: u32,
+        timeout: Option<Duration>,
+    ) -> Result<bool, PortError> {
+        self.check_ring(RingKind::Rx, ring)?;
+        let m = self.mem();
+        let rs = self.priv_layout.rx(ring);
+        let seq = m.atomic_u32(rs + RX_SEQ);
+        let s0 = seq.load(Acquire);
+        m.store_u32(rs + RX_NEED_KICK, 1, Relaxed);
+        fence(SeqCst);
+        let moved = |m: &SharedMem| {
+            m.load_u32(rs + RX_HWTAIL, Acquire) % self.layout.config.rx_slots != seen_hwtail
+        };
+        if moved(&m) {
+            m.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
+            return Ok(true);
+        }
+        sys::futex_wait(seq, s0, timeout);
+        m.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
+        Ok(moved(&m))
+    }
+
+    fn rx_waker(&self, ring: u32) -> Result<Arc<dyn Waker>, PortError> {
+        self.check_ring(RingKind::Rx, ring)?;
+        Ok(Arc::new(RxWaker {
+            map: self.map.clone(),
+            seq_ofs: self.priv_layout.rx(ring) + RX_SEQ,
+        }))
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.sw.lock(false);
+        self.sw.free_entry(self.idx, self.gen);
+        self.sw.reclaim_dead();
+        if self.sw.remove_if_empty() {
+            log::info!("{}: last port closed, switch removed", self.full_name);
+        }
+        self.sw.unlock();
+        // The file is unlinked; the mapping lives on while wakers hold it.
+    }
+}
