@@ -1,0 +1,106 @@
+# scripts/lib/boot-bench.sh — boot-time measurement, sourced by a job running inside the nested
+# harness's L1 (busybox sh; see scripts/nested and scripts/bench-boot-qemu). POSIX sh, no bashisms.
+#
+# Time measured: from just before the VMM process is started to the moment the guest's console line
+# PTVMM-INIT-START (printed first thing by the guest's /init) is read from the VMM's stdout.
+# Clock: /proc/timer_list "now at N nsecs" (ns, CLOCK_MONOTONIC; L1 runs as root), falling back
+# to /proc/uptime (10 ms). busybox `date` has no %N, so the clock is read by awk without forking.
+#
+# Functions:
+#   time_to_marker LOG CMD...      run CMD once (stdin /dev/null, stdout+stderr to LOG);
+#                                  prints "<ms to marker or -> <ms to exit> <exit status>"
+#   bench_vmm NAME RUNS CMD...     run CMD RUNS times; prints "BENCH NAME run i: ..." lines and
+#                                  "BENCH NAME median-to-marker X ms ..."; returns 1 if a run failed
+#                                  (no marker, or no "PTVMM-CMD-EXIT 0" from the guest)
+#   boot_bench_main [LIST]         for each "NAME<TAB>COMMAND" line of LIST (default ./vmms.list),
+#                                  expand COMMAND with eval ($KERNEL $INITRD $CMDLINE are set from
+#                                  ./bench.conf) and bench_vmm it; prints a summary with ratios.
+
+BOOT_BENCH_MARKER=PTVMM-INIT-START
+
+# awk source of now_ns(): monotonic nanoseconds, read without forking.
+BOOT_BENCH_AWK_CLOCK='
+function now_ns(   l, a, f, ns) {
+  f = "/proc/timer_list"; ns = ""
+  while ((getline l < f) > 0) if (l ~ /^now at [0-9]+ nsecs/) { split(l, a, " "); ns = a[3]; break }
+  close(f)
+  if (ns == "") { f = "/proc/uptime"; getline l < f; close(f); split(l, a, " "); ns = a[1] * 1000000000 }
+  return ns
+}'
+
+boot_bench_now_ns() {
+  awk "$BOOT_BENCH_AWK_CLOCK"' BEGIN { printf "%.0f\n", now_ns() }'
+}
+
+time_to_marker() {
+  _ttm_log=$1
+  shift
+  _ttm_t0=$(boot_bench_now_ns)
+  { "$@" </dev/null 2>&1; echo "PTVMM-BENCH-VMM-EXIT $?"; } | awk -v t0="$_ttm_t0" -v m="$BOOT_BENCH_MARKER" -v logf="$_ttm_log" \
+    "$BOOT_BENCH_AWK_CLOCK"'
+    !seen && index($0, m) { tm = now_ns(); seen = 1 }
+    /^PTVMM-BENCH-VMM-EXIT / { te = now_ns(); st = $2; next }
+    { print > logf }
+    END {
+      if (te == "") { te = now_ns(); st = "?" }
+      printf "%s %.1f %s\n", (seen ? sprintf("%.1f", (tm - t0) / 1e6) : "-"), (te - t0) / 1e6, st
+    }'
+}
+
+boot_bench_median() { # numbers on stdin, one a line -> median
+  sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+bench_vmm() {
+  _bv_name=$1 _bv_runs=$2
+  shift 2
+  _bv_dir=/tmp/boot-bench.$_bv_name
+  mkdir -p "$_bv_dir"
+  : >"$_bv_dir/marker-ms"
+  _bv_fail=0 _bv_i=1
+  echo "BENCH $_bv_name: $*"
+  while [ "$_bv_i" -le "$_bv_runs" ]; do
+    _bv_res=$(time_to_marker "$_bv_dir/console.$_bv_i" "$@")
+    case $_bv_res in *' '*' '*) ;; *) _bv_res='- - ?' ;; esac
+    set -- $_bv_res "$@"
+    _bv_mark=$1 _bv_exit=$2 _bv_status=$3
+    shift 3
+    _bv_guest=$(sed -n 's/.*PTVMM-CMD-EXIT \([0-9]*\).*/\1/p' "$_bv_dir/console.$_bv_i" | tail -1)
+    _bv_note=ok
+    if [ "$_bv_mark" = - ]; then
+      _bv_note="FAILED: no $BOOT_BENCH_MARKER"
+    elif [ "$_bv_guest" != 0 ]; then
+      _bv_note="FAILED: guest command status '${_bv_guest:-none}'"
+    else
+      echo "$_bv_mark" >>"$_bv_dir/marker-ms"
+    fi
+    echo "BENCH $_bv_name run $_bv_i: marker $_bv_mark ms, exit $_bv_exit ms, vmm status $_bv_status, $_bv_note"
+    if [ "$_bv_note" != ok ]; then
+      _bv_fail=1
+      echo "BENCH $_bv_name run $_bv_i console (last 15 lines):"
+      tail -n 15 "$_bv_dir/console.$_bv_i" | sed 's/^/    /'
+    fi
+    _bv_i=$((_bv_i + 1))
+  done
+  _bv_med=$(boot_bench_median <"$_bv_dir/marker-ms")
+  echo "BENCH $_bv_name median-to-marker $_bv_med ms (n=$(wc -l <"$_bv_dir/marker-ms") of $_bv_runs)"
+  echo "$_bv_name $_bv_med" >>/tmp/boot-bench.summary
+  return $_bv_fail
+}
+
+boot_bench_main() {
+  _bm_list=${1:-./vmms.list}
+  RUNS=5 KERNEL=./bzImage INITRD=./initramfs.cpio.gz CMDLINE='console=ttyS0 quiet panic=-1 -- echo hi'
+  [ -f ./bench.conf ] && . ./bench.conf
+  export KERNEL INITRD CMDLINE
+  : >/tmp/boot-bench.summary
+  _bm_rc=0
+  while IFS='	' read -r _bm_name _bm_cmd; do
+    case $_bm_name in '' | '#'*) continue ;; esac
+    eval "set -- $_bm_cmd"
+    bench_vmm "$_bm_name" "$RUNS" "$@" || _bm_rc=1
+  done <"$_bm_list"
+  echo "BENCH summary (median ms from process start to $BOOT_BENCH_MARKER; ratio to the first):"
+  awk 'NR == 1 { base = $2 } { r = (base > 0 && $2 != "-") ? sprintf("%.2fx", $2 / base) : "-"; printf "BENCH   %-20s %10s ms  %s\n", $1, $2, r }' /tmp/boot-bench.summary
+  return $_bm_rc
+}
