@@ -4,7 +4,9 @@
 //! and the other CPUs; the FADT points the guest at ptvmm's power device (sleep control
 //! and reset registers) so `poweroff` and `reboot` end the VMM.
 
-use acpi_tables::aml::{Name, Package, Path as AmlPath};
+use acpi_tables::aml::{
+    Device, EISAName, Interrupt, Name, Package, Path as AmlPath, ResourceTemplate, Scope, IO,
+};
 use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
 use acpi_tables::madt::{
@@ -16,7 +18,7 @@ use acpi_tables::xsdt::XSDT;
 use acpi_tables::Aml;
 use devices::acpi_pm;
 
-use crate::layout::{ports, APIC_START, IOAPIC_START};
+use crate::layout::{gsi, ports, APIC_START, IOAPIC_START};
 
 const OEM_ID: [u8; 6] = *b"PTVMM ";
 const OEM_TABLE_ID: [u8; 8] = *b"PTVMMVM ";
@@ -40,8 +42,27 @@ fn aml_bytes(t: &dyn Aml) -> Vec<u8> {
     v
 }
 
+/// COM1 as an ACPI device (PNP0501 with its ports and interrupt). On a hardware-reduced
+/// platform Linux has no legacy PIC and maps no ISA interrupt by itself, so without this
+/// the serial driver's interrupt is never routed and only polled kernel output appears.
+fn com1() -> Vec<u8> {
+    let hid = EISAName::new("PNP0501");
+    let uid = 1u8;
+    let port = ports::COM1 as u16;
+    let io = IO::new(port, port, 1, devices::serial::LEN as u8);
+    let irq = Interrupt::new(true, true, false, false, gsi::COM1);
+    let crs = ResourceTemplate::new(vec![&io, &irq]);
+    let n_hid = Name::new(AmlPath::new("_HID"), &hid);
+    let n_uid = Name::new(AmlPath::new("_UID"), &uid);
+    let n_crs = Name::new(AmlPath::new("_CRS"), &crs);
+    aml_bytes(&Device::new(
+        AmlPath::new("COM1"),
+        vec![&n_hid, &n_uid, &n_crs],
+    ))
+}
+
 /// The DSDT: the `\_S5_` package that lets Linux power off through the FADT's sleep
-/// control register.
+/// control register, and the devices under `\_SB_`.
 fn dsdt() -> Vec<u8> {
     let mut sdt = Sdt::new(*b"DSDT", 36, 6, OEM_ID, OEM_TABLE_ID, OEM_REVISION);
     let s5 = Name::new(
@@ -49,6 +70,7 @@ fn dsdt() -> Vec<u8> {
         &Package::new(vec![&acpi_pm::S5_SLP_TYP]),
     );
     sdt.append_slice(&aml_bytes(&s5));
+    sdt.append_slice(&Scope::raw(AmlPath::new("\\_SB_"), com1()));
     sdt.update_checksum();
     sdt.as_slice().to_vec()
 }
@@ -154,6 +176,12 @@ mod tests {
         assert_ne!(flags & (1 << 10), 0);
         let dsdt = table(&t, u64_at(&fadt, 140), b"DSDT");
         assert!(dsdt.windows(4).any(|w| w == b"_S5_"));
+        assert!(dsdt.windows(4).any(|w| w == b"COM1"));
+        // PNP0501 as a compressed EISA id, and the extended IRQ descriptor for GSI 4.
+        assert!(dsdt.windows(4).any(|w| w == [0x41, 0xd0, 0x05, 0x01]));
+        assert!(dsdt
+            .windows(9)
+            .any(|w| w == [0x89, 6, 0, 0x3, 1, 4, 0, 0, 0]));
         // Sleep control register (offset 244) and reset register (116) are on our ports.
         assert_eq!(fadt[244], 1, "system I/O");
         assert_eq!(u64_at(&fadt, 248), ports::ACPI_PM);
