@@ -1,0 +1,42 @@
+# scripts/lib/common.sh — shared by scripts/test, scripts/demo and scripts/bench (bash).
+# Provides: say, die, ensure_tools (apt-get installs what is missing when root), build_release.
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+PROG=${PROG:-$(basename "$0")}
+
+say() { echo "$PROG: $*" >&2; }
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+
+# ensure_tools COMMAND:PACKAGE... — installs the Debian packages of missing commands.
+ensure_tools() {
+  local pair cmd pkg missing=()
+  for pair in "$@"; do
+    cmd=${pair%%:*} pkg=${pair#*:}
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] ||
+    die "missing ${missing[*]}: run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}"
+  say "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; } \
+    >/dev/null 2>&1 || die "apt-get install ${missing[*]} failed"
+}
+
+# The tools every path needs: a Rust toolchain (cannot be installed from here), a C compiler
+# for the guest's helpers, and what the guest image and the nested harness use.
+ensure_base_tools() {
+  command -v cargo >/dev/null 2>&1 ||
+    die "no cargo on PATH: install Rust (https://rustup.rs) and run this again"
+  ensure_tools gcc:gcc cpio:cpio qemu-system-x86_64:qemu-system-x86 unshare:util-linux \
+    dpkg-deb:dpkg
+}
+
+# build_release [CARGO ARGS] — release build (default: every binary of the workspace).
+build_release() {
+  local args=("$@")
+  [ ${#args[@]} -gt 0 ] || args=(--workspace --bins)
+  say "building release binaries (cargo build --release ${args[*]})"
+  (cd "$ROOT" && cargo build --release --quiet "${args[@]}") || die "cargo build failed"
+}
