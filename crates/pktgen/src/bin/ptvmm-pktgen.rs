@@ -1,0 +1,497 @@
+//! ptvmm-pktgen: netmap's pkt-gen for VALE ports (`-f tx|rx|ping|pong`), plus `--copy-loop`,
+//! the single-process copy benchmark that serves as the switch's reference limit.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use netmap::{ring, NetmapPort, RegionConfig};
+use pktgen::copyloop::CopyLoop;
+use pktgen::frame::{self, Endpoints};
+use pktgen::report;
+use vale::{Port, PortOptions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Function {
+    Tx,
+    Rx,
+    Ping,
+    Pong,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ptvmm-pktgen",
+    version,
+    about = "Packet generator and sink for VALE ports (netmap pkt-gen options)"
+)]
+struct Cli {
+    /// Interface, e.g. vale0:1.
+    #[arg(short = 'i')]
+    interface: Option<String>,
+    /// Function: tx, rx, ping or pong.
+    #[arg(short = 'f', value_enum, default_value = "tx")]
+    function: Function,
+    /// Frame length in bytes, without CRC.
+    #[arg(short = 'l', default_value_t = 60)]
+    len: usize,
+    /// Packets to send or receive (0 = forever).
+    #[arg(short = 'n', default_value_t = 0)]
+    count: u64,
+    /// Burst (batch) size.
+    #[arg(short = 'b', default_value_t = 512)]
+    burst: u32,
+    /// Rate limit in packets per second (0 = none).
+    #[arg(short = 'R', default_value_t = 0)]
+    rate: u64,
+    /// Report interval in milliseconds.
+    #[arg(short = 'T', default_value_t = 1000)]
+    report_ms: u64,
+    /// Seconds to wait for the link before starting.
+    #[arg(short = 'w', default_value_t = 0)]
+    wait_link: u64,
+    /// Source IP[:port].
+    #[arg(short = 's', default_value = "10.0.0.1")]
+    src_ip: String,
+    /// Destination IP[:port].
+    #[arg(short = 'd', default_value = "10.1.0.1")]
+    dst_ip: String,
+    /// Source MAC (default 02:00 followed by the process id).
+    #[arg(short = 'S')]
+    src_mac: Option<String>,
+    /// Destination MAC.
+    #[arg(short = 'D', default_value = "ff:ff:ff:ff:ff:ff")]
+    dst_mac: String,
+    /// Run the single-process copy loop between two regions instead (no interface).
+    #[arg(long)]
+    copy_loop: bool,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn install_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `sigaction` is plain data; all-zero is a valid starting value.
+        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+        sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+        // SAFETY: installs an async-signal-safe handler (one atomic store); `sa` is valid
+        // for the call. No SA_RESTART, so blocking waits return early.
+        unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };
+    }
+}
+
+fn stopped() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Prints an interval line every `period`.
+struct Reporter {
+    period: Duration,
+    last: Instant,
+    pkts: u64,
+    bytes: u64,
+    events: u64,
+}
+
+impl Reporter {
+    fn new(period: Duration) -> Self {
+        Reporter {
+            period,
+            last: Instant::now(),
+            pkts: 0,
+            bytes: 0,
+            events: 0,
+        }
+    }
+
+    fn tick(&mut self, pkts: u64, bytes: u64, events: u64) {
+        let now = Instant::now();
+        let el = now - self.last;
+        if el >= self.period {
+            println!(
+                "{}",
+                report::interval_line(
+                    pkts - self.pkts,
+                    bytes - self.bytes,
+                    events - self.events,
+                    el
+                )
+            );
+            (self.last, self.pkts, self.bytes, self.events) = (now, pkts, bytes, events);
+        }
+    }
+
+    fn until_next(&self) -> Duration {
+        self.period.saturating_sub(self.last.elapsed())
+    }
+}
+
+fn endpoints(cli: &Cli) -> Result<Endpoints> {
+    let (src_ip, sp) = frame::parse_ip_port(&cli.src_ip).map_err(anyhow::Error::msg)?;
+    let (dst_ip, dp) = frame::parse_ip_port(&cli.dst_ip).map_err(anyhow::Error::msg)?;
+    let pid = std::process::id().to_be_bytes();
+    let src_mac = match &cli.src_mac {
+        Some(m) => frame::parse_mac(m).map_err(anyhow::Error::msg)?,
+        None => [0x02, 0x00, pid[0], pid[1], pid[2], pid[3]],
+    };
+    let dst_mac = frame::parse_mac(&cli.dst_mac).map_err(anyhow::Error::msg)?;
+    Ok(Endpoints {
+        src_mac,
+        dst_mac,
+        src_ip,
+        dst_ip,
+        src_port: sp.unwrap_or(1234),
+        dst_port: dp.unwrap_or(1234),
+    })
+}
+
+fn validate(cli: &Cli) -> Result<()> {
+    let max = RegionConfig::default().buf_size as usize;
+    if !(frame::HEADERS..=max).contains(&cli.len) {
+        bail!(
+            "frame length {} out of range ({}..={max})",
+            cli.len,
+            frame::HEADERS
+        );
+    }
+    if cli.burst == 0 {
+        bail!("burst must be at least 1");
+    }
+    if cli.report_ms == 0 {
+        bail!("report interval must be at least 1 ms");
+    }
+    if !cli.copy_loop && cli.interface.is_none() {
+        bail!("missing interface (-i valeX:Y)");
+    }
+    Ok(())
+}
+
+/// Sends `cli.count` frames (or forever), `burst` per txsync, paced by `-R`.
+fn tx(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
+    let f = frame::build(ep, cli.len);
+    let r = port.tx_ring(0);
+    let n = r.num_slots();
+    let mem = port.mem();
+    for i in 0..n {
+        let s = r.slot(i);
+        if let Some(o) = port.layout().buf_offset(s.buf_idx()) {
+            mem.write_bytes(o, &f);
+        }
+    }
+    let len = cli.len as u16;
+    let (mut sent, mut events) = (0u64, 0u64);
+    let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
+    let start = Instant::now();
+    while !stopped() && (cli.count == 0 || sent < cli.count) {
+        let mut head = r.head();
+        let mut want = ring::space(head, r.tail(), n).min(cli.burst) as u64;
+        if cli.count > 0 {
+            want = want.min(cli.count - sent);
+        }
+        if cli.rate > 0 {
+            let due = (start.elapsed().as_secs_f64() * cli.rate as f64) as u64;
+            let allowed = due.saturating_sub(sent);
+            if allowed == 0 {
+                let next = Duration::from_secs_f64((sent + 1) as f64 / cli.rate as f64);
+                std::thread::sleep(
+                    next.saturating_sub(start.elapsed())
+                        .min(Duration::from_millis(1)),
+                );
+                rep.tick(sent, sent * cli.len as u64, events);
+                continue;
+            }
+            want = want.min(allowed);
+        }
+        for _ in 0..want {
+            r.slot(head).set_len_flags(len, 0);
+            head = ring::next(head, n);
+        }
+        r.set_cur(head);
+        r.set_head(head);
+        port.txsync_ring(0).context("txsync")?;
+        sent += want;
+        events += 1;
+        rep.tick(sent, sent * cli.len as u64, events);
+    }
+    println!(
+        "{}",
+        report::final_lines("Sent", sent, sent * cli.len as u64, events, start.elapsed())
+    );
+    Ok(())
+}
+
+/// Receives, verifies and counts until `cli.count` frames (or a signal).
+fn rx(port: &Port, cli: &Cli) -> Result<()> {
+    let r = port.rx_ring(0);
+    let n = r.num_slots();
+    let l = *port.layout();
+    let mem = port.mem();
+    let mut buf = vec![0u8; l.config.buf_size as usize];
+    let (mut pkts, mut bytes, mut events, mut good, mut bad) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
+    let (mut first, mut last) = (None, Instant::now());
+    let mut idle_since: Option<Instant> = None;
+    let mut in_chain = false;
+    while !stopped() && (cli.count == 0 || pkts < cli.count) {
+        let s = port.rxsync_ring(0).context("rxsync")?;
+        let mut h = r.head();
+        if h == s.hwtail {
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < Duration::from_micros(50) {
+                std::hint::spin_loop();
+            } else {
+                let t = rep
+                    .until_next()
+                    .clamp(Duration::from_millis(1), Duration::from_millis(100));
+                port.rx_wait(0, s.hwtail, Some(t)).context("rx wait")?;
+            }
+            rep.tick(pkts, bytes, events);
+            continue;
+        }
+        idle_since = None;
+        while h != s.hwtail && (cli.count == 0 || pkts < cli.count) {
+            let (idx, len, flags) = r.slot(h).load();
+            bytes += len as u64;
+            let more = flags & netmap::abi::slot::F_MOREFRAG != 0;
+            if !more {
+                pkts += 1;
+                let single = !in_chain;
+                let ok = single
+                    && len as usize <= buf.len()
+                    && l.buf_offset(idx).is_some_and(|o| {
+                        mem.read_bytes(o, &mut buf[..len as usize]);
+                        frame::verify(&buf[..len as usize]).is_ok()
+                    });
+                if ok {
+                    good += 1;
+                } else {
+                    bad += 1;
+                }
+            }
+            in_chain = more;
+            h = ring::next(h, n);
+        }
+        r.set_cur(h);
+        r.set_head(h);
+        let now = Instant::now();
+        first.get_or_insert(now);
+        last = now;
+        events += 1;
+        rep.tick(pkts, bytes, events);
+    }
+    port.rxsync_ring(0).context("rxsync")?;
+    let el = first.map_or(Duration::ZERO, |f| last - f);
+    println!(
+        "{}",
+        report::final_lines("Received", pkts, bytes, events, el)
+    );
+    println!("Verified {good} good {bad} bad");
+    Ok(())
+}
+
+/// Sends one frame per round and waits for any reply, reporting round-trip times.
+fn ping(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
+    let f = frame::build(ep, cli.len);
+    let (tr, rr) = (port.tx_ring(0), port.rx_ring(0));
+    let (tn, rn) = (tr.num_slots(), rr.num_slots());
+    let mem = port.mem();
+    let l = *port.layout();
+    let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
+    let (mut sent, mut replies, mut rtt_sum, mut rtt_min, mut rtt_max) =
+        (0u64, 0u64, 0u128, u128::MAX, 0u128);
+    let start = Instant::now();
+    while !stopped() && (cli.count == 0 || sent < cli.count) {
+        let h = tr.head();
+        let s = tr.slot(h);
+        let Some(o) = l.buf_offset(s.buf_idx()) else {
+            bail!("TX slot with an invalid buffer")
+        };
+        mem.write_bytes(o, &f);
+        s.set_len_flags(f.len() as u16, 0);
+        let t0 = Instant::now();
+        tr.set_cur(ring::next(h, tn));
+        tr.set_head(ring::next(h, tn));
+        port.txsync_ring(0).context("txsync")?;
+        sent += 1;
+        // Wait up to one second for a reply.
+        while t0.elapsed() < Duration::from_secs(1) && !stopped() {
+            let st = port.rxsync_ring(0).context("rxsync")?;
+            let rh = rr.head();
+            if rh != st.hwtail {
+                let rtt = t0.elapsed().as_nanos();
+                (rtt_sum, rtt_min, rtt_max) = (rtt_sum + rtt, rtt_min.min(rtt), rtt_max.max(rtt));
+                replies += 1;
+                let d = ring::distance(rh, st.hwtail, rn);
+                rr.set_cur(ring::add(rh, d, rn));
+                rr.set_head(ring::add(rh, d, rn));
+                break;
+            }
+            port.rx_wait(0, st.hwtail, Some(Duration::from_millis(10)))
+                .context("rx wait")?;
+        }
+        if rep.last.elapsed() >= rep.period && replies > 0 {
+            println!(
+                "ping: {replies} replies of {sent}, RTT min/avg/max {:.1}/{:.1}/{:.1} us",
+                rtt_min as f64 / 1e3,
+                rtt_sum as f64 / replies as f64 / 1e3,
+                rtt_max as f64 / 1e3
+            );
+        }
+        rep.tick(sent, sent * cli.len as u64, sent);
+    }
+    if replies > 0 {
+        println!(
+            "ping: {replies} replies of {sent}, RTT min/avg/max {:.1}/{:.1}/{:.1} us",
+            rtt_min as f64 / 1e3,
+            rtt_sum as f64 / replies as f64 / 1e3,
+            rtt_max as f64 / 1e3
+        );
+    }
+    println!(
+        "{}",
+        report::final_lines("Sent", sent, sent * cli.len as u64, sent, start.elapsed())
+    );
+    Ok(())
+}
+
+/// Answers every received frame with its reply (addresses and ports swapped).
+fn pong(port: &Port, cli: &Cli) -> Result<()> {
+    let (tr, rr) = (port.tx_ring(0), port.rx_ring(0));
+    let (tn, rn) = (tr.num_slots(), rr.num_slots());
+    let mem = port.mem();
+    let l = *port.layout();
+    let mut buf = vec![0u8; l.config.buf_size as usize];
+    let (mut replies, mut bytes, mut events) = (0u64, 0u64, 0u64);
+    let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
+    let start = Instant::now();
+    while !stopped() && (cli.count == 0 || replies < cli.count) {
+        let st = port.rxsync_ring(0).context("rxsync")?;
+        let mut rh = rr.head();
+        if rh == st.hwtail {
+            let t = rep
+                .until_next()
+                .clamp(Duration::from_millis(1), Duration::from_millis(100));
+            port.rx_wait(0, st.hwtail, Some(t)).context("rx wait")?;
+            rep.tick(replies, bytes, events);
+            continue;
+        }
+        let mut th = tr.head();
+        while rh != st.hwtail && ring::space(th, tr.tail(), tn) > 0 {
+            let (idx, len, _) = rr.slot(rh).load();
+            rh = ring::next(rh, rn);
+            let (Some(so), true) = (l.buf_offset(idx), len as usize <= buf.len()) else {
+                continue;
+            };
+            mem.read_bytes(so, &mut buf[..len as usize]);
+            frame::make_reply(&mut buf[..len as usize]);
+            let ts = tr.slot(th);
+            let Some(to) = l.buf_offset(ts.buf_idx()) else {
+                continue;
+            };
+            mem.write_bytes(to, &buf[..len as usize]);
+            ts.set_len_flags(len, 0);
+            th = ring::next(th, tn);
+            replies += 1;
+            bytes += len as u64;
+        }
+        rr.set_cur(rh);
+        rr.set_head(rh);
+        tr.set_cur(th);
+        tr.set_head(th);
+        port.txsync_ring(0).context("txsync")?;
+        events += 1;
+        rep.tick(replies, bytes, events);
+    }
+    println!(
+        "{}",
+        report::final_lines("Sent", replies, bytes, events, start.elapsed())
+    );
+    Ok(())
+}
+
+/// The reference limit: copy frames between two private regions in one thread.
+fn copy_loop(cli: &Cli, ep: &Endpoints) -> Result<()> {
+    let f = frame::build(ep, cli.len);
+    let mut c = CopyLoop::new(&f);
+    let burst = cli.burst.min(1023);
+    let (mut pkts, mut bytes, mut events) = (0u64, 0u64, 0u64);
+    let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
+    let start = Instant::now();
+    while !stopped() && (cli.count == 0 || pkts < cli.count) {
+        let b = if cli.count > 0 {
+            (burst as u64).min(cli.count - pkts) as u32
+        } else {
+            burst
+        };
+        bytes += c.run_batch(b);
+        pkts += b as u64;
+        events += 1;
+        rep.tick(pkts, bytes, events);
+    }
+    println!(
+        "{}",
+        report::final_lines("Copied", pkts, bytes, events, start.elapsed())
+    );
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    validate(&cli)?;
+    let ep = endpoints(&cli)?;
+    install_signals();
+    if cli.copy_loop {
+        return copy_loop(&cli, &ep);
+    }
+    let ifname = cli.interface.clone().unwrap_or_default();
+    let port = Port::open(&ifname, &PortOptions::default())
+        .with_context(|| format!("opening {ifname}"))?;
+    if cli.wait_link > 0 {
+        std::thread::sleep(Duration::from_secs(cli.wait_link));
+    }
+    let c = port.layout().config;
+    eprintln!(
+        "ptvmm-pktgen: {} ready ({} tx / {} rx rings, {} slots, function {:?})",
+        port.name(),
+        c.tx_rings,
+        c.rx_rings,
+        c.tx_slots,
+        cli.function
+    );
+    match cli.function {
+        Function::Tx => tx(&port, &cli, &ep),
+        Function::Rx => rx(&port, &cli),
+        Function::Ping => ping(&port, &cli, &ep),
+        Function::Pong => pong(&port, &cli),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            eprintln!(
+                "ptvmm-pktgen: {}",
+                msg.lines().next().unwrap_or("invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ptvmm-pktgen: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
