@@ -238,10 +238,19 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
     let (mut first, mut last) = (None, Instant::now());
     let mut idle_since: Option<Instant> = None;
     let mut in_chain = false;
-    while !stopped() && (cli.count == 0 || pkts < cli.count) {
+    // After a signal, one last pass drains what already arrived.
+    let mut draining = false;
+    while cli.count == 0 || pkts < cli.count {
+        if draining {
+            break;
+        }
+        draining = stopped();
         let s = port.rxsync_ring(0).context("rxsync")?;
         let mut h = r.head();
         if h == s.hwtail {
+            if draining {
+                break;
+            }
             let since = *idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() < Duration::from_micros(50) {
                 std::hint::spin_loop();

@@ -1,0 +1,330 @@
+//! Multi-process tests: the real ptvmm-pktgen and ptvmm-vale-ctl binaries on a switch in a
+//! private directory (PTVMM_SHM_DIR), one directory and switch name per test.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use vale::fuzzing::TempDir;
+
+const PKTGEN: &str = env!("CARGO_BIN_EXE_ptvmm-pktgen");
+const VALECTL: &str = env!("CARGO_BIN_EXE_ptvmm-vale-ctl");
+const DEADLINE: Duration = Duration::from_secs(40);
+
+struct Proc {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn spawn(bin: &str, dir: &TempDir, args: &[&str]) -> Proc {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("PTVMM_SHM_DIR", &dir.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = lines(child.stdout.take().unwrap());
+    let stderr = lines(child.stderr.take().unwrap());
+    Proc {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+/// Starts pkt-gen and waits until its port is open.
+fn pktgen(dir: &TempDir, args: &[&str]) -> Proc {
+    let p = spawn(PKTGEN, dir, args);
+    let l = p
+        .stderr
+        .recv_timeout(DEADLINE)
+        .expect("pkt-gen never became ready");
+    assert!(l.contains("ready"), "unexpected first line: {l}");
+    p
+}
+
+impl Proc {
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: sends a signal to our own child process; no memory is involved.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Waits for exit (killing the child after the deadline); returns (status, stdout).
+    fn finish(mut self) -> (i32, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("process {} did not finish in time", self.pid());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        let out: Vec<String> = self.stdout.try_iter().collect();
+        (status.code().unwrap_or(-1), out.join("\n"))
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The packet count of the `Sent|Received N packets` line.
+fn count(out: &str, verb: &str) -> u64 {
+    let l = out
+        .lines()
+        .find(|l| l.starts_with(verb))
+        .unwrap_or_else(|| panic!("no {verb} line in:\n{out}"));
+    l.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn vale_ctl(dir: &TempDir, args: &[&str]) -> String {
+    let (code, out) = spawn(VALECTL, dir, args).finish();
+    assert_eq!(code, 0, "vale-ctl {args:?} failed: {out}");
+    out
+}
+
+/// `(state, rx_pkts, rx_drops)` of port `name` in a vale-ctl listing.
+fn port_row(listing: &str, name: &str) -> Option<(String, u64, u64)> {
+    listing
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[3].to_string(),
+                f[8].parse().unwrap(),
+                f[10].parse().unwrap(),
+            )
+        })
+}
+
+fn files(dir: &TempDir) -> Vec<String> {
+    std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn tx_to_rx_counts_match_exactly() {
+    let d = TempDir::new("mp-exact");
+    let rx = pktgen(&d, &["-i", "valemx:2", "-f", "rx", "-n", "20000"]);
+    let tx = pktgen(
+        &d,
+        &[
+            "-i", "valemx:1", "-f", "tx", "-n", "20000", "-R", "200000", "-T", "100",
+        ],
+    );
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&tout, "Sent"), 20000);
+    assert!(
+        tout.lines()
+            .any(|l| l.ends_with("avg_batch") && l.contains("pps (")),
+        "{tout}"
+    );
+    assert!(tout
+        .lines()
+        .any(|l| l.starts_with("Speed: ") && l.contains("pps Bandwidth: ")));
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&rout, "Received"), 20000);
+    assert!(rout.contains("Verified 20000 good 0 bad"), "{rout}");
+    assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+#[test]
+fn unpaced_sender_accounts_for_every_packet() {
+    let d = TempDir::new("mp-unpaced");
+    let rx = pktgen(&d, &["-i", "valemu:2", "-f", "rx"]);
+    let (code, tout) = pktgen(&d, &["-i", "valemu:1", "-f", "tx", "-n", "100000"]).finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&tout, "Sent"), 100000);
+    // Delivered + dropped (destination full) = sent; vale-ctl sees the live receiver.
+    let listing = vale_ctl(&d, &["list"]);
+    let (state, pkts, drops) = port_row(&listing, "valemu:2").expect("receiver listed");
+    assert_eq!(state, "alive");
+    assert_eq!(pkts + drops, 100000, "{listing}");
+    // Stop the receiver: it drains what already arrived before exiting.
+    rx.signal(libc::SIGINT);
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&rout, "Received"), pkts);
+    assert!(rout.contains(" 0 bad"), "{rout}");
+    assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+#[test]
+fn broadcast_reaches_every_other_port() {
+    let d = TempDir::new("mp-bcast");
+    let rxs: Vec<Proc> = (2..=4)
+        .map(|i| {
+            pktgen(
+                &d,
+                &["-i", &format!("valemb:{i}"), "-f", "rx", "-n", "3000"],
+            )
+        })
+        .collect();
+    let (code, _) = pktgen(
+        &d,
+        &["-i", "valemb:1", "-f", "tx", "-n", "3000", "-R", "100000"],
+    )
+    .finish();
+    assert_eq!(code, 0);
+    for rx in rxs {
+        let (code, out) = rx.finish();
+        assert_eq!(code, 0);
+        assert_eq!(count(&out, "Received"), 3000);
+    }
+    assert!(files(&d).is_empty());
+}
+
+#[test]
+fn learning_stops_flooding_after_first_reply() {
+    let d = TempDir::new("mp-learn");
+    let watcher = pktgen(&d, &["-i", "valeml:3", "-f", "rx"]);
+    let pong = pktgen(
+        &d,
+        &["-i", "valeml:2", "-f", "pong", "-S", "02:00:00:00:00:02"],
+    );
+    let (code, out) = pktgen(
+        &d,
+        &[
+            "-i",
+            "valeml:1",
+            "-f",
+            "ping",
+            "-n",
+            "20",
+            "-S",
+            "02:00:00:00:00:01",
+            "-D",
+            "02:00:00:00:00:02",
+        ],
+    )
+    .finish();
+    assert_eq!(code, 0);
+    assert!(out.contains("ping: 20 replies of 20"), "{out}");
+    pong.signal(libc::SIGINT);
+    let (_, pout) = pong.finish();
+    assert_eq!(count(&pout, "Sent"), 20);
+    watcher.signal(libc::SIGINT);
+    let (_, wout) = watcher.finish();
+    // Only the first ping (unknown destination) was flooded to the third port.
+    assert_eq!(count(&wout, "Received"), 1, "{wout}");
+    assert!(files(&d).is_empty());
+}
+
+#[test]
+fn killed_receiver_is_reclaimed_and_sender_keeps_going() {
+    let d = TempDir::new("mp-kill");
+    let rx = pktgen(&d, &["-i", "valemk:2", "-f", "rx"]);
+    let mut tx = pktgen(
+        &d,
+        &["-i", "valemk:1", "-f", "tx", "-R", "300000", "-T", "100"],
+    );
+    // Wait until the receiver has packets, then kill it.
+    wait_for("first packets", || {
+        port_row(&vale_ctl(&d, &["list"]), "valemk:2").is_some_and(|(_, p, _)| p > 1000)
+    });
+    rx.signal(libc::SIGKILL);
+    let _ = rx.finish();
+    // The sender reclaims the dead port while it keeps sending.
+    wait_for("reclaim", || {
+        port_row(&vale_ctl(&d, &["list"]), "valemk:2").is_none()
+    });
+    assert!(tx.running(), "sender died");
+    assert_eq!(files(&d).len(), 2, "{:?}", files(&d));
+    // The name is free again: a new receiver gets packets.
+    let (code, out) = pktgen(&d, &["-i", "valemk:2", "-f", "rx", "-n", "1000"]).finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&out, "Received"), 1000);
+    tx.signal(libc::SIGINT);
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0);
+    assert!(count(&tout, "Sent") > 1000);
+    assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+#[test]
+fn stale_switch_is_listed_and_deleted() {
+    let d = TempDir::new("mp-stale");
+    let rx = pktgen(&d, &["-i", "valems:7", "-f", "rx"]);
+    rx.signal(libc::SIGKILL);
+    let _ = rx.finish();
+    assert_eq!(files(&d).len(), 2);
+    let listing = vale_ctl(&d, &["list"]);
+    assert!(listing.contains("valems: 1 port(s)"), "{listing}");
+    assert_eq!(port_row(&listing, "valems:7").unwrap().0, "dead");
+    let (code, _) = spawn(VALECTL, &d, &["delete", "nosuch"]).finish();
+    assert_eq!(code, 2);
+    let out = vale_ctl(&d, &["delete", "valems"]);
+    assert!(out.contains("deleted valems"));
+    assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let d = TempDir::new("mp-bad");
+    for args in [
+        vec!["-i", "valebad:1", "-l", "5"],
+        vec!["-i", "valebad:1", "-f", "sideways"],
+        vec!["-i", "eth0", "-f", "tx"],
+        vec!["-i", "valebad:1", "-D", "not-a-mac"],
+        vec!["-i", "valebad:1", "-s", "300.1.1.1"],
+        vec!["-i", "valebad:1", "-b", "0"],
+        vec!["-f", "tx"],
+        vec!["-n", "many"],
+    ] {
+        let mut p = spawn(PKTGEN, &d, &args);
+        let status = p.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let err: Vec<String> = p.stderr.try_iter().collect();
+        assert_eq!(status.code(), Some(2), "{args:?}");
+        assert_eq!(err.len(), 1, "{args:?}: {err:?}");
+        assert!(err[0].starts_with("ptvmm-pktgen: "), "{err:?}");
+    }
+    assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
