@@ -11,7 +11,8 @@
 #                                  prints "<ms to marker or -> <ms to exit> <exit status>"
 #   bench_vmm NAME RUNS CMD...     run CMD RUNS times; prints "BENCH NAME run i: ..." lines and
 #                                  "BENCH NAME median-to-marker X ms ..."; returns 1 if a run failed
-#                                  (no marker, or no "PTVMM-CMD-EXIT 0" from the guest)
+#                                  (no marker, no "PTVMM-CMD-EXIT 0" from the guest, or a
+#                                  non-zero VMM exit status)
 #   boot_bench_main [LIST]         for each "NAME<TAB>COMMAND" line of LIST (default ./vmms.list),
 #                                  expand COMMAND with eval ($KERNEL $INITRD $CMDLINE are set from
 #                                  ./bench.conf) and bench_vmm it; prints a summary with ratios.
@@ -71,6 +72,8 @@ bench_vmm() {
       _bv_note="FAILED: no $BOOT_BENCH_MARKER"
     elif [ "$_bv_guest" != 0 ]; then
       _bv_note="FAILED: guest command status '${_bv_guest:-none}'"
+    elif [ "$_bv_status" != 0 ]; then
+      _bv_note="FAILED: VMM exit status $_bv_status"
     else
       echo "$_bv_mark" >>"$_bv_dir/marker-ms"
     fi
