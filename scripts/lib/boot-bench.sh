@@ -107,3 +107,46 @@ boot_bench_main() {
   awk 'NR == 1 { base = $2 } { r = (base > 0 && $2 != "-") ? sprintf("%.2fx", $2 / base) : "-"; printf "BENCH   %-20s %10s ms  %s\n", $1, $2, r }' /tmp/boot-bench.summary
   return $_bm_rc
 }
+
+# mem_overhead NAME CMD... — boots the guest with a command that prints MEM-READY and sleeps,
+# then reads the VMM's /proc/PID/smaps: total RSS, the RSS of the largest mapping (guest RAM)
+# and the difference (the VMM's own memory). Prints "MEM NAME rss X KiB guest Y KiB overhead Z KiB".
+mem_overhead() {
+  _mo_name=$1; shift
+  _mo_log=/tmp/mem-$_mo_name.log
+  "$@" </dev/null >"$_mo_log" 2>&1 &
+  _mo_pid=$!
+  _mo_i=0
+  while ! grep -q '^MEM-READY' "$_mo_log" 2>/dev/null; do
+    _mo_i=$((_mo_i + 1))
+    if [ "$_mo_i" -gt 600 ] || ! kill -0 "$_mo_pid" 2>/dev/null; then
+      echo "MEM $_mo_name FAILED: no MEM-READY from the guest"; tail -n 20 "$_mo_log"
+      kill "$_mo_pid" 2>/dev/null; wait "$_mo_pid" 2>/dev/null; return 1
+    fi
+    sleep 0.1
+  done
+  sleep 0.5
+  awk -v name="$_mo_name" '
+    /^Size:/ { size = $2 }
+    /^Rss:/  { total += $2; if (size > big) { big = size; guest = $2 } }
+    END { printf "MEM %s rss %d KiB guest %d KiB overhead %d KiB\n", name, total, guest, total - guest }
+  ' "/proc/$_mo_pid/smaps"
+  wait "$_mo_pid" 2>/dev/null
+  return 0
+}
+
+# mem_overhead_main [LIST] — mem_overhead for every VMM of LIST, with MEM_CMDLINE as the guest
+# command line (default: print MEM-READY, then sleep 3 s).
+mem_overhead_main() {
+  _mm_list=${1:-./vmms.list}
+  KERNEL=./bzImage INITRD=./initramfs.cpio.gz
+  CMDLINE=${MEM_CMDLINE:-'console=ttyS0 quiet panic=-1 -- echo MEM-READY; sleep 3'}
+  export KERNEL INITRD CMDLINE
+  _mm_rc=0
+  while IFS='	' read -r _mm_name _mm_cmd; do
+    case $_mm_name in '' | '#'*) continue ;; esac
+    eval "set -- $_mm_cmd"
+    mem_overhead "$_mm_name" "$@" || _mm_rc=1
+  done <"$_mm_list"
+  return $_mm_rc
+}
