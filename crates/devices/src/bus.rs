@@ -1,8 +1,12 @@
 //! Routes guest accesses in one address space (port I/O or MMIO) to the device that owns
 //! the range: a `BTreeMap` keyed by range start, looked up with `range(..=addr)`.
+//!
+//! The map sits behind an `Arc<RwLock<..>>` so every clone of a [`Bus`] (one per vCPU
+//! thread, one in the PCI BAR router) sees ranges inserted or removed later: a guest that
+//! moves a BAR is served at the new address by every vCPU.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// A device reachable through a [`Bus`]. Offsets are relative to the start of the range
 /// the device was inserted at.
@@ -30,10 +34,11 @@ struct Entry {
     device: Arc<Mutex<dyn BusDevice>>,
 }
 
-/// An address space of devices. Cloning is cheap; clones share the devices.
+/// An address space of devices. Cloning is cheap; clones share the devices and the map,
+/// so an insertion through one clone is seen by all.
 #[derive(Clone, Default)]
 pub struct Bus {
-    devices: BTreeMap<u64, Entry>,
+    devices: Arc<RwLock<BTreeMap<u64, Entry>>>,
 }
 
 impl Bus {
@@ -43,7 +48,7 @@ impl Bus {
 
     /// Puts `device` at `[base, base + len)`. Overlapping ranges are rejected.
     pub fn insert(
-        &mut self,
+        &self,
         device: Arc<Mutex<dyn BusDevice>>,
         base: u64,
         len: u64,
@@ -52,34 +57,41 @@ impl Bus {
             .checked_add(len)
             .filter(|_| len > 0)
             .ok_or(BusError::EmptyRange(base))?;
-        let clash_below = self
-            .devices
+        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        let clash_below = devices
             .range(..=base)
             .next_back()
             .is_some_and(|(b, e)| b + e.len > base);
-        let clash_above = self.devices.range(base..end).next().is_some();
+        let clash_above = devices.range(base..end).next().is_some();
         if clash_below || clash_above {
             return Err(BusError::Overlap { base, len });
         }
-        self.devices.insert(base, Entry { len, device });
+        devices.insert(base, Entry { len, device });
         Ok(())
     }
 
     /// Removes the device whose range starts at `base`; true if there was one.
-    pub fn remove(&mut self, base: u64) -> bool {
-        self.devices.remove(&base).is_some()
+    pub fn remove(&self, base: u64) -> bool {
+        self.devices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&base)
+            .is_some()
     }
 
-    fn find(&self, addr: u64) -> Option<(u64, &Entry)> {
-        let (base, entry) = self.devices.range(..=addr).next_back()?;
-        (addr - base < entry.len).then_some((*base, entry))
+    /// The device owning `addr` and its range start. The map lock is released before the
+    /// device runs, so a device may itself insert or remove ranges (a BAR move).
+    fn find(&self, addr: u64) -> Option<(u64, Arc<Mutex<dyn BusDevice>>)> {
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let (base, entry) = devices.range(..=addr).next_back()?;
+        (addr - base < entry.len).then(|| (*base, entry.device.clone()))
     }
 
     /// Dispatches a read. Returns false (leaving `data` untouched) if no device owns `addr`.
     pub fn read(&self, addr: u64, data: &mut [u8]) -> bool {
         match self.find(addr) {
-            Some((base, e)) => {
-                lock(&e.device).read(addr - base, data);
+            Some((base, device)) => {
+                lock(&device).read(addr - base, data);
                 true
             }
             None => false,
@@ -89,8 +101,8 @@ impl Bus {
     /// Dispatches a write. Returns false if no device owns `addr`.
     pub fn write(&self, addr: u64, data: &[u8]) -> bool {
         match self.find(addr) {
-            Some((base, e)) => {
-                lock(&e.device).write(addr - base, data);
+            Some((base, device)) => {
+                lock(&device).write(addr - base, data);
                 true
             }
             None => false,
@@ -126,7 +138,7 @@ mod tests {
 
     #[test]
     fn routes_by_range_with_relative_offsets() {
-        let mut bus = Bus::new();
+        let bus = Bus::new();
         let a = Arc::new(Mutex::new(Recorder::default()));
         bus.insert(a.clone(), 0x3f8, 8).unwrap();
         let mut buf = [0u8; 1];
@@ -140,7 +152,7 @@ mod tests {
 
     #[test]
     fn rejects_overlaps_and_empty_ranges() {
-        let mut bus = Bus::new();
+        let bus = Bus::new();
         let d = || Arc::new(Mutex::new(Recorder::default()));
         bus.insert(d(), 0x100, 0x10).unwrap();
         assert_eq!(
@@ -159,5 +171,18 @@ mod tests {
         assert!(bus.remove(0x110));
         assert!(!bus.remove(0x110));
         bus.insert(d(), 0x110, 4).unwrap();
+    }
+
+    #[test]
+    fn clones_share_later_insertions() {
+        let bus = Bus::new();
+        let other = bus.clone();
+        other
+            .insert(Arc::new(Mutex::new(Recorder::default())), 0x40, 4)
+            .unwrap();
+        let mut b = [0u8; 1];
+        assert!(bus.read(0x42, &mut b));
+        assert!(bus.remove(0x40));
+        assert!(!other.read(0x42, &mut b));
     }
 }

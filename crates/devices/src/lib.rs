@@ -1,5 +1,6 @@
 //! Device models of ptvmm: the buses that route guest accesses, and the legacy devices a
-//! stock Linux guest needs (serial console, i8042 reset, ACPI power, a debug-exit port).
+//! stock Linux guest needs (serial console, i8042 reset, ACPI power, a debug-exit port),
+//! and PCI (config mechanism #1, host bridge, config spaces, BARs, MSI-X).
 //!
 //! Devices depend only on the small traits here ([`BusDevice`], [`vm_superio::Trigger`]),
 //! never on KVM, so every model is unit-tested without /dev/kvm.
@@ -9,6 +10,7 @@ pub mod bus;
 pub mod debug_exit;
 pub mod exit;
 pub mod i8042;
+pub mod pci;
 pub mod serial;
 
 pub use bus::{Bus, BusDevice, BusError};

@@ -114,7 +114,7 @@ impl Machine {
             .map_err(Error::kvm("KVM_IRQFD (serial)"))?;
         let serial = Arc::new(Mutex::new(Serial::new(serial_irq, cfg.console)));
 
-        let mut pio = Bus::new();
+        let pio = Bus::new();
         let bus_err = |e: devices::BusError| Error::Config(format!("device layout: {e}"));
         pio.insert(serial.clone(), ports::COM1, devices::serial::LEN)
             .map_err(bus_err)?;

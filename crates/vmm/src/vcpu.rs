@@ -161,7 +161,7 @@ mod tests {
     }
 
     fn ctx() -> VcpuContext {
-        let mut pio = Bus::new();
+        let pio = Bus::new();
         pio.insert(Arc::new(Mutex::new(Fixed(7))), 0x80, 1).unwrap();
         VcpuContext {
             pio,
