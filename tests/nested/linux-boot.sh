@@ -21,13 +21,20 @@ run_guest() {
 
 for n in 1 2; do
   t0=$(date +%s)
-  run_guest "$n" 'echo "PTVMM-MARK nproc=$(nproc) ioapic=$(grep -c IO-APIC /proc/interrupts) $(dmesg | grep -o "IOAPIC\[0\]: apic_id [0-9]*" | head -n1)"'
+  run_guest "$n" 'echo "PTVMM-MARK nproc=$(nproc) ioapic=$(grep -c IO-APIC /proc/interrupts) $(dmesg | grep -o "IOAPIC\[0\]: apic_id [0-9]*" | head -n1)"; echo "PTVMM-PCI devices=[ $(ls /sys/bus/pci/devices | tr "\n" " ")] fatal=$(dmesg | grep -c "PCI: [F]atal") conf1=$(dmesg | grep -c "PCI: Using configuration type [1]") root=$(dmesg | grep -c "PCI Root Bridge \[PCI[0]\]") host=$(cat /sys/bus/pci/devices/0000:00:00.0/vendor 2>/dev/null):$(cat /sys/bus/pci/devices/0000:00:00.0/class 2>/dev/null)"'
   echo "    ($n vCPU boot took $(( $(date +%s) - t0 )) s)"
   mark=$(echo "$out" | grep '^PTVMM-MARK' | tail -n1)
   check "boot with $n vCPU: init marker printed" test -n "$mark"
   check "boot with $n vCPU: guest sees $n CPUs" has "$mark" "nproc=$n "
   check "boot with $n vCPU: IOAPIC found via ACPI (MADT)" has "$mark" "IOAPIC[0]: apic_id"
   check "boot with $n vCPU: serial interrupt routed through the IOAPIC" test -n "$(echo "$mark" | grep -E 'ioapic=[1-9]')"
+  pci=$(echo "$out" | grep '^PTVMM-PCI' | tail -n1)
+  # (The patterns use [x] so they do not match the kernel's echo of this command line.)
+  check "boot with $n vCPU: PCI bus 0 found through the ACPI root bridge PCI0" has "$pci" "root=1"
+  check "boot with $n vCPU: config mechanism #1 in use" test -n "$(echo "$pci" | grep -E 'conf1=[1-9]')"
+  check "boot with $n vCPU: host bridge 0000:00:00.0 listed" has "$pci" " 0000:00:00.0 "
+  check "boot with $n vCPU: host bridge is 8086, class 060000" has "$pci" "host=0x8086:0x060000"
+  check "boot with $n vCPU: no 'PCI: Fatal' in dmesg" has "$pci" "fatal=0 "
   check "boot with $n vCPU: command ran to completion" has "$out" "PTVMM-CMD-EXIT 0"
   check "boot with $n vCPU: poweroff ends ptvmm with status 0 (got $rc)" test "$rc" -eq 0
 done

@@ -5,7 +5,8 @@
 //! and reset registers) so `poweroff` and `reboot` end the VMM.
 
 use acpi_tables::aml::{
-    Device, EISAName, Interrupt, Name, Package, Path as AmlPath, ResourceTemplate, Scope, IO,
+    AddressSpace as AmlAddressSpace, AddressSpaceCacheable, Device, EISAName, Interrupt, Name,
+    Package, Path as AmlPath, ResourceTemplate, Scope, IO,
 };
 use acpi_tables::fadt::{FADTBuilder, Flags};
 use acpi_tables::gas::{AccessSize, AddressSpace, GAS};
@@ -18,7 +19,7 @@ use acpi_tables::xsdt::XSDT;
 use acpi_tables::Aml;
 use devices::acpi_pm;
 
-use crate::layout::{gsi, ports, APIC_START, IOAPIC_START};
+use crate::layout::{gsi, ports, APIC_START, IOAPIC_START, PCI_MMIO_END, PCI_MMIO_START};
 
 const OEM_ID: [u8; 6] = *b"PTVMM ";
 const OEM_TABLE_ID: [u8; 8] = *b"PTVMMVM ";
@@ -61,6 +62,37 @@ fn com1() -> Vec<u8> {
     ))
 }
 
+/// The PCI root bridge (PNP0A03) of segment 0, bus 0. Its `_CRS` is what Linux may assign
+/// BARs from: bus 0 only, the config mechanism #1 ports (consumed), the I/O window and the
+/// 32-bit MMIO window of the layout.
+fn pci0() -> Vec<u8> {
+    let hid = EISAName::new("PNP0A03");
+    let zero = 0u8;
+    let buses = AmlAddressSpace::<u16>::new_bus_number(0, 0);
+    let cfg_port = ports::PCI_CONFIG as u16;
+    let cfg_io = IO::new(cfg_port, cfg_port, 1, ports::PCI_CONFIG_LEN as u8);
+    let io_window =
+        AmlAddressSpace::<u16>::new_io(ports::PCI_IO_START as u16, ports::PCI_IO_END as u16, None);
+    let mem_window = AmlAddressSpace::<u32>::new_memory(
+        AddressSpaceCacheable::NotCacheable,
+        true,
+        PCI_MMIO_START as u32,
+        (PCI_MMIO_END - 1) as u32,
+        None,
+    );
+    let crs = ResourceTemplate::new(vec![&buses, &cfg_io, &io_window, &mem_window]);
+    let n_hid = Name::new(AmlPath::new("_HID"), &hid);
+    let n_adr = Name::new(AmlPath::new("_ADR"), &zero);
+    let n_seg = Name::new(AmlPath::new("_SEG"), &zero);
+    let n_uid = Name::new(AmlPath::new("_UID"), &zero);
+    let n_bbn = Name::new(AmlPath::new("_BBN"), &zero);
+    let n_crs = Name::new(AmlPath::new("_CRS"), &crs);
+    aml_bytes(&Device::new(
+        AmlPath::new("PCI0"),
+        vec![&n_hid, &n_adr, &n_seg, &n_uid, &n_bbn, &n_crs],
+    ))
+}
+
 /// The DSDT: the `\_S5_` package that lets Linux power off through the FADT's sleep
 /// control register, and the devices under `\_SB_`.
 fn dsdt() -> Vec<u8> {
@@ -70,7 +102,9 @@ fn dsdt() -> Vec<u8> {
         &Package::new(vec![&acpi_pm::S5_SLP_TYP]),
     );
     sdt.append_slice(&aml_bytes(&s5));
-    sdt.append_slice(&Scope::raw(AmlPath::new("\\_SB_"), com1()));
+    let mut sb = com1();
+    sb.extend_from_slice(&pci0());
+    sdt.append_slice(&Scope::raw(AmlPath::new("\\_SB_"), sb));
     sdt.update_checksum();
     sdt.as_slice().to_vec()
 }
@@ -203,6 +237,42 @@ mod tests {
         }
         assert_eq!(lapics, vec![(0, 1), (1, 1)]);
         assert_eq!(ioapics, vec![(IOAPIC_START as u32, 0)]);
+    }
+
+    /// The DSDT of a default build.
+    fn dsdt_bytes() -> Vec<u8> {
+        let t = build(ACPI_START, 1);
+        let xsdt = table(&t, u64_at(&t.bytes, 24), b"XSDT");
+        let fadt = table(&t, u64_at(&xsdt, 36), b"FACP");
+        table(&t, u64_at(&fadt, 140), b"DSDT")
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn dsdt_has_the_pci_root_bridge_and_its_windows() {
+        let d = dsdt_bytes();
+        for name in [b"PCI0", b"_SEG", b"_BBN", b"_ADR", b"_CRS"] {
+            assert!(contains(&d, name), "{}", String::from_utf8_lossy(name));
+        }
+        // PNP0A03 as a compressed EISA id.
+        assert!(contains(&d, &[0x41, 0xd0, 0x0a, 0x03]));
+        // Bus number range 0..=0: word address space descriptor, type 2.
+        assert!(contains(&d, &[0x88, 0x0d, 0, 2]));
+        // The config ports, consumed: IO descriptor 0xcf8..0xcf8, align 1, length 8.
+        assert!(contains(&d, &[0x47, 1, 0xf8, 0x0c, 0xf8, 0x0c, 1, 8]));
+        // I/O window (word descriptor, type 1): min 0xc000, max 0xffff.
+        let io = [0x00, 0xc0, 0xff, 0xff];
+        assert!(d
+            .windows(16)
+            .any(|w| w[0] == 0x88 && w[3] == 1 && w[8..12] == io));
+        // 32-bit memory window (dword descriptor, type 0): 0xc0000000..=0xfebfffff.
+        let mem = [0, 0, 0, 0xc0, 0xff, 0xff, 0xbf, 0xfe];
+        assert!(d
+            .windows(18)
+            .any(|w| w[0] == 0x87 && w[3] == 0 && w[10..18] == mem));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!  0x0009_fc00 ┴ end of low RAM (EBDA and legacy hole above, reserved)
 //!  0x000e_0000   ACPI tables (RSDP first), reserved in the e820 map
 //!  0x0010_0000 ┬ kernel (bzImage protected-mode part), then RAM up to the 32-bit hole
-//!  0xc000_0000 ┴ 32-bit hole: PCI MMIO, IOAPIC, LAPIC, TSS/identity map pages
+//!  0xc000_0000 ┴ 32-bit hole: PCI MMIO window (32-bit BARs) up to the IOAPIC, then
+//!                IOAPIC, LAPIC, TSS/identity map pages
 //!  0xfec0_0000   IOAPIC         0xfee0_0000   local APICs
 //!  0x1_0000_0000 RAM above 4 GiB when the guest has more than the hole leaves below
 //! ```
@@ -42,6 +43,10 @@ pub const HIMEM_START: u64 = 0x10_0000;
 pub const MMIO_HOLE_START: u64 = 0xc000_0000;
 /// Size of the 32-bit hole.
 pub const MMIO_HOLE_SIZE: u64 = 0x4000_0000;
+/// The PCI MMIO window, where the guest places 32-bit memory BARs: the hole up to the
+/// IOAPIC (exclusive end). Announced in the DSDT's PCI0 `_CRS`.
+pub const PCI_MMIO_START: u64 = MMIO_HOLE_START;
+pub const PCI_MMIO_END: u64 = IOAPIC_START;
 /// The IOAPIC's MMIO base.
 pub const IOAPIC_START: u64 = 0xfec0_0000;
 /// KVM's identity map page (one page) and TSS (three pages), just below the BIOS ROM area.
@@ -64,6 +69,14 @@ pub mod ports {
     pub const ACPI_PM: u64 = 0x600;
     /// COM1.
     pub const COM1: u64 = 0x3f8;
+    /// PCI configuration mechanism #1: CONFIG_ADDRESS at 0xcf8, CONFIG_DATA at 0xcfc.
+    pub const PCI_CONFIG: u64 = 0xcf8;
+    /// Length of the config mechanism #1 range (0xcf8..=0xcff).
+    pub const PCI_CONFIG_LEN: u64 = 8;
+    /// The PCI I/O window, where the guest places I/O BARs (inclusive end); above every
+    /// fixed port. Announced in the DSDT's PCI0 `_CRS`.
+    pub const PCI_IO_START: u64 = 0xc000;
+    pub const PCI_IO_END: u64 = 0xffff;
 }
 
 /// Fixed interrupt lines (GSIs of the IOAPIC; legacy ISA IRQs map one to one).

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use devices::pci::{BarRouter, HostBridge, PciConfigIo, PciRoot, SharedPciDevice};
 use devices::serial::Serial;
 use devices::{acpi_pm, i8042, Bus, BusDevice, ExitReason, ExitSignal};
 use kvm_bindings::{
@@ -59,6 +60,7 @@ pub struct Machine {
     vcpus: Vec<VcpuFd>,
     pio: Bus,
     mmio: Bus,
+    pci: Arc<Mutex<PciConfigIo>>,
     exit: Arc<ExitSignal>,
     serial: Arc<Mutex<Serial>>,
     stdin: bool,
@@ -136,6 +138,10 @@ impl Machine {
             1,
         )
         .map_err(bus_err)?;
+        let mmio = Bus::new();
+        let pci = pci_bus(&pio, &mmio)?;
+        pio.insert(pci.clone(), ports::PCI_CONFIG, ports::PCI_CONFIG_LEN)
+            .map_err(bus_err)?;
 
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
@@ -164,7 +170,8 @@ impl Machine {
             mem,
             vcpus,
             pio,
-            mmio: Bus::new(),
+            mmio,
+            pci,
             exit,
             serial,
             stdin: cfg.stdin,
@@ -186,6 +193,17 @@ impl Machine {
 
     pub fn mmio_bus(&mut self) -> &mut Bus {
         &mut self.mmio
+    }
+
+    /// Puts a PCI function on bus 0 at the lowest free device number and returns it. Its
+    /// BARs appear on the PIO/MMIO buses when the guest programs them and enables decode.
+    pub fn add_pci_device(&self, device: SharedPciDevice) -> Result<u8> {
+        self.pci
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .root_mut()
+            .add_next(device)
+            .map_err(|e| Error::Config(format!("PCI: {e}")))
     }
 
     pub fn exit_signal(&self) -> Arc<ExitSignal> {
@@ -277,6 +295,16 @@ impl Machine {
 }
 
 use std::os::fd::AsRawFd;
+
+/// PCI bus 0 with the host bridge at 00:00.0, behind config mechanism #1; BARs the guest
+/// programs are routed onto `pio` and `mmio` (handles shared with the vCPUs).
+fn pci_bus(pio: &Bus, mmio: &Bus) -> Result<Arc<Mutex<PciConfigIo>>> {
+    let mut root = PciRoot::new();
+    root.add(0, Arc::new(Mutex::new(HostBridge::new())))
+        .map_err(|e| Error::Config(format!("PCI host bridge: {e}")))?;
+    let router = BarRouter::new(pio.clone(), mmio.clone());
+    Ok(Arc::new(Mutex::new(PciConfigIo::new(root, router))))
+}
 
 /// Kicks vCPU threads out of KVM_RUN until they notice `stop`, then joins them.
 fn stop_threads(threads: Vec<JoinHandle<()>>) {
