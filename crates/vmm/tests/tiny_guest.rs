@@ -138,3 +138,99 @@ fn triple_fault_is_reported_as_an_error() {
         other => panic!("expected a failure, got {other:?}"),
     }
 }
+
+/// A PCI function with one 16-byte I/O BAR that stores what is written to it.
+struct ScratchFunction {
+    config: devices::pci::ConfigSpace,
+    regs: [u8; 16],
+}
+
+impl devices::pci::PciDevice for ScratchFunction {
+    fn config_read(&mut self, reg: usize) -> u32 {
+        self.config.read_reg(reg)
+    }
+    fn config_write(&mut self, reg: usize, o: u64, d: &[u8]) -> Vec<devices::pci::BarChange> {
+        self.config.write_config(reg, o, d)
+    }
+    fn bar_read(&mut self, _bar: u8, o: u64, d: &mut [u8]) {
+        if let Some(r) = self.regs.get(o as usize..o as usize + d.len()) {
+            d.copy_from_slice(r);
+        }
+    }
+    fn bar_write(&mut self, _bar: u8, o: u64, d: &[u8]) {
+        if let Some(r) = self.regs.get_mut(o as usize..o as usize + d.len()) {
+            r.copy_from_slice(d);
+        }
+    }
+}
+
+/// Writes the 4 bytes of EAX to COM1 (clobbers EBX, DX).
+fn print_eax(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(ebx, eax)?;
+    a.mov(dx, u32::from(COM1))?;
+    for _ in 0..4 {
+        a.mov(al, bl)?;
+        a.out(dx, al)?;
+        a.shr(ebx, 8)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn guest_reads_the_host_bridge_and_moves_a_bar_through_config_mechanism_1() {
+    use devices::pci::{BarKind, ConfigSpace, PciIds};
+
+    let (m, out) = machine(1);
+    let mut config = ConfigSpace::new(PciIds {
+        vendor: 0x1b36,
+        device: 0x000c,
+        ..Default::default()
+    });
+    config.add_bar(0, BarKind::Io, 16).unwrap();
+    let f = ScratchFunction {
+        config,
+        regs: [0; 16],
+    };
+    assert_eq!(m.add_pci_device(Arc::new(Mutex::new(f))).unwrap(), 1);
+
+    let mut a = CodeAssembler::new(64).unwrap();
+    let cfg = |a: &mut CodeAssembler, dev: u32, reg: u32| -> Result<(), IcedError> {
+        a.mov(dx, 0xcf8u32)?;
+        a.mov(eax, 0x8000_0000u32 | dev << 11 | reg << 2)?;
+        a.out(dx, eax)?;
+        a.mov(dx, 0xcfcu32)
+    };
+    // Vendor/device of 00:00.0, then of 00:01.0.
+    cfg(&mut a, 0, 0).unwrap();
+    a.in_(eax, dx).unwrap();
+    print_eax(&mut a).unwrap();
+    cfg(&mut a, 1, 0).unwrap();
+    a.in_(eax, dx).unwrap();
+    print_eax(&mut a).unwrap();
+    // BAR0 of 00:01.0 at port 0xc000, I/O decode on (a word write at 0xcfc).
+    cfg(&mut a, 1, 4).unwrap();
+    a.mov(eax, 0xc000u32).unwrap();
+    a.out(dx, eax).unwrap();
+    cfg(&mut a, 1, 1).unwrap();
+    a.mov(ax, 1u32).unwrap();
+    a.out(dx, ax).unwrap();
+    // Store and load through the BAR.
+    a.mov(dx, 0xc005u32).unwrap();
+    a.mov(eax, 0xcafe_f00du32).unwrap();
+    a.out(dx, eax).unwrap();
+    a.xor(eax, eax).unwrap();
+    a.in_(eax, dx).unwrap();
+    print_eax(&mut a).unwrap();
+    a.mov(dx, u32::from(DEBUG_EXIT)).unwrap();
+    a.mov(al, 0u32).unwrap();
+    a.out(dx, al).unwrap();
+    a.hlt().unwrap();
+    load(&m, a);
+    assert_eq!(m.run().unwrap(), Exit::DebugExit(0));
+    let got = out.0.lock().unwrap().clone();
+    let words: Vec<u32> = got
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(words, vec![0x0d57_8086, 0x000c_1b36, 0xcafe_f00d]);
+}

@@ -4,13 +4,14 @@
 //!
 //! ```text
 //!  CONFIG_ADDRESS (0xcf8, 32-bit latch; byte/word writes merge at offset*8)
-//!   31 enable │ 30..24 reserved │ 23..16 bus │ 15..11 device │ 10..8 function │ 7..2 register │ 1..0 = 0
+//!   31 enable │ 30..28 reserved │ 27..24 extended register (AMD) │ 23..16 bus │ 15..11 device │ 10..8 function │ 7..2 register │ 1..0 = 0
 //!  CONFIG_DATA (0xcfc..0xcff): the addressed register; an access at 0xcfc + k of n bytes
 //!   reaches bytes k..k+n of it (k + n <= 4)
 //! ```
 //!
-//! Absent functions, other buses, and data accesses with the enable bit clear read all
-//! ones and ignore writes.
+//! Absent functions, other buses, extended registers (there are only 256 bytes of config
+//! space; such accesses must not alias the first 256), and data accesses with the enable
+//! bit clear read all ones and ignore writes.
 
 use super::device::{lock_device, SharedPciDevice};
 use super::router::BarRouter;
@@ -22,6 +23,8 @@ pub const CONFIG_IO_LEN: u64 = 8;
 pub const NUM_DEVICES: usize = 32;
 
 const ENABLE: u32 = 1 << 31;
+/// Reserved and AMD extended-register bits: set, they address no register of ours.
+const RESERVED: u32 = 0x7f00_0000;
 const DATA_OFFSET: u64 = 4;
 
 /// Errors of adding a function to bus 0.
@@ -107,7 +110,7 @@ impl PciConfigIo {
         let dev = ((a >> 11) & 0x1f) as u8;
         let func = (a >> 8) & 0x7;
         let reg = ((a >> 2) & 0x3f) as usize;
-        if a & ENABLE == 0 || bus != 0 || func != 0 {
+        if a & ENABLE == 0 || a & RESERVED != 0 || bus != 0 || func != 0 {
             return None;
         }
         Some((dev, reg, self.root.device(dev)?))
@@ -285,6 +288,8 @@ mod tests {
         assert_eq!(in32(&mut io, 0xcfc), 0xffff_ffff, "bus 1");
         out32(&mut io, 0xcf8, addr(0, 0) | 1 << 8);
         assert_eq!(in32(&mut io, 0xcfc), 0xffff_ffff, "function 1");
+        out32(&mut io, 0xcf8, addr(0, 0) | 1 << 24);
+        assert_eq!(in32(&mut io, 0xcfc), 0xffff_ffff, "extended register 0x100");
         out32(&mut io, 0xcf8, addr(0, 0) & !ENABLE);
         assert_eq!(in32(&mut io, 0xcfc), 0xffff_ffff, "enable bit clear");
         out32(&mut io, 0xcfc, 0);
