@@ -20,8 +20,92 @@ fn bits_for(n: u32) -> u32 {
     }
 }
 
+/// XSAVE state components and the CPUID feature bit each one depends on.
+const XSAVE_LEGACY: u64 = 0b11; // x87 and SSE: always there with XSAVE
+const XSAVE_LEGACY_SIZE: u32 = 576; // legacy area (512) + XSAVE header (64)
+const XSAVE_AVX: u64 = 1 << 2;
+const XSAVE_MPX: u64 = 0b11 << 3;
+const XSAVE_AVX512: u64 = 0b111 << 5;
+const XSAVE_PKRU: u64 = 1 << 9;
+
+fn leaf(entries: &[kvm_cpuid_entry2], function: u32, index: u32) -> Option<&kvm_cpuid_entry2> {
+    entries
+        .iter()
+        .find(|e| e.function == function && e.index == index)
+}
+
+/// Keeps leaf 0xD (XSAVE) consistent with the feature bits: a state component whose feature
+/// is not offered (say AVX on a CPU model without it) is dropped, and the area sizes are
+/// recomputed. Otherwise the guest sizes its XSAVE buffers for fewer components than the
+/// CPU writes ("XSAVE consistency problem" at boot, and memory corruption after it).
+fn filter_xsave(entries: &mut [kvm_cpuid_entry2]) {
+    let bit = |f: u32, i: u32, reg: fn(&kvm_cpuid_entry2) -> u32, b: u32| {
+        leaf(entries, f, i).is_some_and(|e| reg(e) & (1 << b) != 0)
+    };
+    let xsave = bit(1, 0, |e| e.ecx, 26);
+    let mut allowed = XSAVE_LEGACY;
+    if bit(1, 0, |e| e.ecx, 28) {
+        allowed |= XSAVE_AVX;
+    }
+    if bit(7, 0, |e| e.ebx, 14) {
+        allowed |= XSAVE_MPX;
+    }
+    if bit(7, 0, |e| e.ebx, 16) {
+        allowed |= XSAVE_AVX512;
+    }
+    if bit(7, 0, |e| e.ecx, 3) {
+        allowed |= XSAVE_PKRU;
+    }
+    let Some(d0) = leaf(entries, 0xd, 0) else {
+        return;
+    };
+    let xcr0 = if xsave {
+        (u64::from(d0.edx) << 32 | u64::from(d0.eax)) & allowed
+    } else {
+        0
+    };
+    let mut size = XSAVE_LEGACY_SIZE;
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.function == 0xd && e.index >= 2)
+    {
+        if e.index < 64 && xcr0 & (1 << e.index) != 0 {
+            size = size.max(e.eax.saturating_add(e.ebx));
+        } else if e.index < 32 {
+            // Supervisor components (XSS, reported in ECX bit 0) are kept; user ones dropped.
+            if e.ecx & 1 == 0 {
+                *e = kvm_cpuid_entry2 {
+                    function: e.function,
+                    index: e.index,
+                    flags: e.flags,
+                    ..Default::default()
+                };
+            }
+        }
+    }
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.function == 0xd && e.index == 0)
+    {
+        if xcr0 == 0 {
+            *e = kvm_cpuid_entry2 {
+                function: e.function,
+                index: e.index,
+                flags: e.flags,
+                ..Default::default()
+            };
+        } else {
+            e.eax = xcr0 as u32;
+            e.edx = (xcr0 >> 32) as u32;
+            e.ebx = size;
+            e.ecx = size;
+        }
+    }
+}
+
 /// Rewrites `entries` (as returned by KVM) for vCPU `apic_id` of `ncpus`.
 pub fn filter(entries: &mut [kvm_cpuid_entry2], apic_id: u8, ncpus: u8) {
+    filter_xsave(entries);
     let n = u32::from(ncpus);
     let id = u32::from(apic_id);
     for e in entries.iter_mut() {
@@ -102,6 +186,37 @@ mod tests {
     #[test]
     fn bits_for_counts() {
         assert_eq!([1, 2, 3, 4, 5, 32].map(bits_for), [0, 1, 2, 2, 3, 5]);
+    }
+
+    #[test]
+    fn xsave_components_follow_the_feature_bits() {
+        let mut l1 = entry(1, 0);
+        l1.ecx = 1 << 26; // XSAVE, no AVX
+        let mut d0 = entry(0xd, 0);
+        d0.eax = 0b111; // x87 | SSE | AVX
+        d0.edx = 0;
+        d0.ebx = 576;
+        d0.ecx = 832;
+        let mut d2 = entry(0xd, 2);
+        d2.eax = 256;
+        d2.ebx = 576;
+        d2.ecx = 0;
+        let mut v = vec![l1, d0, d2];
+        filter(&mut v, 0, 1);
+        assert_eq!((v[1].eax, v[1].ebx, v[1].ecx), (0b11, 576, 576));
+        assert_eq!((v[2].eax, v[2].ebx), (0, 0), "AVX component dropped");
+
+        // With AVX offered, the component stays and the size covers it.
+        let mut v = vec![l1, d0, d2];
+        v[0].ecx |= 1 << 28;
+        v[2] = d2;
+        filter(&mut v, 0, 1);
+        assert_eq!((v[1].eax, v[1].ebx, v[1].ecx), (0b111, 832, 832));
+
+        // Without XSAVE at all, leaf 0xD says nothing.
+        let mut v = vec![entry(1, 0), d0];
+        filter(&mut v, 0, 1);
+        assert_eq!((v[1].eax, v[1].ecx), (0, 0));
     }
 
     #[test]
