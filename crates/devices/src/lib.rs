@@ -9,6 +9,7 @@ pub mod acpi_pm;
 pub mod bus;
 pub mod debug_exit;
 pub mod exit;
+pub mod host;
 pub mod i8042;
 pub mod pci;
 pub mod serial;
