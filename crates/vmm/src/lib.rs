@@ -8,8 +8,10 @@ pub mod console;
 pub mod cpuid;
 pub mod error;
 pub mod hypervisor;
+pub mod io_handlers;
 pub mod layout;
 pub mod memory;
+pub mod msi;
 pub mod regs;
 pub mod signals;
 pub mod vcpu;
@@ -55,7 +57,7 @@ pub struct MachineConfig {
 /// A configured VM, ready to load a guest and run.
 pub struct Machine {
     _kvm: Kvm,
-    vm: VmFd,
+    vm: Arc<VmFd>,
     mem: GuestMemoryMmap,
     vcpus: Vec<VcpuFd>,
     pio: Bus,
@@ -65,6 +67,8 @@ pub struct Machine {
     serial: Arc<Mutex<Serial>>,
     stdin: bool,
     stats: Arc<vcpu::ExitStats>,
+    handlers: io_handlers::HandlerTable,
+    routing: Arc<Mutex<msi::GsiRouting>>,
 }
 
 fn shared<T: BusDevice + 'static>(d: T) -> Arc<Mutex<dyn BusDevice>> {
@@ -164,6 +168,8 @@ impl Machine {
             vcpus.push(vcpu);
         }
 
+        let vm = Arc::new(vm);
+        let routing = Arc::new(Mutex::new(msi::GsiRouting::new(vm.clone())));
         Ok(Self {
             _kvm: kvm,
             vm,
@@ -176,6 +182,8 @@ impl Machine {
             serial,
             stdin: cfg.stdin,
             stats: Arc::default(),
+            handlers: io_handlers::HandlerTable::new(),
+            routing,
         })
     }
 
@@ -183,8 +191,18 @@ impl Machine {
         &self.mem
     }
 
-    pub fn vm_fd(&self) -> &VmFd {
+    pub fn vm_fd(&self) -> &Arc<VmFd> {
         &self.vm
+    }
+
+    /// The register-handler table consulted before the PIO bus.
+    pub fn handlers(&self) -> &io_handlers::HandlerTable {
+        &self.handlers
+    }
+
+    /// KVM's GSI routing table (legacy routes plus the MSI routes of irqfd sinks).
+    pub fn gsi_routing(&self) -> &Arc<Mutex<msi::GsiRouting>> {
+        &self.routing
     }
 
     pub fn pio_bus(&mut self) -> &mut Bus {
@@ -239,6 +257,7 @@ impl Machine {
             exit: self.exit.clone(),
             stop: stop.clone(),
             stats: self.stats.clone(),
+            handlers: self.handlers.clone(),
         };
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         let mut spawn_error = None;

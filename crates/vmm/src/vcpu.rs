@@ -10,6 +10,7 @@ use kvm_bindings::{KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EV
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use crate::hypervisor;
+use crate::io_handlers::{Direction, HandlerTable};
 
 /// What every vCPU thread shares.
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct VcpuContext {
     pub exit: Arc<ExitSignal>,
     pub stop: Arc<AtomicBool>,
     pub stats: Arc<ExitStats>,
+    /// Caught before the PIO bus: doorbells and other register handlers.
+    pub handlers: HandlerTable,
 }
 
 /// Exit counters, for tests and benchmarks.
@@ -27,6 +30,8 @@ pub struct ExitStats {
     pub pio: AtomicU64,
     pub mmio: AtomicU64,
     pub unhandled_pio: AtomicU64,
+    /// PIO writes caught by the register-handler table.
+    pub handled_pio: AtomicU64,
 }
 
 /// The KVM internal-error suberror for an instruction KVM could not emulate.
@@ -90,6 +95,9 @@ fn handle_exit(id: u8, exit: VcpuExit<'_>, ctx: &VcpuContext) -> Option<ExitReas
     match exit {
         VcpuExit::IoIn(port, data) => {
             ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
+            if ctx.handlers.dispatch(port, Direction::Read, data) {
+                return None;
+            }
             if !ctx.pio.read(u64::from(port), data) {
                 ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
                 log::trace!("vcpu{id}: in from unclaimed port {port:#x}");
@@ -99,6 +107,16 @@ fn handle_exit(id: u8, exit: VcpuExit<'_>, ctx: &VcpuContext) -> Option<ExitReas
         }
         VcpuExit::IoOut(port, data) => {
             ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
+            let mut value = [0u8; 8];
+            let n = data.len().min(value.len());
+            value[..n].copy_from_slice(&data[..n]);
+            if ctx
+                .handlers
+                .dispatch(port, Direction::Write, &mut value[..n])
+            {
+                ctx.stats.handled_pio.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
             if !ctx.pio.write(u64::from(port), data) {
                 ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
                 log::trace!("vcpu{id}: out to unclaimed port {port:#x}");
@@ -169,6 +187,7 @@ mod tests {
             exit: Arc::new(ExitSignal::new().unwrap()),
             stop: Arc::new(AtomicBool::new(false)),
             stats: Arc::default(),
+            handlers: HandlerTable::new(),
         }
     }
 
