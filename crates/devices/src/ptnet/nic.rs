@@ -1,0 +1,431 @@
+//! The ptnet NIC PCI function: the register file of ABI §1 (BAR0), MSI-X with one vector per
+//! ring (BAR2), the CSB mapping rules, PTCTL CREATE/DELETE starting and stopping the ring
+//! workers, and the doorbell eventfds the VMM wires to KICK(i).
+//!
+//! ```text
+//!  BAR0  I/O, 256 bytes        registers (regs.rs); KICK(i) at 128 + 4*i
+//!  BAR2  32-bit memory, 4 KiB  MSI-X table at 0 (16 bytes a vector), PBA at 0x800
+//!  config 0x40                 MSI-X capability (table BIR 2 @0, PBA BIR 2 @0x800)
+//! ```
+//!
+//! Kicks: each ring has an eventfd, created here. The VMM registers `doorbells()` as KVM
+//! ioeventfds (the vCPU never leaves the kernel); with `--doorbell exit` it routes the write
+//! to [`PciDevice::bar_write`], which signals the same eventfd.
+
+use std::sync::Arc;
+
+use netmap::csb::CsbRing;
+use netmap::port::RingKind;
+use netmap::{NetmapPort, RegionInfo, SharedMem};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use super::irq::Interrupts;
+use super::regs::{self, nic::*, NIC_BAR0_SIZE};
+use super::stats::PtnetStats;
+use super::worker::{RingCtx, Workers};
+use super::PtnetError;
+use crate::host::{GuestRam, MsiSink};
+use crate::pci::{msix, BarChange, BarKind, ConfigSpace, MsiMessage, PciDevice, PciIds};
+
+/// PCI class network / ethernet.
+pub const CLASS: u8 = 0x02;
+pub const SUBCLASS: u8 = 0x00;
+pub const REGS_BAR: u8 = 0;
+pub const MSIX_BAR: u8 = 2;
+pub const MSIX_BAR_SIZE: u64 = 0x1000;
+pub const MSIX_TABLE_OFFSET: u64 = 0;
+pub const MSIX_PBA_OFFSET: u64 = 0x800;
+/// Rings a NIC may have in total: the CSB arrays are one 4 KiB page each.
+pub const MAX_RINGS: u32 = 64;
+
+/// What the NIC offers the guest beyond the port's geometry.
+#[derive(Debug, Clone)]
+pub struct NicOptions {
+    /// PTFEAT bits offered (the guest gets `offered & wanted`).
+    pub features: u32,
+    /// VNET_HDR_LEN values the backend accepts (0 is always accepted).
+    pub vnet_hdr_lens: Vec<u32>,
+}
+
+impl Default for NicOptions {
+    /// What the VALE backend supports: no virtio-net header.
+    fn default() -> Self {
+        Self {
+            features: 0,
+            vnet_hdr_lens: vec![0],
+        }
+    }
+}
+
+/// One CSB array register pair and its mapping.
+#[derive(Default)]
+struct CsbArray {
+    bah: u32,
+    bal: u32,
+    mem: Option<SharedMem>,
+}
+
+/// The ptnet NIC of one port.
+pub struct PtnetNic {
+    config: ConfigSpace,
+    msix_cap: usize,
+    irq: Arc<Interrupts>,
+    port: Arc<dyn NetmapPort>,
+    region: RegionInfo,
+    ram: Arc<dyn GuestRam>,
+    mac: [u8; 6],
+    memid: u16,
+    opts: NicOptions,
+    ntx: u32,
+    nrx: u32,
+    features: u32,
+    vnet_hdr_len: u32,
+    ptctl_status: u32,
+    gh: CsbArray,
+    hg: CsbArray,
+    doorbells: Vec<Arc<EventFd>>,
+    stats: Arc<PtnetStats>,
+    workers: Option<Workers>,
+    create_msgs: Vec<MsiMessage>,
+}
+
+impl PtnetNic {
+    /// The NIC of `port`, with MAC `mac`, reaching guest RAM through `ram` (for the CSB)
+    /// and raising interrupts through `msi`; `memid` is the memdev's MEMID.
+    pub fn new(
+        port: Arc<dyn NetmapPort>,
+        mac: [u8; 6],
+        ram: Arc<dyn GuestRam>,
+        msi: Arc<dyn MsiSink>,
+        memid: u16,
+    ) -> Result<Self, PtnetError> {
+        Self::with_options(port, mac, ram, msi, memid, NicOptions::default())
+    }
+
+    /// As [`PtnetNic::new`], with explicit feature and header-length support.
+    pub fn with_options(
+        port: Arc<dyn NetmapPort>,
+        mac: [u8; 6],
+        ram: Arc<dyn GuestRam>,
+        msi: Arc<dyn MsiSink>,
+        memid: u16,
+        opts: NicOptions,
+    ) -> Result<Self, PtnetError> {
+        let region = port.region();
+        let (ntx, nrx) = (region.layout.config.tx_rings, region.layout.config.rx_rings);
+        let rings = ntx.checked_add(nrx).filter(|&r| r <= MAX_RINGS);
+        let rings = rings.ok_or(PtnetError::TooManyRings(ntx.saturating_add(nrx)))?;
+        let mut config = ConfigSpace::new(PciIds {
+            vendor: regs::VENDOR_ID,
+            device: regs::NIC_DEVICE_ID,
+            class: CLASS,
+            subclass: SUBCLASS,
+            subsystem_vendor: regs::SUBSYSTEM_VENDOR_ID,
+            subsystem: regs::SUBSYSTEM_ID,
+            ..Default::default()
+        });
+        config.set_interrupt_pin(1);
+        config.add_bar(REGS_BAR.into(), BarKind::Io, NIC_BAR0_SIZE)?;
+        let mem = BarKind::Memory32 {
+            prefetchable: false,
+        };
+        config.add_bar(MSIX_BAR.into(), mem, MSIX_BAR_SIZE)?;
+        let irq = Arc::new(Interrupts::new(rings as u16, msi));
+        let (cap, w) = irq.msix().capability(
+            MSIX_BAR,
+            MSIX_TABLE_OFFSET as u32,
+            MSIX_BAR,
+            MSIX_PBA_OFFSET as u32,
+        );
+        let msix_cap = config.add_capability(&cap, &w)?;
+        let doorbells = (0..rings)
+            .map(|_| EventFd::new(EFD_NONBLOCK).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(PtnetError::EventFd)?;
+        Ok(Self {
+            config,
+            msix_cap,
+            irq,
+            port,
+            region,
+            ram,
+            mac,
+            memid,
+            opts,
+            ntx,
+            nrx,
+            features: 0,
+            vnet_hdr_len: 0,
+            ptctl_status: 0,
+            gh: CsbArray::default(),
+            hg: CsbArray::default(),
+            doorbells,
+            stats: Arc::new(PtnetStats::new(ntx, nrx)),
+            workers: None,
+            create_msgs: Vec::new(),
+        })
+    }
+
+    /// One `(offset in BAR0, eventfd)` per ring, ring order: KICK(i) at `128 + 4*i`.
+    pub fn doorbells(&self) -> Vec<(u64, Arc<EventFd>)> {
+        self.doorbells
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (KICK_BASE + 4 * i as u64, e.clone()))
+            .collect()
+    }
+
+    /// The workers' counters (shared; they stay valid across CREATE/DELETE).
+    pub fn stats(&self) -> Arc<PtnetStats> {
+        self.stats.clone()
+    }
+
+    /// Whether the ring workers run (CREATE succeeded, no DELETE since).
+    pub fn running(&self) -> bool {
+        self.workers.is_some()
+    }
+
+    /// The MSI-X messages of every ring's vector as captured by the last CREATE (for a VMM
+    /// that sets up irqfd routes then; delivery itself always uses the live table).
+    pub fn create_messages(&self) -> &[MsiMessage] {
+        &self.create_msgs
+    }
+
+    /// The port's MAC.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// The address BAR0 (registers, kicks) decodes now.
+    pub fn bar0_address(&self) -> Option<u64> {
+        self.config.decoded_address(REGS_BAR.into())
+    }
+
+    /// Stops the ring workers (DELETE). Shutdown calls this, and so does drop.
+    pub fn stop(&mut self) {
+        if let Some(w) = self.workers.take() {
+            w.stop();
+            log::info!("{}: ptnet workers stopped", self.port.name());
+        }
+    }
+
+    /// Guest reset: stops the workers and returns the registers to their power-on values
+    /// (CSB unmapped, features and header length cleared).
+    pub fn reset(&mut self) {
+        self.stop();
+        self.features = 0;
+        self.vnet_hdr_len = 0;
+        self.ptctl_status = 0;
+        self.gh = CsbArray::default();
+        self.hg = CsbArray::default();
+        self.create_msgs.clear();
+    }
+
+    fn rings(&self) -> u32 {
+        self.ntx + self.nrx
+    }
+
+    /// Reads register `off` (already decoded).
+    fn reg_read(&self, off: u64) -> u32 {
+        let c = &self.region.layout.config;
+        let m = self.mac;
+        match off {
+            PTFEAT => self.features,
+            PTCTL => self.ptctl_status,
+            MAC_LO => u32::from_be_bytes([m[2], m[3], m[4], m[5]]),
+            MAC_HI => u32::from_be_bytes([0, 0, m[0], m[1]]),
+            NIFP_OFS => self.region.nifp_offset,
+            NUM_TX_RINGS => c.tx_rings,
+            NUM_RX_RINGS => c.rx_rings,
+            NUM_TX_SLOTS => c.tx_slots,
+            NUM_RX_SLOTS => c.rx_slots,
+            VNET_HDR_LEN => self.vnet_hdr_len,
+            HOSTMEMID => self.memid.into(),
+            CSB_GH_BAH => self.gh.bah,
+            CSB_GH_BAL => self.gh.bal,
+            CSB_HG_BAH => self.hg.bah,
+            CSB_HG_BAL => self.hg.bal,
+            _ => 0,
+        }
+    }
+
+    /// Writes register `off` (already decoded).
+    fn reg_write(&mut self, off: u64, v: u32) {
+        match off {
+            PTFEAT => self.features = v & self.opts.features,
+            PTCTL => self.ptctl(v),
+            VNET_HDR_LEN => {
+                let feature = v == 0 || self.features & FEAT_VNET_HDR != 0;
+                let accepted = v == 0 || self.opts.vnet_hdr_lens.contains(&v);
+                if VNET_HDR_LENS.contains(&v) && feature && accepted {
+                    self.vnet_hdr_len = v;
+                }
+            }
+            CSB_GH_BAH => self.gh.bah = v,
+            CSB_HG_BAH => self.hg.bah = v,
+            CSB_GH_BAL | CSB_HG_BAL => {
+                // Any BAL write is an implicit DELETE.
+                self.stop();
+                let len = 64 * self.rings() as usize;
+                let (ram, name) = (self.ram.clone(), self.port.name().to_string());
+                let a = if off == CSB_GH_BAL {
+                    &mut self.gh
+                } else {
+                    &mut self.hg
+                };
+                a.bal = v;
+                let gpa = u64::from(a.bah) << 32 | u64::from(v);
+                a.mem = if gpa == 0 {
+                    None
+                } else if !gpa.is_multiple_of(64) {
+                    log::warn!("{name}: CSB at {gpa:#x} is not 64-byte aligned");
+                    None
+                } else {
+                    let m = ram.shared(gpa, len);
+                    if m.is_none() {
+                        log::warn!("{name}: CSB at {gpa:#x}+{len:#x} is not in guest RAM");
+                    }
+                    m
+                };
+            }
+            k if k >= KICK_BASE => {
+                if let Some(d) = self.doorbells.get(((k - KICK_BASE) / 4) as usize) {
+                    let _ = d.write(1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn ptctl(&mut self, cmd: u32) {
+        self.ptctl_status = match cmd {
+            CMD_CREATE => self.create().err().unwrap_or(0) as u32,
+            CMD_DELETE => {
+                self.stop();
+                0
+            }
+            _ => libc::EINVAL as u32,
+        };
+    }
+
+    /// CREATE: initialises the CSB from the port's state and starts the workers. Errors are
+    /// errnos for PTCTL.
+    fn create(&mut self) -> Result<(), i32> {
+        if self.workers.is_some() {
+            return Err(libc::EBUSY);
+        }
+        let (Some(gh), Some(hg)) = (self.gh.mem, self.hg.mem) else {
+            return Err(libc::ENXIO);
+        };
+        self.create_msgs = self.irq.messages(self.rings() as u16);
+        let mut ctxs = Vec::new();
+        for ring in 0..self.rings() {
+            let (kind, index, num_slots) = if ring < self.ntx {
+                (RingKind::Tx, ring, self.region.layout.config.tx_slots)
+            } else {
+                (
+                    RingKind::Rx,
+                    ring - self.ntx,
+                    self.region.layout.config.rx_slots,
+                )
+            };
+            let csb = CsbRing::new(&gh, &hg, ring);
+            let s = self.port.ring_state(kind, index).map_err(|e| {
+                log::error!("{}: ring {ring}: {e}", self.port.name());
+                libc::EIO
+            })?;
+            csb.guest_write_atok(s.hwcur, s.hwcur);
+            csb.host_write_ktoa(s.hwcur, s.hwtail);
+            ctxs.push(RingCtx {
+                ring,
+                kind,
+                index,
+                num_slots,
+                initial: s,
+                port: self.port.clone(),
+                csb,
+                doorbell: self.doorbells[ring as usize].clone(),
+                irq: self.irq.clone(),
+                stats: self.stats.clone(),
+            });
+        }
+        let w = Workers::start(ctxs).map_err(|e| {
+            log::error!("{}: starting ptnet workers: {e}", self.port.name());
+            e.raw_os_error().unwrap_or(libc::EIO)
+        })?;
+        self.workers = Some(w);
+        log::info!("{}: ptnet workers started", self.port.name());
+        Ok(())
+    }
+}
+
+impl Drop for PtnetNic {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl PciDevice for PtnetNic {
+    fn config_read(&mut self, reg: usize) -> u32 {
+        self.config.read_reg(reg)
+    }
+
+    fn config_write(&mut self, reg: usize, offset: u64, data: &[u8]) -> Vec<BarChange> {
+        let changes = self.config.write_config(reg, offset, data);
+        let cap = self.msix_cap / 4;
+        if reg == cap {
+            let control = self
+                .config
+                .read_u16(self.msix_cap + msix::MESSAGE_CONTROL_OFFSET);
+            self.irq.set_control(control);
+        }
+        changes
+    }
+
+    fn bar_read(&mut self, bar: u8, offset: u64, data: &mut [u8]) {
+        data.fill(0);
+        match bar {
+            REGS_BAR => {
+                if let Some(off) = regs::decode(offset, data.len()) {
+                    data.copy_from_slice(&self.reg_read(off).to_le_bytes());
+                }
+            }
+            MSIX_BAR => {
+                let m = self.irq.msix();
+                if offset >= MSIX_PBA_OFFSET {
+                    m.pba_read(offset - MSIX_PBA_OFFSET, data);
+                } else {
+                    m.table_read(offset - MSIX_TABLE_OFFSET, data);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn bar_write(&mut self, bar: u8, offset: u64, data: &[u8]) {
+        match bar {
+            REGS_BAR => {
+                if let Some(off) = regs::decode(offset, data.len()) {
+                    let v = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                    self.reg_write(off, v);
+                }
+            }
+            MSIX_BAR if offset < MSIX_PBA_OFFSET => {
+                self.irq.table_write(offset - MSIX_TABLE_OFFSET, data);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A stable MAC for port `name` when the user gives none: locally administered, unicast,
+/// from an FNV-1a hash of the name.
+pub fn mac_from_name(name: &str) -> [u8; 6] {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let b = h.to_le_bytes();
+    [(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]]
+}

@@ -1,0 +1,320 @@
+//! The ring workers: one named thread per ring (`ptnet-tx0`.., `ptnet-rx0`..) running the
+//! host loop of ABI §3 between the guest's CSB entries and the backend port.
+//!
+//! ```text
+//!  TX ring i                                  RX ring i
+//!  loop:                                      loop:
+//!    kern_need_kick = 0                         kern_need_kick = 0
+//!    read atok (head, cur)                      read atok (head, cur)
+//!    head != hwcur?  txsync, write ktoa,        rxsync (release hwcur..head, publish
+//!      irq if sent and appl_need_kick             arrivals), write ktoa,
+//!      -> loop                                    irq if arrivals and appl_need_kick
+//!    kern_need_kick = 1, fence, re-read         ring full?  kern_need_kick = 1, fence,
+//!    new head? -> loop                            re-read; new head? loop; else sleep on
+//!    sleep on doorbell | stop                     doorbell | stop
+//!                                               else sleep in port.rx_wait (packets,
+//!                                                 or the stop waker)
+//! ```
+//!
+//! Every CSB value is untrusted: indices go to the backend's sync, which validates them
+//! (`hwcur <= head <= cur <= hwtail` modulo the ring). A rejected request reinitialises the
+//! guest's view (`ktoa`) from `port.ring_state()` and the same bad indices are ignored until
+//! the guest writes new ones, so a hostile guest can neither crash the worker nor make it spin.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use netmap::csb::{AtokSnapshot, CsbRing};
+use netmap::port::{RingKind, Waker};
+use netmap::{ring, NetmapPort, PortError, SyncResult};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use super::irq::Interrupts;
+use super::stats::{PtnetStats, RingStats};
+
+/// Longest sleep before a worker re-checks its stop flag (stops also wake it at once).
+const MAX_SLEEP: Duration = Duration::from_millis(200);
+
+/// The stop request shared by the workers of one CREATE.
+struct Stop {
+    flag: AtomicBool,
+    evt: EventFd,
+}
+
+impl Stop {
+    fn stopped(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
+/// Everything one ring's worker uses.
+pub(crate) struct RingCtx {
+    /// Ring number in CSB/kick/vector order (TX first, then RX).
+    pub ring: u32,
+    pub kind: RingKind,
+    /// Ring index within its direction, as the port numbers it.
+    pub index: u32,
+    pub num_slots: u32,
+    /// The host state CREATE wrote to `ktoa`: the worker's starting point.
+    pub initial: SyncResult,
+    pub port: Arc<dyn NetmapPort>,
+    pub csb: CsbRing,
+    pub doorbell: Arc<EventFd>,
+    pub irq: Arc<Interrupts>,
+    pub stats: Arc<PtnetStats>,
+}
+
+/// The running workers of one CREATE; dropping them stops them.
+pub(crate) struct Workers {
+    stop: Arc<Stop>,
+    threads: Vec<JoinHandle<()>>,
+    rx_wakers: Vec<Arc<dyn Waker>>,
+}
+
+impl Workers {
+    /// Starts one thread per ring.
+    pub fn start(rings: Vec<RingCtx>) -> io::Result<Self> {
+        let stop = Arc::new(Stop {
+            flag: AtomicBool::new(false),
+            evt: EventFd::new(EFD_NONBLOCK)?,
+        });
+        let mut w = Workers {
+            stop,
+            threads: Vec::new(),
+            rx_wakers: Vec::new(),
+        };
+        for c in rings {
+            if c.kind == RingKind::Rx {
+                w.rx_wakers.push(c.port.rx_waker(c.index).map_err(port_io)?);
+            }
+            let name = match c.kind {
+                RingKind::Tx => format!("ptnet-tx{}", c.index),
+                RingKind::Rx => format!("ptnet-rx{}", c.index),
+            };
+            let stop = w.stop.clone();
+            let t = std::thread::Builder::new().name(name).spawn(move || {
+                let mut worker = Worker::new(c, stop);
+                worker.run();
+            })?;
+            w.threads.push(t);
+        }
+        Ok(w)
+    }
+
+    /// Stops and joins every worker.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.flag.store(true, Ordering::Release);
+        let _ = self.stop.evt.write(1);
+        // A waker fired between a worker's flag check and its sleep would be missed, so keep
+        // waking until every thread is gone.
+        while self.threads.iter().any(|t| !t.is_finished()) {
+            for w in &self.rx_wakers {
+                w.wake();
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                log::error!("ptnet: a ring worker panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn port_io(e: PortError) -> io::Error {
+    io::Error::other(e)
+}
+
+struct Worker {
+    c: RingCtx,
+    stop: Arc<Stop>,
+    /// The host state last written to `ktoa`.
+    st: SyncResult,
+    /// Indices that failed validation; ignored until the guest writes others.
+    bad: Option<(u32, u32)>,
+}
+
+impl Worker {
+    fn new(c: RingCtx, stop: Arc<Stop>) -> Self {
+        Worker {
+            st: c.initial,
+            c,
+            stop,
+            bad: None,
+        }
+    }
+
+    fn stats(&self) -> &RingStats {
+        // The NIC sizes the stats with one entry per ring.
+        &self.c.stats.rings[self.c.ring as usize]
+    }
+
+    fn run(&mut self) {
+        let r = match self.c.kind {
+            RingKind::Tx => self.run_tx(),
+            RingKind::Rx => self.run_rx(),
+        };
+        if let Err(e) = r {
+            log::error!("{}: ring {} worker: {e}", self.c.port.name(), self.c.ring);
+        }
+        self.c.csb.set_kern_need_kick(true);
+    }
+
+    /// Whether the guest published indices the host has not handled.
+    fn new_work(&self, a: AtokSnapshot) -> bool {
+        a.head != self.st.hwcur && self.bad != Some((a.head, a.cur))
+    }
+
+    fn run_tx(&mut self) -> Result<(), PortError> {
+        let n = self.c.num_slots;
+        while !self.stop.stopped() {
+            self.c.csb.set_kern_need_kick(false);
+            let a = self.c.csb.host_read_atok();
+            if self.new_work(a) {
+                match self.c.port.txsync(self.c.index, a.head, a.cur) {
+                    Ok(r) => {
+                        let sent = ring::distance(self.st.hwcur, r.hwcur, n);
+                        self.publish(r);
+                        self.bad = None;
+                        RingStats::add(&self.stats().packets, sent.into());
+                        if sent > 0 && self.c.csb.appl_need_kick() {
+                            self.interrupt();
+                        }
+                    }
+                    Err(PortError::Prologue(_)) => self.reset(a)?,
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            // Double check: ask for kicks, then look again before sleeping.
+            self.c.csb.set_kern_need_kick(true);
+            if self.new_work(self.c.csb.host_read_atok()) {
+                continue;
+            }
+            self.sleep_on_doorbell();
+        }
+        Ok(())
+    }
+
+    fn run_rx(&mut self) -> Result<(), PortError> {
+        let n = self.c.num_slots;
+        while !self.stop.stopped() {
+            self.c.csb.set_kern_need_kick(false);
+            let a = self.c.csb.host_read_atok();
+            let (head, cur) = if self.bad == Some((a.head, a.cur)) {
+                (self.st.hwcur, self.st.hwcur)
+            } else {
+                (a.head, a.cur)
+            };
+            match self.c.port.rxsync(self.c.index, head, cur) {
+                Ok(r) => {
+                    let arrived = ring::distance(self.st.hwtail, r.hwtail, n);
+                    if r != self.st {
+                        self.publish(r);
+                    } else {
+                        RingStats::add(&self.stats().syncs, 1);
+                    }
+                    if head == a.head {
+                        self.bad = None;
+                    }
+                    RingStats::add(&self.stats().packets, arrived.into());
+                    if arrived > 0 && self.c.csb.appl_need_kick() {
+                        self.interrupt();
+                    }
+                }
+                Err(PortError::Prologue(_)) => {
+                    self.reset(a)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let free = ring::distance(self.st.hwtail, ring::prev(self.st.hwcur, n), n);
+            if free == 0 {
+                // Full: only the guest releasing slots helps. Double check, then sleep.
+                self.c.csb.set_kern_need_kick(true);
+                if self.new_work(self.c.csb.host_read_atok()) {
+                    continue;
+                }
+                self.sleep_on_doorbell();
+            } else {
+                RingStats::add(&self.stats().sleeps, 1);
+                self.c
+                    .port
+                    .rx_wait(self.c.index, self.st.hwtail, Some(MAX_SLEEP))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the host state to `ktoa`.
+    fn publish(&mut self, r: SyncResult) {
+        self.st = r;
+        self.c.csb.host_write_ktoa(r.hwcur, r.hwtail);
+        RingStats::add(&self.stats().syncs, 1);
+    }
+
+    /// The guest's indices failed validation: reinitialise its view from the host's state.
+    fn reset(&mut self, a: AtokSnapshot) -> Result<(), PortError> {
+        log::debug!(
+            "{}: ring {}: invalid CSB head {} cur {}, ring reinitialised",
+            self.c.port.name(),
+            self.c.ring,
+            a.head,
+            a.cur
+        );
+        let s = self.c.port.ring_state(self.c.kind, self.c.index)?;
+        self.publish(s);
+        self.bad = Some((a.head, a.cur));
+        RingStats::add(&self.stats().resets, 1);
+        Ok(())
+    }
+
+    fn interrupt(&self) {
+        RingStats::add(&self.stats().interrupts, 1);
+        // Vector i serves ring i; ring counts are capped at 64, far below u16::MAX.
+        self.c.irq.trigger(self.c.ring as u16);
+    }
+
+    /// Sleeps until a kick or a stop; counts the kicks consumed.
+    fn sleep_on_doorbell(&self) {
+        RingStats::add(&self.stats().sleeps, 1);
+        let mut fds = [
+            libc::pollfd {
+                fd: self.c.doorbell.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.stop.evt.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `fds` is a valid array of two pollfds for the duration of the call and
+        // both descriptors are owned by live EventFds (the worker holds Arcs to them).
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, MAX_SLEEP.as_millis() as i32) };
+        if r > 0 && fds[0].revents & libc::POLLIN != 0 {
+            self.drain_doorbell();
+        }
+    }
+
+    fn drain_doorbell(&self) {
+        if let Ok(k) = self.c.doorbell.read() {
+            RingStats::add(&self.stats().kicks, k);
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The ring workers against an in-memory guest: the test plays the guest driver of ABI §2
+//! (CSB pages in heap "RAM", rings in the port's region) with real VALE ports as the
+//! backend and as the far end of the wire.
+
+use std::time::{Duration, Instant};
+
+use netmap::csb::CsbRing;
+use netmap::{ring, NetmapPort, RingView};
+use vale::Port;
+
+use super::nic::NicOptions;
+use super::nic_tests::{enable_msix, map_csb, rd, rig_with, wr, Rig, GH, HG, MAC};
+use super::regs::nic::{CMD_CREATE, PTCTL};
+use super::testutil::open_vale;
+use crate::pci::PciDevice;
+
+const SLOTS: u32 = 64;
+
+/// Polls `f` for up to 5 s.
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(5), "timed out: {what}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// The guest driver's view of a 1 TX + 1 RX NIC.
+struct Guest {
+    tx: CsbRing,
+    rx: CsbRing,
+    txr: RingView,
+    rxr: RingView,
+    port: std::sync::Arc<dyn NetmapPort>,
+    tx_head: u32,
+    rx_head: u32,
+}
+
+impl Guest {
+    /// Bring-up steps 4, 5 and 8: CSB, MSI-X, need-kick flags, CREATE.
+    fn up(r: &mut Rig) -> Guest {
+        map_csb(&mut r.nic, GH, HG);
+        enable_msix(&mut r.nic, 2);
+        let gh = super::host_ram(&r.ram, GH);
+        let hg = super::host_ram(&r.ram, HG);
+        let (tx, rx) = (CsbRing::new(&gh, &hg, 0), CsbRing::new(&gh, &hg, 1));
+        tx.set_kern_need_kick(true);
+        rx.set_kern_need_kick(true);
+        tx.set_appl_need_kick(false);
+        rx.set_appl_need_kick(true);
+        wr(&mut r.nic, PTCTL, CMD_CREATE);
+        assert_eq!(rd(&mut r.nic, PTCTL), 0);
+        let info = r.port.region();
+        let l = info.layout;
+        Guest {
+            tx,
+            rx,
+            txr: RingView::new(info.mem, l.tx_ring_offset(0), SLOTS),
+            rxr: RingView::new(info.mem, l.rx_ring_offset(0), SLOTS),
+            port: r.port.clone(),
+            tx_head: tx.guest_read_ktoa().0,
+            rx_head: rx.guest_read_ktoa().0,
+        }
+    }
+
+    /// Queues `count` broadcast frames of 60 bytes, publishes head and kicks if asked to.
+    fn send(&mut self, r: &Rig, count: u32) {
+        let info = self.port.region();
+        for k in 0..count {
+            let s = self.txr.slot(self.tx_head);
+            let o = info.layout.buf_offset(s.buf_idx()).unwrap();
+            info.mem.write_bytes(o, &frame(k));
+            s.set_len(60);
+            s.set_flags(0);
+            self.tx_head = ring::next(self.tx_head, SLOTS);
+        }
+        self.tx.guest_write_atok(self.tx_head, self.tx_head);
+        if self.tx.kern_need_kick() {
+            r.nic.doorbells()[0].1.write(1).unwrap();
+        }
+    }
+
+    /// Releases every received slot (guest rxsync) and kicks if the host asked.
+    fn release_rx(&mut self, r: &Rig) {
+        self.rx_head = self.rx.guest_read_ktoa().1;
+        self.rx.guest_write_atok(self.rx_head, self.rx_head);
+        if self.rx.kern_need_kick() {
+            r.nic.doorbells()[1].1.write(1).unwrap();
+        }
+    }
+}
+
+fn frame(k: u32) -> [u8; 60] {
+    let mut f = [0u8; 60];
+    f[..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&MAC);
+    f[12] = 0x08;
+    f[14..18].copy_from_slice(&k.to_le_bytes());
+    f
+}
+
+/// A host application sends `count` broadcast frames from `p`.
+fn host_send(p: &Port, count: u32) {
+    let r = p.tx_ring(0);
+    let mut head = r.head();
+    for k in 0..count {
+        let s = r.slot(head);
+        let o = p.layout().buf_offset(s.buf_idx()).unwrap();
+        let mut f = frame(k);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x99]);
+        p.mem().write_bytes(o, &f);
+        s.set_len(60);
+        s.set_flags(0);
+        head = ring::next(head, r.num_slots());
+    }
+    r.set_head(head);
+    r.set_cur(head);
+    p.txsync_ring(0).unwrap();
+}
+
+/// A host application receives and releases everything pending on `p`.
+fn host_drain(p: &Port) -> u32 {
+    let r = p.rx_ring(0);
+    let s = p.rxsync_ring(0).unwrap();
+    let got = ring::distance(r.head(), s.hwtail, r.num_slots());
+    r.set_head(s.hwtail);
+    r.set_cur(s.hwtail);
+    p.rxsync_ring(0).unwrap();
+    got
+}
+
+fn rig(name: &str) -> Rig {
+    rig_with(name, 1, 1, SLOTS, NicOptions::default())
+}
+
+#[test]
+fn tx_frames_reach_the_other_port_with_exact_counts() {
+    let mut r = rig("valeW1:1");
+    let peer = open_vale(&r.dir, "valeW1:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    let mut got = 0;
+    for _ in 0..8 {
+        g.send(&r, 40);
+        let head = g.tx_head;
+        wait_for("TX hwcur", || g.tx.guest_read_ktoa().0 == head);
+        assert_eq!(g.tx.guest_read_ktoa().1, ring::prev(head, SLOTS));
+        got += host_drain(&peer);
+    }
+    assert_eq!(got, 320, "every frame delivered once");
+    let s = r.nic.stats().tx();
+    assert_eq!(s.packets, 320);
+    assert!(s.kicks >= 1 && s.kicks <= 8, "{s:?}");
+    assert_eq!(s.resets, 0);
+    assert_eq!(s.interrupts, 0, "the guest never asked for one");
+    assert_eq!(peer.stats().rx_pkts, 320);
+    assert_eq!(r.vale.stats().tx_pkts, 320);
+}
+
+#[test]
+fn tx_interrupts_when_the_guest_asks_and_msix_masking_holds_them() {
+    let mut r = rig("valeW2:1");
+    let _peer = open_vale(&r.dir, "valeW2:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    // Mask vector 0: the interrupt must pend, then be replayed on unmask.
+    r.nic.bar_write(2, 12, &1u32.to_le_bytes());
+    g.tx.set_appl_need_kick(true);
+    g.send(&r, 5);
+    let st = r.nic.stats();
+    wait_for("TX interrupt", || st.ring(0).interrupts == 1);
+    assert_eq!(r.sink.count(0), 0, "masked");
+    let mut pba = [0u8; 4];
+    r.nic.bar_read(2, 0x800, &mut pba);
+    assert_eq!(pba[0] & 1, 1, "pending");
+    r.nic.bar_write(2, 12, &0u32.to_le_bytes());
+    assert_eq!(r.sink.count(0), 1, "replayed on unmask");
+    let got = r.sink.got.lock().unwrap()[0].1;
+    assert_eq!((got.addr, got.data), (0xfee0_0000, 0x40));
+}
+
+#[test]
+fn rx_frames_advance_hwtail_raise_msi_and_a_full_ring_waits_for_the_guest() {
+    let mut r = rig("valeW3:1");
+    let peer = open_vale(&r.dir, "valeW3:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    let st = r.nic.stats();
+    host_send(&peer, 10);
+    wait_for("RX hwtail", || g.rx.guest_read_ktoa().1 == 10);
+    wait_for("RX MSI", || r.sink.count(1) >= 1);
+    for i in 0..10 {
+        assert_eq!(g.rxr.slot(i).len(), 60);
+    }
+    // Fill the ring: 53 more fit (one slot stays empty), the rest are dropped.
+    host_send(&peer, 40);
+    host_send(&peer, 30);
+    wait_for("RX full", || g.rx.guest_read_ktoa().1 == 63);
+    wait_for("host asks for a kick", || g.rx.kern_need_kick());
+    let kicks = st.rx().kicks;
+    g.release_rx(&r);
+    wait_for("RX hwcur", || g.rx.guest_read_ktoa().0 == 63);
+    assert!(st.rx().kicks > kicks);
+    host_send(&peer, 5);
+    wait_for("RX after release", || g.rx.guest_read_ktoa().1 == 4);
+    assert_eq!(st.rx().packets, 68);
+    assert_eq!(st.rx().resets, 0);
+    assert_eq!(g.rx_head, 63);
+}
+
+#[test]
+fn hostile_csb_values_reset_the_ring_without_spinning() {
+    let mut r = rig("valeW4:1");
+    let peer = open_vale(&r.dir, "valeW4:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    let st = r.nic.stats();
+    // TX: a huge head.
+    g.tx.guest_write_atok(u32::MAX, 5);
+    r.nic.doorbells()[0].1.write(1).unwrap();
+    wait_for("TX reset", || st.ring(0).resets == 1);
+    assert_eq!(g.tx.guest_read_ktoa(), (0, 63));
+    for _ in 0..5 {
+        r.nic.doorbells()[0].1.write(1).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(st.ring(0).resets, 1, "the same bad values are not retried");
+    assert!(st.ring(0).syncs < 5, "{:?}", st.ring(0));
+    // cur behind head.
+    g.tx.guest_write_atok(10, 3);
+    r.nic.doorbells()[0].1.write(1).unwrap();
+    wait_for("TX reset 2", || st.ring(0).resets == 2);
+    // The guest recovers with valid values.
+    g.tx_head = 0;
+    g.send(&r, 3);
+    wait_for("TX after reset", || g.tx.guest_read_ktoa().0 == 3);
+    assert_eq!(host_drain(&peer), 3);
+
+    // RX: head beyond hwtail (nothing received yet), then packets still arrive.
+    g.rx.guest_write_atok(5, 5);
+    wait_for("RX reset", || st.ring(1).resets == 1);
+    host_send(&peer, 3);
+    wait_for("RX despite bad head", || g.rx.guest_read_ktoa().1 == 3);
+    assert_eq!(st.ring(1).resets, 1);
+    g.rx.guest_write_atok(3, 3);
+    host_send(&peer, 1);
+    wait_for("RX release", || g.rx.guest_read_ktoa() == (3, 4));
+    assert_eq!(r.port.ring_state(netmap::RingKind::Rx, 0).unwrap().hwcur, 3);
+}
+
+#[test]
+fn workers_are_named_and_stop_promptly() {
+    let mut r = rig("valeW5:1");
+    let _g = Guest::up(&mut r);
+    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "ptnet-tx0"), "{names:?}");
+    assert!(names.iter().any(|n| n == "ptnet-rx0"), "{names:?}");
+    // Let both workers reach their sleeps, then stop.
+    std::thread::sleep(Duration::from_millis(10));
+    let t = Instant::now();
+    r.nic.stop();
+    assert!(
+        t.elapsed() < Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(!r.nic.running());
+    // CREATE again after DELETE works, and drop stops the workers.
+    wr(&mut r.nic, PTCTL, CMD_CREATE);
+    assert_eq!(rd(&mut r.nic, PTCTL), 0);
+    let t = Instant::now();
+    drop(r);
+    assert!(t.elapsed() < Duration::from_millis(150));
+}
