@@ -35,8 +35,9 @@ pub const MSIX_BAR: u8 = 2;
 pub const MSIX_BAR_SIZE: u64 = 0x1000;
 pub const MSIX_TABLE_OFFSET: u64 = 0;
 pub const MSIX_PBA_OFFSET: u64 = 0x800;
-/// Rings a NIC may have in total: the CSB arrays are one 4 KiB page each.
-pub const MAX_RINGS: u32 = 64;
+/// Rings a NIC may have in total. The CSB pages would hold 64, but KICK(i) at `128 + 4*i`
+/// must stay inside the 256-byte BAR0 (offsets are masked with 0xff), so 32 can be kicked.
+pub const MAX_RINGS: u32 = ((NIC_BAR0_SIZE - KICK_BASE) / 4) as u32;
 
 /// What the NIC offers the guest beyond the port's geometry.
 #[derive(Debug, Clone)]

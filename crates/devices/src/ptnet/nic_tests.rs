@@ -349,6 +349,24 @@ fn too_many_rings_are_refused() {
 }
 
 #[test]
+fn thirty_two_rings_fit_the_kick_window() {
+    assert_eq!(MAX_RINGS, 32);
+    let Rig { mut nic, .. } = rig_with("valeN12:1", 16, 16, 4, NicOptions::default());
+    let d = nic.doorbells();
+    assert_eq!(d.len(), 32);
+    assert_eq!(d[31].0, 252);
+    wr(&mut nic, 252, 1);
+    assert_eq!(d[31].1.read().unwrap(), 1);
+    map_csb(&mut nic, GH, HG);
+    wr(&mut nic, PTCTL, CMD_CREATE);
+    assert_eq!(
+        rd(&mut nic, PTCTL),
+        0,
+        "32 CSB entries of 64 bytes fit a page each"
+    );
+}
+
+#[test]
 fn mac_from_name_is_stable_local_and_unicast() {
     let a = mac_from_name("vale0:1");
     assert_eq!(a, mac_from_name("vale0:1"));
@@ -378,6 +396,7 @@ fn fuzz_register_writes_and_csb_values_never_panic() {
     } = rig_with("valeN11:1", 2, 2, 16, NicOptions::default());
     let mem = ram.mem();
     let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut creates = 0;
     let interesting = [0, GH, HG, GH + 8, RAM_BASE + RAM_LEN as u64, u64::MAX - 63];
     for i in 0..3000 {
         let r = rng.next();
@@ -387,7 +406,10 @@ fn fuzz_register_writes_and_csb_values_never_panic() {
                 let a = interesting[(v % interesting.len() as u64) as usize];
                 map_csb(&mut nic, a, HG);
             }
-            1 => wr(&mut nic, PTCTL, (v % 4) as u32),
+            1 => {
+                wr(&mut nic, PTCTL, (v % 4) as u32);
+                creates += u32::from(nic.running() && v % 4 == 1);
+            }
             2 => {
                 // A random CSB word in the two pages, while the workers may be running.
                 let off = ((v >> 8) % 0x2000 / 4 * 4) as usize;
@@ -420,6 +442,9 @@ fn fuzz_register_writes_and_csb_values_never_panic() {
             }
         }
     }
+    let st = nic.stats();
+    eprintln!("{creates} CREATEs, tx {:?}, rx {:?}", st.tx(), st.rx());
+    assert!(creates >= 10, "the workers ran");
     nic.stop();
     // The port is still healthy: its own state is in range.
     for k in [netmap::RingKind::Tx, netmap::RingKind::Rx] {

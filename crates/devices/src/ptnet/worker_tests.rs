@@ -248,13 +248,16 @@ fn hostile_csb_values_reset_the_ring_without_spinning() {
 fn workers_are_named_and_stop_promptly() {
     let mut r = rig("valeW5:1");
     let _g = Guest::up(&mut r);
-    let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-        .map(|s| s.trim().to_string())
-        .collect();
-    assert!(names.iter().any(|n| n == "ptnet-tx0"), "{names:?}");
-    assert!(names.iter().any(|n| n == "ptnet-rx0"), "{names:?}");
+    let names = || -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    for n in ["ptnet-tx0", "ptnet-rx0"] {
+        wait_for(n, || names().iter().any(|x| x == n));
+    }
     // Let both workers reach their sleeps, then stop.
     std::thread::sleep(Duration::from_millis(10));
     let t = Instant::now();
@@ -271,4 +274,46 @@ fn workers_are_named_and_stop_promptly() {
     let t = Instant::now();
     drop(r);
     assert!(t.elapsed() < Duration::from_millis(150));
+}
+
+#[test]
+fn fuzz_csb_values_while_workers_run() {
+    let mut r = rig("valeW6:1");
+    let peer = open_vale(&r.dir, "valeW6:2", 1, 1, SLOTS);
+    let g = Guest::up(&mut r);
+    let st = r.nic.stats();
+    let mut rng = super::nic_tests::Rng(0x0dd_ba11_5eed);
+    for i in 0..4000u32 {
+        let v = rng.next();
+        let csb = if v & 1 == 0 { &g.tx } else { &g.rx };
+        let pick = |x: u64| match x % 4 {
+            0 => (x >> 8) as u32,
+            1 => (x >> 8) as u32 % (SLOTS + 2),
+            2 => u32::MAX - (x >> 8) as u32 % 2,
+            _ => SLOTS,
+        };
+        match (v >> 1) % 4 {
+            0 => csb.guest_write_atok(pick(v >> 3), pick(v >> 13)),
+            1 => csb.set_appl_need_kick(v & 0x100 != 0),
+            2 => {
+                let _ = r.nic.doorbells()[(v >> 5) as usize % 2].1.write(1);
+            }
+            _ => {
+                if i % 64 == 0 {
+                    host_send(&peer, (v >> 9) as u32 % 8 + 1);
+                    host_drain(&peer);
+                }
+            }
+        }
+        if i % 256 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    r.nic.stop();
+    let (tx, rx) = (st.tx(), st.rx());
+    assert!(tx.resets + rx.resets > 0, "{tx:?} {rx:?}");
+    for k in [netmap::RingKind::Tx, netmap::RingKind::Rx] {
+        let s = r.port.ring_state(k, 0).unwrap();
+        assert!(s.hwcur < SLOTS && s.hwtail < SLOTS, "{s:?}");
+    }
 }
