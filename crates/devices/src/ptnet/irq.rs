@@ -81,3 +81,37 @@ impl Interrupts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pci::msix::{ENTRY_SIZE, FUNCTION_MASK, MSIX_ENABLE};
+    use crate::ptnet::testutil::RecordingSink;
+
+    #[test]
+    fn replayed_messages_carry_their_own_vector() {
+        let sink = Arc::new(RecordingSink::default());
+        let irq = Interrupts::new(4, sink.clone());
+        for v in 0..4u64 {
+            irq.table_write(v * ENTRY_SIZE, &0xfee0_0000u64.to_le_bytes());
+            irq.table_write(v * ENTRY_SIZE + 8, &(0x40 + v as u32).to_le_bytes());
+        }
+        irq.set_control(MSIX_ENABLE | FUNCTION_MASK);
+        irq.table_write(ENTRY_SIZE + 12, &0u32.to_le_bytes());
+        irq.table_write(3 * ENTRY_SIZE + 12, &0u32.to_le_bytes());
+        assert!(!irq.trigger(1) && !irq.trigger(2) && !irq.trigger(3));
+        irq.set_control(MSIX_ENABLE);
+        let got: Vec<(u16, u32)> = sink
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(v, m)| (*v, m.data))
+            .collect();
+        assert_eq!(got, [(1, 0x41), (3, 0x43)], "vector 2 stays pending");
+        irq.table_write(2 * ENTRY_SIZE + 12, &0u32.to_le_bytes());
+        assert_eq!(sink.count(2), 1);
+        assert!(!irq.trigger(0), "vector 0 is masked");
+        assert_eq!(irq.messages(4)[3].data, 0x43);
+    }
+}

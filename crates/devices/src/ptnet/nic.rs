@@ -13,6 +13,7 @@
 //! to [`PciDevice::bar_write`], which signals the same eventfd.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use netmap::csb::CsbRing;
 use netmap::port::RingKind;
@@ -46,6 +47,9 @@ pub struct NicOptions {
     pub features: u32,
     /// VNET_HDR_LEN values the backend accepts (0 is always accepted).
     pub vnet_hdr_lens: Vec<u32>,
+    /// How long a TX worker keeps polling the CSB after it caught up, before it asks the
+    /// guest for a kick and sleeps (0: sleep at once). Trades a core for fewer kicks.
+    pub tx_spin: Duration,
 }
 
 impl Default for NicOptions {
@@ -54,6 +58,7 @@ impl Default for NicOptions {
         Self {
             features: 0,
             vnet_hdr_lens: vec![0],
+            tx_spin: Duration::ZERO,
         }
     }
 }
@@ -348,6 +353,7 @@ impl PtnetNic {
                 doorbell: self.doorbells[ring as usize].clone(),
                 irq: self.irq.clone(),
                 stats: self.stats.clone(),
+                spin: self.opts.tx_spin,
             });
         }
         let w = Workers::start(ctxs).map_err(|e| {

@@ -155,6 +155,7 @@ fn ptfeat_keeps_offered_and_wanted() {
     let opts = NicOptions {
         features: FEAT_VNET_HDR,
         vnet_hdr_lens: vec![0, 10, 12],
+        ..Default::default()
     };
     let Rig { mut nic, .. } = rig_with("valeN3:2", 1, 1, 64, opts);
     wr(&mut nic, PTFEAT, 0xffff_ffff);
@@ -173,6 +174,7 @@ fn vnet_hdr_len_is_kept_only_when_accepted() {
     let opts = NicOptions {
         features: FEAT_VNET_HDR,
         vnet_hdr_lens: vec![12],
+        ..Default::default()
     };
     let Rig { mut nic, .. } = rig_with("valeN4:2", 1, 1, 64, opts);
     wr(&mut nic, VNET_HDR_LEN, 12);

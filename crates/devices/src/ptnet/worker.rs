@@ -66,6 +66,8 @@ pub(crate) struct RingCtx {
     pub doorbell: Arc<EventFd>,
     pub irq: Arc<Interrupts>,
     pub stats: Arc<PtnetStats>,
+    /// How long a TX worker polls the CSB for new work before it asks for a kick.
+    pub spin: Duration,
 }
 
 /// The running workers of one CREATE; dropping them stops them.
@@ -200,6 +202,9 @@ impl Worker {
                 }
                 continue;
             }
+            if self.spin_for_work() {
+                continue;
+            }
             // Double check: ask for kicks, then look again before sleeping.
             self.c.csb.set_kern_need_kick(true);
             if self.new_work(self.c.csb.host_read_atok()) {
@@ -258,6 +263,24 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Polls `atok` for up to `spin` (kicks stay suppressed meanwhile). Returns true if the
+    /// guest published new work.
+    fn spin_for_work(&self) -> bool {
+        if self.c.spin.is_zero() {
+            return false;
+        }
+        let start = std::time::Instant::now();
+        while start.elapsed() < self.c.spin && !self.stop.stopped() {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if self.new_work(self.c.csb.host_read_atok()) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Writes the host state to `ktoa`.

@@ -157,6 +157,34 @@ fn tx_frames_reach_the_other_port_with_exact_counts() {
 }
 
 #[test]
+fn a_spinning_tx_worker_needs_almost_no_kicks() {
+    let opts = NicOptions {
+        tx_spin: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let mut r = rig_with("valeW7:1", 1, 1, SLOTS, opts);
+    let peer = open_vale(&r.dir, "valeW7:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    let mut got = 0;
+    for _ in 0..20 {
+        g.send(&r, 30);
+        let head = g.tx_head;
+        wait_for("TX hwcur", || g.tx.guest_read_ktoa().0 == head);
+        got += host_drain(&peer);
+    }
+    assert_eq!(got, 600);
+    let t = Instant::now();
+    r.nic.stop();
+    assert!(
+        t.elapsed() < Duration::from_millis(150),
+        "a stop ends the spin"
+    );
+    let s = r.nic.stats().tx();
+    assert!(s.kicks <= 1, "{s:?}");
+    assert_eq!(s.packets, 600);
+}
+
+#[test]
 fn tx_interrupts_when_the_guest_asks_and_msix_masking_holds_them() {
     let mut r = rig("valeW2:1");
     let _peer = open_vale(&r.dir, "valeW2:2", 1, 1, SLOTS);
