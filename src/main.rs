@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use vmm::config::NetConfig;
 use vmm::config::{DEFAULT_CMDLINE, DEFAULT_MEMORY_MIB, MAX_CPUS};
+use vmm::io_handlers::Doorbells;
+use vmm::msi::MsiMode;
 use vmm::{Exit, VmConfig};
 
 const EXAMPLES: &str = "\
@@ -13,6 +16,7 @@ Examples:
   ptvmm --kernel bzImage --initrd initramfs.cpio.gz
   ptvmm --kernel bzImage --initrd initrd.gz --cpus 2 --memory 1024 \\
         --cmdline 'console=ttyS0 quiet -- uname -a'
+  ptvmm --kernel bzImage --initrd initrd.gz --netmap vale0:1
   RUST_LOG=debug ptvmm --kernel bzImage
 
 The console is the guest's COM1 on stdin/stdout; type Ctrl-A x to quit.
@@ -42,12 +46,40 @@ struct Cli {
         allow_negative_numbers = true
     )]
     cpus: i64,
-    /// Attach a ptnetmap NIC to a VALE port, e.g. vale0:1 (not available yet)
+    /// Attach a ptnetmap passthrough NIC to VALE port PORT (valeX:Y; created if new)
     #[arg(long, value_name = "PORT")]
     netmap: Option<String>,
+    /// The NIC's MAC address (default: derived from the port name)
+    #[arg(long, value_name = "MAC", requires = "netmap")]
+    mac: Option<String>,
+    /// How NIC doorbells reach the ring workers: KVM ioeventfd, or a PIO exit caught by
+    /// ptvmm's register-handler table
+    #[arg(long, value_enum, default_value = "ioeventfd", requires = "netmap")]
+    doorbell: DoorbellArg,
+    /// How the NIC's MSI-X interrupts reach KVM: irqfd on an MSI route, or KVM_SIGNAL_MSI
+    #[arg(long, value_enum, default_value = "irqfd", requires = "netmap")]
+    msi: MsiArg,
+    /// Rings per direction of the VALE port (a new port only)
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "netmap")]
+    netmap_rings: u32,
+    /// Slots per ring of the VALE port (a new port only)
+    #[arg(long, value_name = "N", default_value_t = 1024, requires = "netmap")]
+    netmap_slots: u32,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum DoorbellArg {
+    Ioeventfd,
+    Exit,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum MsiArg {
+    Irqfd,
+    Signal,
 }
 
 fn bad_input(msg: impl std::fmt::Display) -> ExitCode {
@@ -89,11 +121,36 @@ fn main() -> ExitCode {
         .format_timestamp_millis()
         .init();
 
-    if let Some(port) = &cli.netmap {
-        return bad_input(format!(
-            "--netmap {port}: the ptnetmap NIC is not part of this build yet"
-        ));
-    }
+    let net = match &cli.netmap {
+        None => None,
+        Some(port) => {
+            let mac = match cli.mac.as_deref().map(vmm::config::parse_mac).transpose() {
+                Ok(m) => m,
+                Err(e) => return bad_input(e),
+            };
+            if !(1..=32).contains(&cli.netmap_rings) {
+                return bad_input(format!(
+                    "--netmap-rings {} is out of range: give 1 to 32",
+                    cli.netmap_rings
+                ));
+            }
+            Some(NetConfig {
+                port: port.clone(),
+                mac,
+                doorbells: match cli.doorbell {
+                    DoorbellArg::Ioeventfd => Doorbells::Ioeventfd,
+                    DoorbellArg::Exit => Doorbells::Exit,
+                },
+                msi: match cli.msi {
+                    MsiArg::Irqfd => MsiMode::Irqfd,
+                    MsiArg::Signal => MsiMode::SignalMsi,
+                },
+                rings: cli.netmap_rings,
+                slots: cli.netmap_slots,
+                shm_dir: None,
+            })
+        }
+    };
     let cpus = match u8::try_from(cli.cpus) {
         Ok(n) if (1..=MAX_CPUS).contains(&n) => n,
         _ => {
@@ -116,6 +173,7 @@ fn main() -> ExitCode {
         cmdline: cli.cmdline,
         memory_mib,
         cpus,
+        net,
     };
     match vmm::run_linux(&cfg) {
         Ok(Exit::Error(reason)) => {

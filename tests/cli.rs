@@ -112,10 +112,36 @@ fn cpu_count_out_of_range() {
 }
 
 #[test]
-fn netmap_is_rejected_until_the_nic_exists() {
+fn bad_netmap_options() {
     let k = fake_bzimage();
-    let out = ptvmm(&["--kernel", k.to_str().unwrap(), "--netmap", "vale0:1"]);
-    assert_bad_input(&out, &["--netmap", "vale0:1"]);
+    let k = k.to_str().unwrap();
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--netmap", "notvale"]),
+        &["--netmap notvale"],
+    );
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--netmap", "vale0:1", "--mac", "zz"]),
+        &["--mac zz"],
+    );
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--mac", "02:00:00:00:00:01"]),
+        &["--netmap"],
+    );
+    assert_bad_input(
+        &ptvmm(&[
+            "--kernel",
+            k,
+            "--netmap",
+            "vale0:1",
+            "--doorbell",
+            "carrier-pigeon",
+        ]),
+        &["--doorbell"],
+    );
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--netmap", "vale0:1", "--netmap-rings", "0"]),
+        &["--netmap-rings 0"],
+    );
 }
 
 #[test]

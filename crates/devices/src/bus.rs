@@ -79,6 +79,16 @@ impl Bus {
             .is_some()
     }
 
+    /// Removes every device. Buses and devices can reference each other (a PCI config
+    /// device routes BARs onto the bus it sits on), so a stopping VM clears its buses to let
+    /// the devices drop — and release what they hold, such as a VALE port.
+    pub fn clear(&self) {
+        self.devices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// The device owning `addr` and its range start. The map lock is released before the
     /// device runs, so a device may itself insert or remove ranges (a BAR move).
     fn find(&self, addr: u64) -> Option<(u64, Arc<Mutex<dyn BusDevice>>)> {

@@ -18,6 +18,50 @@ pub struct VmConfig {
     pub cmdline: String,
     pub memory_mib: u64,
     pub cpus: u8,
+    /// A ptnet NIC on a VALE port, if any.
+    pub net: Option<NetConfig>,
+}
+
+/// The ptnet NIC's options.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// VALE port name, `valeX:Y`.
+    pub port: String,
+    /// MAC address; derived stably from the port name when `None`.
+    pub mac: Option<[u8; 6]>,
+    pub doorbells: crate::io_handlers::Doorbells,
+    pub msi: crate::msi::MsiMode,
+    /// Rings per direction and slots per ring of the port.
+    pub rings: u32,
+    pub slots: u32,
+    /// Directory of the VALE switch files (None: `$PTVMM_SHM_DIR` or /dev/shm).
+    pub shm_dir: Option<PathBuf>,
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` into a unicast MAC address.
+pub fn parse_mac(text: &str) -> Result<[u8; 6]> {
+    let bad = || {
+        Error::Config(format!(
+            "--mac {text}: want six hex bytes like 02:00:00:00:00:01"
+        ))
+    };
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(parts) {
+        if p.len() != 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    if mac[0] & 1 != 0 {
+        return Err(Error::Config(format!(
+            "--mac {text} is a multicast address"
+        )));
+    }
+    Ok(mac)
 }
 
 impl VmConfig {
@@ -77,6 +121,24 @@ mod tests {
             cmdline: DEFAULT_CMDLINE.into(),
             memory_mib: mem,
             cpus,
+            net: None,
+        }
+    }
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            parse_mac("02:00:0a:ff:00:01").unwrap(),
+            [2, 0, 10, 255, 0, 1]
+        );
+        for bad in [
+            "",
+            "02:00:00:00:00",
+            "02:00:00:00:00:0g",
+            "020:0:00:00:00:01",
+            "01:00:00:00:00:00",
+        ] {
+            assert_eq!(parse_mac(bad).unwrap_err().exit_status(), 2, "{bad}");
         }
     }
 

@@ -57,6 +57,10 @@ pub const APIC_START: u64 = 0xfee0_0000;
 /// RAM that does not fit below the hole continues here.
 pub const RAM_64BIT_START: u64 = 0x1_0000_0000;
 
+/// KVM memory slots: guest RAM uses 0 and 1; device memory (the ptnet memdev's BAR1) is
+/// numbered from here.
+pub const FIRST_DEVICE_MEM_SLOT: u32 = 8;
+
 /// I/O ports (the PIO address space).
 pub mod ports {
     /// i8042 data port; the command/status port is 4 above it.

@@ -7,11 +7,13 @@ pub mod config;
 pub mod console;
 pub mod cpuid;
 pub mod error;
+pub mod guest_ram;
 pub mod hypervisor;
 pub mod io_handlers;
 pub mod layout;
 pub mod memory;
 pub mod msi;
+pub mod netdev;
 pub mod regs;
 pub mod signals;
 pub mod vcpu;
@@ -54,6 +56,11 @@ pub struct MachineConfig {
     pub stdin: bool,
 }
 
+/// What the VMM does when a PCI function's BAR moves (beyond re-routing the bus): move a
+/// KVM memory slot, ioeventfds, register handlers. Keyed by device number.
+pub type BarHook = Box<dyn FnMut(&devices::pci::BarChange) + Send>;
+type BarHooks = Arc<Mutex<std::collections::HashMap<u8, BarHook>>>;
+
 /// A configured VM, ready to load a guest and run.
 pub struct Machine {
     _kvm: Kvm,
@@ -69,6 +76,10 @@ pub struct Machine {
     stats: Arc<vcpu::ExitStats>,
     handlers: io_handlers::HandlerTable,
     routing: Arc<Mutex<msi::GsiRouting>>,
+    bar_hooks: BarHooks,
+    next_slot: u32,
+    /// ptnet NICs, stopped (workers joined) when the VM stops.
+    nics: Vec<Arc<Mutex<devices::ptnet::PtnetNic>>>,
 }
 
 fn shared<T: BusDevice + 'static>(d: T) -> Arc<Mutex<dyn BusDevice>> {
@@ -143,7 +154,8 @@ impl Machine {
         )
         .map_err(bus_err)?;
         let mmio = Bus::new();
-        let pci = pci_bus(&pio, &mmio)?;
+        let bar_hooks = BarHooks::default();
+        let pci = pci_bus(&pio, &mmio, bar_hooks.clone())?;
         pio.insert(pci.clone(), ports::PCI_CONFIG, ports::PCI_CONFIG_LEN)
             .map_err(bus_err)?;
 
@@ -184,6 +196,9 @@ impl Machine {
             stats: Arc::default(),
             handlers: io_handlers::HandlerTable::new(),
             routing,
+            bar_hooks,
+            next_slot: layout::FIRST_DEVICE_MEM_SLOT,
+            nics: Vec::new(),
         })
     }
 
@@ -222,6 +237,21 @@ impl Machine {
             .root_mut()
             .add_next(device)
             .map_err(|e| Error::Config(format!("PCI: {e}")))
+    }
+
+    /// Runs `hook` whenever a BAR of PCI function `devnum` changes address or decode.
+    pub fn set_bar_hook(&self, devnum: u8, hook: BarHook) {
+        self.bar_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(devnum, hook);
+    }
+
+    /// A KVM memory slot number nobody uses yet (for device memory such as a BAR).
+    pub fn allocate_mem_slot(&mut self) -> u32 {
+        let s = self.next_slot;
+        self.next_slot += 1;
+        s
     }
 
     pub fn exit_signal(&self) -> Arc<ExitSignal> {
@@ -298,6 +328,17 @@ impl Machine {
 
         stop.store(true, Ordering::Release);
         stop_threads(threads);
+        for nic in &self.nics {
+            nic.lock().unwrap_or_else(|e| e.into_inner()).stop();
+        }
+        // Break the bus <-> PCI router cycle so every device, and the netmap ports they
+        // hold, is dropped with the Machine (a VALE port removes its file when dropped).
+        self.pio.clear();
+        self.mmio.clear();
+        self.bar_hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         if let Some(t) = input {
             let _ = t.join();
         }
@@ -317,11 +358,17 @@ use std::os::fd::AsRawFd;
 
 /// PCI bus 0 with the host bridge at 00:00.0, behind config mechanism #1; BARs the guest
 /// programs are routed onto `pio` and `mmio` (handles shared with the vCPUs).
-fn pci_bus(pio: &Bus, mmio: &Bus) -> Result<Arc<Mutex<PciConfigIo>>> {
+fn pci_bus(pio: &Bus, mmio: &Bus, hooks: BarHooks) -> Result<Arc<Mutex<PciConfigIo>>> {
     let mut root = PciRoot::new();
     root.add(0, Arc::new(Mutex::new(HostBridge::new())))
         .map_err(|e| Error::Config(format!("PCI host bridge: {e}")))?;
-    let router = BarRouter::new(pio.clone(), mmio.clone());
+    let mut router = BarRouter::new(pio.clone(), mmio.clone());
+    router.set_listener(Box::new(move |devnum, change| {
+        let mut hooks = hooks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hook) = hooks.get_mut(&devnum) {
+            hook(change);
+        }
+    }));
     Ok(Arc::new(Mutex::new(PciConfigIo::new(root, router))))
 }
 
@@ -351,15 +398,56 @@ pub fn run_linux(cfg: &VmConfig) -> Result<ExitReason> {
             source,
         })?;
     }
-    let machine = Machine::new(MachineConfig {
+    let port = cfg.net.as_ref().map(open_port).transpose()?;
+    let mut machine = Machine::new(MachineConfig {
         memory_bytes: cfg.memory_mib << 20,
         cpus: cfg.cpus,
         console: Box::new(FlushingStdout),
         stdin: true,
     })?;
+    if let (Some(net), Some(port)) = (&cfg.net, port) {
+        let name = port.name().to_string();
+        let setup = netdev::NicSetup {
+            mac: net
+                .mac
+                .unwrap_or_else(|| devices::ptnet::mac_from_name(&name)),
+            doorbells: net.doorbells,
+            msi: net.msi,
+        };
+        let mac = setup.mac;
+        machine.add_ptnet(port, setup)?;
+        log::info!(
+            "ptnet NIC on {name}, MAC {}",
+            mac.map(|b| format!("{b:02x}")).join(":")
+        );
+    }
     machine.load_linux(&cfg.kernel, cfg.initrd.as_deref(), &cfg.cmdline)?;
     let _raw = console::RawStdin::enable();
     machine.run()
+}
+
+/// Opens (creating if needed) the VALE port the NIC serves.
+fn open_port(net: &config::NetConfig) -> Result<Arc<dyn netmap::NetmapPort>> {
+    let opts = vale::PortOptions {
+        config: netmap::RegionConfig {
+            tx_rings: net.rings,
+            rx_rings: net.rings,
+            tx_slots: net.slots,
+            rx_slots: net.slots,
+            ..Default::default()
+        },
+        shm_dir: net.shm_dir.clone(),
+    };
+    let port = vale::Port::open(&net.port, &opts).map_err(|e| {
+        let mut text = format!("--netmap {}: {e}", net.port);
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Error::Config(text)
+    })?;
+    Ok(Arc::new(port))
 }
 
 /// Stdout that flushes every write, so prompts without a newline show up at once.

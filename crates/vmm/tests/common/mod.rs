@@ -1,0 +1,2 @@
+//! Shared pieces of the KVM integration tests.
+pub mod driver;
