@@ -9,6 +9,7 @@ use iced_x86::code_asm::*;
 /// Guest-physical layout of the test guest (all below 1 GiB except the BARs).
 pub const CODE: u64 = 0x10_0000;
 pub const HANDLER: u64 = 0x10_8000;
+
 pub const IDT: u64 = 0x3000;
 pub const IDTR: u64 = 0x2ff0;
 pub const CSB_GH: u64 = 0x4000;
@@ -111,6 +112,66 @@ pub fn guest_tables(ntotal_rings: u32) -> Vec<(u64, Vec<u8>)> {
     w
 }
 
+/// GDT for user mode, at USER_GDT: the boot GDT's kernel entries (same selectors) plus user
+/// data (0x20) and 64-bit user code (0x28), both DPL 3.
+pub const USER_GDT: u64 = 0x600;
+pub const USER_DS: u16 = 0x20 | 3;
+pub const USER_CS: u16 = 0x28 | 3;
+const BOOT_PML4: u64 = 0x9000;
+const BOOT_PD: u64 = 0xb000;
+
+/// Extra tables for running the packet loop in ring 3 (where this software KVM runs guest
+/// code natively; ring 0 is emulated instruction by instruction): the user-mode GDT and
+/// the user bit on every page-table entry of the identity map and the 3-4 GiB window.
+pub fn user_mode_tables() -> Vec<(u64, Vec<u8>)> {
+    let gdt: [u64; 6] = [
+        0,
+        0x00af_9b00_0000_ffff, // kernel code 64
+        0x00cf_9300_0000_ffff, // kernel data
+        0x008f_8b00_0000_ffff, // TSS (as booted)
+        0x00cf_f300_0000_ffff, // user data, DPL 3
+        0x00af_fb00_0000_ffff, // user code 64, DPL 3
+    ];
+    let mut w = vec![(USER_GDT, gdt.iter().flat_map(|e| e.to_le_bytes()).collect())];
+    let mut gdtr = ((gdt.len() * 8 - 1) as u16).to_le_bytes().to_vec();
+    gdtr.extend_from_slice(&USER_GDT.to_le_bytes());
+    w.push((USER_GDT - 16, gdtr));
+    w.push((BOOT_PML4, (PDPT | 0x7).to_le_bytes().to_vec()));
+    let mut pdpt = (BOOT_PD | 0x7).to_le_bytes().to_vec();
+    pdpt.extend_from_slice(&[0; 16]);
+    pdpt.extend_from_slice(&(HOLE_PD | 0x7).to_le_bytes());
+    w.push((PDPT, pdpt));
+    for (pd, base) in [(BOOT_PD, 0u64), (HOLE_PD, 0xc000_0000)] {
+        let mut t = Vec::with_capacity(4096);
+        for i in 0..512u64 {
+            let pcd = if base != 0 { 0x10 } else { 0 };
+            t.extend_from_slice(&((base + (i << 21)) | 0x87 | pcd).to_le_bytes());
+        }
+        w.push((pd, t));
+    }
+    w
+}
+
+/// Drops to ring 3 with IOPL 3 (so the loop can still write the doorbell and debug ports),
+/// interrupts off, on the same stack.
+fn enter_user_mode(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    let mut user = a.create_label();
+    a.mov(rax, USER_GDT - 16)?;
+    a.lgdt(ptr(rax))?;
+    a.mov(rax, rsp)?;
+    a.push(i32::from(USER_DS))?;
+    a.push(rax)?;
+    a.push(0x3002i32)?;
+    a.push(i32::from(USER_CS))?;
+    a.lea(rax, ptr(user))?;
+    a.push(rax)?;
+    a.iretq()?;
+    a.set_label(&mut user)?;
+    a.mov(ax, u32::from(USER_DS))?;
+    a.mov(ds, ax)?;
+    a.mov(es, ax)
+}
+
 /// The MSI handler: count, EOI, return.
 pub fn handler() -> Vec<u8> {
     let mut h = CodeAssembler::new(64).unwrap();
@@ -193,11 +254,15 @@ fn tx_publish(a: &mut CodeAssembler) -> Result<(), IcedError> {
 
 /// Transmits `count` frames of `len` bytes (copied from TEMPLATE) through TX ring 0 in
 /// batches of `batch` (a power of two), publishing each batch — and whatever is pending when
-/// the ring is full — and kicking only when the host asked for it.
-pub fn tx_program(d: &DeviceInfo, count: u32, len: u16, batch: u32) -> Vec<u8> {
+/// the ring is full — and kicking only when the host asked for it. With `user`, the packet
+/// loop runs in ring 3 (see [`user_mode_tables`]).
+pub fn tx_program(d: &DeviceInfo, count: u32, len: u16, batch: u32, user: bool) -> Vec<u8> {
     assert!(batch.is_power_of_two());
     let mut a = CodeAssembler::new(64).unwrap();
     bring_up(&mut a, d).unwrap();
+    if user {
+        enter_user_mode(&mut a).unwrap();
+    }
     let ring = u64::from(MEMDEV_BAR1) + d.tx_ring;
     let bufs = u64::from(MEMDEV_BAR1) + d.buf_pool;
     let shift = d.buf_size.trailing_zeros();
@@ -227,7 +292,9 @@ pub fn tx_program(d: &DeviceInfo, count: u32, len: u16, batch: u32) -> Vec<u8> {
         a.set_label(&mut room)?;
         a.test(eax, eax)?;
         a.jnz(have)?;
-        // Ring full: publish what is pending (the host may need a kick), then wait.
+        // Ring full: publish what is pending (the host may need a kick), then poll. (A
+        // ring-3 loop cannot halt, and this software KVM fails `int n` into ring 0, so the
+        // tiny guest busy-waits where a real driver would sleep on its TX interrupt.)
         tx_publish(&mut a)?;
         a.pause()?;
         a.jmp(top)?;

@@ -1,0 +1,149 @@
+//! One side of the ptnet benchmark (scripts/bench-ptnet runs it beside host pkt-gen): a
+//! tiny hand-assembled guest on the local /dev/kvm drives a ptnet NIC on a VALE port.
+//!
+//!   ptnet_bench tx PORT FRAMES DOORBELL MSI   guest TX loop in ring 3 (runs natively here)
+//!   ptnet_bench rx PORT FRAMES DOORBELL MSI   guest RX in ring 0, sleeping on its MSI-X
+//!
+//! DOORBELL is `ioeventfd` or `exit`; MSI is `irqfd` or `signal`. Prints one line:
+//! `RESULT dir=.. frames=.. secs=.. mpps=.. kicks_per_1000=.. irqs_per_1000=.. exits_per_1000=..`
+//! The VALE switch directory comes from $PTVMM_SHM_DIR.
+
+#[path = "../tests/common/driver.rs"]
+mod driver;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use devices::pci::PciDevice;
+use driver::DeviceInfo;
+use netmap::{NetmapPort, RegionConfig};
+use vm_memory::{Bytes, GuestAddress};
+use vmm::io_handlers::Doorbells;
+use vmm::msi::MsiMode;
+use vmm::netdev::NicSetup;
+use vmm::{Exit, Machine, MachineConfig};
+
+const SLOTS: u32 = 1024;
+const BATCH: u32 = 256;
+
+fn find_cap(dev: &mut dyn PciDevice, id: u8) -> u8 {
+    let mut p = (dev.config_read(0x34 / 4) & 0xfc) as u8;
+    while p != 0 {
+        let v = dev.config_read(usize::from(p) / 4) >> ((p & 3) * 8);
+        if v as u8 == id {
+            return p;
+        }
+        p = (v >> 8) as u8;
+    }
+    panic!("no capability {id:#x}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 6 {
+        eprintln!("usage: ptnet_bench tx|rx PORT FRAMES ioeventfd|exit irqfd|signal");
+        std::process::exit(2);
+    }
+    let dir = args[1].as_str();
+    let frames: u32 = args[3].parse().expect("FRAMES");
+    let doorbells = if args[4] == "exit" {
+        Doorbells::Exit
+    } else {
+        Doorbells::Ioeventfd
+    };
+    let msi = if args[5] == "signal" {
+        MsiMode::SignalMsi
+    } else {
+        MsiMode::Irqfd
+    };
+
+    let port = vale::Port::open(
+        &args[2],
+        &vale::PortOptions {
+            config: RegionConfig {
+                tx_slots: SLOTS,
+                rx_slots: SLOTS,
+                ..Default::default()
+            },
+            shm_dir: None,
+        },
+    )
+    .expect("open the VALE port");
+    let port: Arc<dyn NetmapPort> = Arc::new(port);
+    let layout = port.region().layout;
+    let mut m = Machine::new(MachineConfig {
+        memory_bytes: 64 << 20,
+        cpus: 1,
+        console: Box::new(std::io::sink()),
+        stdin: false,
+    })
+    .expect("a usable /dev/kvm");
+    let mac = [0x02, 0, 0, 0, 0, 0x01];
+    let nic = m
+        .add_ptnet(
+            port.clone(),
+            NicSetup {
+                mac,
+                doorbells,
+                msi,
+            },
+        )
+        .unwrap();
+    let msix_cap = find_cap(&mut *nic.nic.lock().unwrap(), 0x11);
+    let info = DeviceInfo {
+        memdev_dev: nic.memdev_dev,
+        nic_dev: nic.nic_dev,
+        msix_cap,
+        msix_table: devices::ptnet::nic::MSIX_TABLE_OFFSET as u32,
+        ntx: 1,
+        slots: SLOTS,
+        buf_size: 2048,
+        tx_ring: layout.tx_ring_offset(0) as u64,
+        buf_pool: layout.buf_pool.offset,
+    };
+    let mem = m.memory().clone();
+    let mut writes = driver::guest_tables(2);
+    let code = if dir == "tx" {
+        writes.extend(driver::user_mode_tables());
+        driver::tx_program(&info, frames, 60, BATCH, true)
+    } else {
+        driver::rx_program(&info, frames)
+    };
+    for (gpa, bytes) in writes {
+        mem.write_slice(&bytes, GuestAddress(gpa)).unwrap();
+    }
+    // pkt-gen's own frame (Ethernet/IPv4/UDP with checksums), so the receiver verifies it.
+    let frame = pktgen::frame::build(
+        &pktgen::frame::Endpoints {
+            src_mac: mac,
+            ..Default::default()
+        },
+        60,
+    );
+    mem.write_slice(&frame, GuestAddress(driver::TEMPLATE))
+        .unwrap();
+    mem.write_slice(&driver::handler(), GuestAddress(driver::HANDLER))
+        .unwrap();
+    mem.write_slice(&code, GuestAddress(driver::CODE)).unwrap();
+    m.set_boot_entry(GuestAddress(driver::CODE), 0).unwrap();
+
+    let exits = m.exit_stats();
+    let stats = nic.stats.clone();
+    let t0 = Instant::now();
+    let exit = m.run().expect("run");
+    let secs = t0.elapsed().as_secs_f64();
+    assert_eq!(exit, Exit::DebugExit(1), "guest failed");
+    let s = if dir == "tx" { stats.tx() } else { stats.rx() };
+    let per_k = |x: u64| 1000.0 * x as f64 / f64::from(frames);
+    println!(
+        "RESULT dir={dir} doorbell={} msi={} frames={frames} secs={secs:.3} mpps={:.3} \
+         kicks_per_1000={:.2} irqs_per_1000={:.2} exits_per_1000={:.2}",
+        args[4],
+        args[5],
+        f64::from(frames) / secs / 1e6,
+        per_k(s.kicks),
+        per_k(s.interrupts),
+        per_k(exits.handled_pio.load(Ordering::Relaxed))
+    );
+}
