@@ -8,17 +8,15 @@
 //! `RESULT dir=.. frames=.. secs=.. mpps=.. kicks_per_1000=.. irqs_per_1000=.. exits_per_1000=..`
 //! The VALE switch directory comes from $PTVMM_SHM_DIR.
 
-#[path = "../tests/common/driver.rs"]
-mod driver;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use devices::pci::PciDevice;
-use driver::DeviceInfo;
+use common::{driver, rig};
 use netmap::{NetmapPort, RegionConfig};
-use vm_memory::{Bytes, GuestAddress};
 use vmm::io_handlers::Doorbells;
 use vmm::msi::MsiMode;
 use vmm::netdev::NicSetup;
@@ -26,18 +24,6 @@ use vmm::{Exit, Machine, MachineConfig};
 
 const SLOTS: u32 = 1024;
 const BATCH: u32 = 256;
-
-fn find_cap(dev: &mut dyn PciDevice, id: u8) -> u8 {
-    let mut p = (dev.config_read(0x34 / 4) & 0xfc) as u8;
-    while p != 0 {
-        let v = dev.config_read(usize::from(p) / 4) >> ((p & 3) * 8);
-        if v as u8 == id {
-            return p;
-        }
-        p = (v >> 8) as u8;
-    }
-    panic!("no capability {id:#x}");
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -90,29 +76,12 @@ fn main() {
             },
         )
         .unwrap();
-    let msix_cap = find_cap(&mut *nic.nic.lock().unwrap(), 0x11);
-    let info = DeviceInfo {
-        memdev_dev: nic.memdev_dev,
-        nic_dev: nic.nic_dev,
-        msix_cap,
-        msix_table: devices::ptnet::nic::MSIX_TABLE_OFFSET as u32,
-        ntx: 1,
-        slots: SLOTS,
-        buf_size: 2048,
-        tx_ring: layout.tx_ring_offset(0) as u64,
-        buf_pool: layout.buf_pool.offset,
-    };
-    let mem = m.memory().clone();
-    let mut writes = driver::guest_tables(2);
+    let info = rig::device_info(&nic, &layout);
     let code = if dir == "tx" {
-        writes.extend(driver::user_mode_tables());
         driver::tx_program(&info, frames, 60, BATCH, true)
     } else {
         driver::rx_program(&info, frames)
     };
-    for (gpa, bytes) in writes {
-        mem.write_slice(&bytes, GuestAddress(gpa)).unwrap();
-    }
     // pkt-gen's own frame (Ethernet/IPv4/UDP with checksums), so the receiver verifies it.
     let frame = pktgen::frame::build(
         &pktgen::frame::Endpoints {
@@ -121,12 +90,7 @@ fn main() {
         },
         60,
     );
-    mem.write_slice(&frame, GuestAddress(driver::TEMPLATE))
-        .unwrap();
-    mem.write_slice(&driver::handler(), GuestAddress(driver::HANDLER))
-        .unwrap();
-    mem.write_slice(&code, GuestAddress(driver::CODE)).unwrap();
-    m.set_boot_entry(GuestAddress(driver::CODE), 0).unwrap();
+    rig::load_guest(&m, &code, &frame, dir == "tx");
 
     let exits = m.exit_stats();
     let stats = nic.stats.clone();

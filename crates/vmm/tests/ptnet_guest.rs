@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::driver::{self, DeviceInfo};
-use devices::pci::PciDevice;
+use common::rig;
 use netmap::region::RegionConfig;
 use netmap::{ring, NetmapPort};
 use vale::fuzzing::TempDir;
@@ -43,19 +43,6 @@ fn open(dir: &TempDir, name: &str) -> Port {
         },
     )
     .expect("open VALE port")
-}
-
-/// Finds a capability by id in a function's config space (what a driver's PCI core does).
-fn find_cap(dev: &mut dyn PciDevice, id: u8) -> u8 {
-    let mut p = (dev.config_read(0x34 / 4) & 0xfc) as u8;
-    while p != 0 {
-        let v = dev.config_read(usize::from(p) / 4) >> ((p & 3) * 8);
-        if v as u8 == id {
-            return p;
-        }
-        p = (v >> 8) as u8;
-    }
-    panic!("capability {id:#x} not found");
 }
 
 struct Rig {
@@ -89,27 +76,7 @@ fn rig(dir: &TempDir, name: &str, doorbells: Doorbells, msi: MsiMode) -> Rig {
             },
         )
         .unwrap();
-    let msix_cap = find_cap(&mut *nic.nic.lock().unwrap(), 0x11);
-    let l = port.region().layout;
-    let info = DeviceInfo {
-        memdev_dev: nic.memdev_dev,
-        nic_dev: nic.nic_dev,
-        msix_cap,
-        msix_table: devices::ptnet::nic::MSIX_TABLE_OFFSET as u32,
-        ntx: 1,
-        slots: SLOTS,
-        buf_size: 2048,
-        tx_ring: l.tx_ring_offset(0) as u64,
-        buf_pool: l.buf_pool.offset,
-    };
-    let mem = machine.memory();
-    for (gpa, bytes) in driver::guest_tables(2) {
-        mem.write_slice(&bytes, GuestAddress(gpa)).unwrap();
-    }
-    mem.write_slice(&driver::handler(), GuestAddress(driver::HANDLER))
-        .unwrap();
-    mem.write_slice(&frame(), GuestAddress(driver::TEMPLATE))
-        .unwrap();
+    let info = rig::device_info(&nic, &port.region().layout);
     Rig {
         machine,
         nic,
@@ -192,21 +159,7 @@ fn run_tx(name: &str, doorbells: Doorbells, count: u32, user: bool) -> (u64, u64
     let peer = open(&dir, &format!("{name}:2"));
     let rig = rig(&dir, &format!("{name}:1"), doorbells, MsiMode::Irqfd);
     let code = driver::tx_program(&rig.info, count, 60, 64, user);
-    if user {
-        for (gpa, bytes) in driver::user_mode_tables() {
-            rig.machine
-                .memory()
-                .write_slice(&bytes, GuestAddress(gpa))
-                .unwrap();
-        }
-    }
-    rig.machine
-        .memory()
-        .write_slice(&code, GuestAddress(driver::CODE))
-        .unwrap();
-    rig.machine
-        .set_boot_entry(GuestAddress(driver::CODE), 0)
-        .unwrap();
+    rig::load_guest(&rig.machine, &code, &frame(), user);
     let rx = host_receiver(peer, u64::from(count));
     let mem = rig.machine.memory().clone();
     let stats = rig.machine.exit_stats();
@@ -287,13 +240,7 @@ fn run_rx(name: &str, msi: MsiMode, count: u32) {
     let peer = open(&dir, &format!("{name}:2"));
     let rig = rig(&dir, &format!("{name}:1"), Doorbells::Ioeventfd, msi);
     let code = driver::rx_program(&rig.info, count);
-    rig.machine
-        .memory()
-        .write_slice(&code, GuestAddress(driver::CODE))
-        .unwrap();
-    rig.machine
-        .set_boot_entry(GuestAddress(driver::CODE), 0)
-        .unwrap();
+    rig::load_guest(&rig.machine, &code, &frame(), false);
     let tx = host_sender(peer, count);
     let mem = rig.machine.memory().clone();
     let exit = rig.machine.run().unwrap();
