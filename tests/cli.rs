@@ -202,3 +202,93 @@ fn no_dev_kvm_says_how_to_fix() {
         .expect("unshare(1) from util-linux");
     assert_bad_input(&out, &["No /dev/kvm"]);
 }
+
+/// A bzImage whose 64-bit entry point spins forever (`jmp $`): a guest that never ends
+/// by itself, for the tests of the ways a user ends it.
+fn spinning_bzimage() -> PathBuf {
+    let mut h = std::fs::read(fake_bzimage()).unwrap();
+    // setup_sects = 1: the protected-mode code starts at file offset 2 * 512 and is loaded
+    // at 1 MiB; the 64-bit entry is 0x200 into it.
+    let entry = 2 * 512 + 0x200;
+    h.resize(entry + 0x100, 0x90);
+    h[entry] = 0xeb;
+    h[entry + 1] = 0xfe;
+    tmp_file("spinning-bzImage", &h)
+}
+
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    secs: u64,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[test]
+fn sigterm_stops_the_vm_with_status_143() {
+    let k = spinning_bzimage();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ptvmm"))
+        .args(["--kernel", k.to_str().unwrap(), "--memory", "64"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_with_timeout(&mut child, 10).expect("ptvmm stops on SIGTERM");
+    assert_eq!(status.code(), Some(128 + 15));
+}
+
+/// Ctrl-A x on a terminal quits with status 0 and gives the terminal back in canonical mode.
+#[test]
+fn ctrl_a_x_on_a_terminal_quits_and_restores_it() {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes the two descriptors; the other arguments may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors were just created by openpty and are owned here.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::fs::File::from_raw_fd(slave),
+        )
+    };
+    let k = spinning_bzimage();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ptvmm"))
+        .args(["--kernel", k.to_str().unwrap(), "--memory", "64"])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    master.write_all(b"\x01x").unwrap();
+    let status = wait_with_timeout(&mut child, 10).expect("ptvmm quits on Ctrl-A x");
+    assert_eq!(status.code(), Some(0));
+    // SAFETY: all-zero is a valid termios; tcgetattr fills it from the slave.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `slave` is an open terminal descriptor and `t` is writable.
+    assert_eq!(
+        unsafe { libc::tcgetattr(std::os::fd::AsRawFd::as_raw_fd(&slave), &mut t) },
+        0
+    );
+    assert_ne!(t.c_lflag & libc::ICANON, 0, "terminal left in raw mode");
+    assert_ne!(t.c_lflag & libc::ECHO, 0, "echo not restored");
+}
