@@ -284,11 +284,10 @@ fn ctrl_a_x_on_a_terminal_quits_and_restores_it() {
     assert_eq!(status.code(), Some(0));
     // SAFETY: all-zero is a valid termios; tcgetattr fills it from the slave.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
-    // SAFETY: `slave` is an open terminal descriptor and `t` is writable.
-    assert_eq!(
-        unsafe { libc::tcgetattr(std::os::fd::AsRawFd::as_raw_fd(&slave), &mut t) },
-        0
-    );
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&slave);
+    // SAFETY: `fd` is an open terminal descriptor and `t` is writable.
+    let rc = unsafe { libc::tcgetattr(fd, &mut t) };
+    assert_eq!(rc, 0);
     assert_ne!(t.c_lflag & libc::ICANON, 0, "terminal left in raw mode");
     assert_ne!(t.c_lflag & libc::ECHO, 0, "echo not restored");
 }
