@@ -5,7 +5,8 @@
 //!   ptnet_bench rx PORT FRAMES DOORBELL MSI   guest RX in ring 0, sleeping on its MSI-X
 //!
 //! DOORBELL is `ioeventfd` or `exit`; MSI is `irqfd` or `signal`. Prints one line:
-//! `RESULT dir=.. frames=.. secs=.. mpps=.. kicks_per_1000=.. irqs_per_1000=.. exits_per_1000=..`
+//! `RESULT dir=.. frames=.. guest_done=.. secs=.. mpps=.. kicks_per_1000=.. irqs_per_1000=..
+//! exits_per_1000=..` (guest_done: frames the guest counted as sent or received)
 //! The VALE switch directory comes from $PTVMM_SHM_DIR.
 
 #[path = "../tests/common/mod.rs"]
@@ -94,14 +95,18 @@ fn main() {
 
     let exits = m.exit_stats();
     let stats = nic.stats.clone();
+    let mem = m.memory().clone();
     let t0 = Instant::now();
     let exit = m.run().expect("run");
     let secs = t0.elapsed().as_secs_f64();
     assert_eq!(exit, Exit::DebugExit(1), "guest failed");
+    // What the guest itself counted (frames sent, or frames received).
+    let done: u64 = vm_memory::Bytes::read_obj(&mem, vm_memory::GuestAddress(driver::RESULT_PKTS))
+        .expect("guest result");
     let s = if dir == "tx" { stats.tx() } else { stats.rx() };
     let per_k = |x: u64| 1000.0 * x as f64 / f64::from(frames);
     println!(
-        "RESULT dir={dir} doorbell={} msi={} frames={frames} secs={secs:.3} mpps={:.3} \
+        "RESULT dir={dir} doorbell={} msi={} frames={frames} guest_done={done} secs={secs:.3} mpps={:.3} \
          kicks_per_1000={:.2} irqs_per_1000={:.2} exits_per_1000={:.2}",
         args[4],
         args[5],
