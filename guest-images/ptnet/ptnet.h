@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ptnet.h — the ptnetmap device ABI as the guest driver sees it
+ * (../shared/design/ptnet-abi.md; netmap's sys/net/netmap_virt.h and netmap.h).
+ * All values little-endian; register accesses are 4 bytes wide.
+ */
+#ifndef PTNET_H
+#define PTNET_H
+
+#include <linux/types.h>
+#include <linux/build_bug.h>
+
+#define PTNET_VENDOR_ID		0x1b36
+#define PTNETMAP_MEMDEV_ID	0x000c
+#define PTNET_NIC_ID		0x000d
+
+/* memdev BAR0 (I/O, read-only) */
+#define PTNETMAP_MEM_BAR	1
+#define PTNET_MDEV_MEMSIZE_LO	0
+#define PTNET_MDEV_MEMSIZE_HI	4
+#define PTNET_MDEV_MEMID	8
+#define PTNET_MDEV_IF_POOL_OFS	64
+#define PTNET_MDEV_IF_POOL_OBJNUM 68
+#define PTNET_MDEV_IF_POOL_OBJSZ 72
+#define PTNET_MDEV_RING_POOL_OFS 76
+#define PTNET_MDEV_RING_POOL_OBJNUM 80
+#define PTNET_MDEV_RING_POOL_OBJSZ 84
+#define PTNET_MDEV_BUF_POOL_OFS	88
+#define PTNET_MDEV_BUF_POOL_OBJNUM 92
+#define PTNET_MDEV_BUF_POOL_OBJSZ 96
+
+/* NIC BAR0 (I/O) */
+#define PTNET_IO_PTFEAT		0
+#define PTNET_IO_PTCTL		4
+#define PTNET_IO_MAC_LO		8
+#define PTNET_IO_MAC_HI		12
+#define PTNET_IO_NIFP_OFS	24
+#define PTNET_IO_NUM_TX_RINGS	28
+#define PTNET_IO_NUM_RX_RINGS	32
+#define PTNET_IO_NUM_TX_SLOTS	36
+#define PTNET_IO_NUM_RX_SLOTS	40
+#define PTNET_IO_VNET_HDR_LEN	44
+#define PTNET_IO_HOSTMEMID	48
+#define PTNET_IO_CSB_GH_BAH	52
+#define PTNET_IO_CSB_GH_BAL	56
+#define PTNET_IO_CSB_HG_BAH	60
+#define PTNET_IO_CSB_HG_BAL	64
+#define PTNET_IO_KICK_BASE	128
+
+#define PTNETMAP_PTCTL_CREATE	1
+#define PTNETMAP_PTCTL_DELETE	2
+
+/* Two CSB pages of 64-byte entries: at most 64 rings; the kick window allows 32. */
+#define PTNET_MAX_RINGS		32
+
+/* CSB, guest -> host (the guest writes) */
+struct ptnet_csb_gh {
+	u32 head;
+	u32 cur;
+	u32 appl_need_kick;
+	u32 sync_flags;
+	u32 pad[12];
+};
+
+/* CSB, host -> guest (the host writes) */
+struct ptnet_csb_hg {
+	u32 hwcur;
+	u32 hwtail;
+	u32 kern_need_kick;
+	u32 pad[13];
+};
+
+/* netmap memory layout (ABI §4) */
+struct netmap_slot {
+	u32 buf_idx;
+	u16 len;
+	u16 flags;
+	u64 ptr;
+};
+#define NS_MOREFRAG		0x0020
+
+#define NETMAP_RING_HDR		256	/* slot[] starts here */
+#define NR_BUF_OFS		0	/* i64 */
+#define NR_NUM_SLOTS		8	/* u32 */
+#define NR_BUF_SIZE		12	/* u32 */
+
+#define NIF_TX_RINGS		24
+#define NIF_RX_RINGS		28
+#define NIF_HOST_TX_RINGS	36
+#define NIF_HOST_RX_RINGS	40
+#define NIF_RING_OFS		56	/* i64 ring_ofs[] */
+
+static inline void ptnet_abi_checks(void)
+{
+	BUILD_BUG_ON(sizeof(struct ptnet_csb_gh) != 64);
+	BUILD_BUG_ON(sizeof(struct ptnet_csb_hg) != 64);
+	BUILD_BUG_ON(sizeof(struct netmap_slot) != 16);
+}
+
+#endif

@@ -1,0 +1,131 @@
+#!/bin/sh
+# ptnet guest driver tests, run inside the nested harness's L1 (scripts/nested): two ptvmm guests
+# on the same VALE switch (vale0:1 = A at 10.0.0.1, vale0:2 = B at 10.0.0.2), each loading
+# /lib/modules/ptnet.ko (built by guest-images/build from guest-images/ptnet/). Checks: the module
+# loads and binds both PCI functions, eth0 has the MAC given with --mac, the interface comes up,
+# ping and a TCP transfer work between the guests, an unload/reload cycle works, rmmod is clean
+# and dmesg has no oops. Each check prints "ok - name" or "not ok - name"; the last line is
+# "N passed, M failed" and the exit status is the failure count.
+# Expects in the current folder: ptvmm, bzImage, initramfs.cpio.gz (with lib/modules/ptnet.ko).
+# Run L1 with at least 2 vCPUs (two 1-vCPU guests busy at once), e.g.
+#   scripts/nested -c 3 -t 600 DIR tests/nested/ptnet-driver.sh
+pass=0; fail=0
+ok()     { pass=$((pass+1)); echo "ok - $*"; }
+not_ok() { fail=$((fail+1)); echo "not ok - $*"; }
+check()  { name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
+has()    { case "$1" in *"$2"*) return 0;; esac; return 1; }       # has TEXT SUBSTRING
+val()    { echo "$1" | sed -n "s/^$2 //p" | tail -n1; }                # val TEXT KEY: what follows "KEY "
+
+BASE='console=ttyS0 quiet reboot=k panic=-1'
+export PTVMM_SHM_DIR=/tmp/shm
+mkdir -p "$PTVMM_SHM_DIR"
+MAC_A=02:00:00:00:00:0a
+MAC_B=02:00:00:00:00:0b
+# Written [x]... so that the patterns do not match themselves anywhere.
+BAD='[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection'
+
+# The guests' scripts go into a small cpio archive put in front of the gzipped initramfs (the
+# kernel unpacks both; the uncompressed one first keeps the gzip part 4-byte aligned), so that the
+# kernel command line only says "-- sh /ptnet-test/a.sh" (Linux allows 32 init arguments).
+mkdir -p x/ptnet-test
+cat >x/ptnet-test/b.sh <<END_B
+# Guest B (10.0.0.2): up, then receives one TCP stream with nc, reports it, unloads the driver.
+# (dmesg -c: the boot's own warnings under nested SVM, e.g. fpu xstate, are not the driver's.)
+dmesg -c >/dev/null
+insmod /lib/modules/ptnet.ko; echo "B-INSMOD \$?"
+ip addr add 10.0.0.2/24 dev eth0; ip link set eth0 up; echo "B-UP \$?"
+mkfifo /tmp/f; sleep 600 >/tmp/f & s=\$!
+timeout 200 nc -l -p 5000 </tmp/f >/tmp/got; echo "B-NC \$?"; kill \$s
+echo "B-GOT \$(wc -c </tmp/got) \$(md5sum </tmp/got | cut -c1-32)"
+echo "B-STATS tx \$(cat /sys/class/net/eth0/statistics/tx_packets) rx \$(cat /sys/class/net/eth0/statistics/rx_packets)"
+ip link set eth0 down; rmmod ptnet; echo "B-RMMOD \$?"
+echo "B-BAD \$(dmesg | grep -cE '$BAD')"
+dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/B-OOPS /"
+END_B
+cat >x/ptnet-test/a.sh <<END_A
+# Guest A (10.0.0.1): load, check, ping, unload/reload, TCP to B, unload.
+dmesg -c >/dev/null
+insmod /lib/modules/ptnet.ko; echo "A-INSMOD \$?"
+echo "A-IFACES \$(ls /sys/class/net | tr '\n' ' ')"
+echo "A-MAC \$(cat /sys/class/net/eth0/address)"
+echo "A-DRV \$(ls /sys/bus/pci/drivers/ptnet /sys/bus/pci/drivers/ptnetmap-memdev | grep -c 0000:)"
+dmesg | grep -iE 'ptnet|eth0' | grep -v 'ommand line' | sed "s/^/A-DMESG /"
+ip addr add 10.0.0.1/24 dev eth0; ip link set eth0 up; echo "A-UP \$?"
+echo "A-LINK \$(ip link show eth0 | head -n1)"
+ping -c 3 -W 10 10.0.0.2; echo "A-PING \$?"
+ip link set eth0 down; rmmod ptnet; echo "A-RMMOD1 \$?"
+echo "A-IFACES1 \$(ls /sys/class/net | tr '\n' ' ')"
+insmod /lib/modules/ptnet.ko; echo "A-INSMOD2 \$?"
+ip addr add 10.0.0.1/24 dev eth0; ip link set eth0 up
+ping -c 2 -W 10 10.0.0.2; echo "A-PING2 \$?"
+dd if=/dev/urandom of=/tmp/d bs=1024 count=512 2>/dev/null
+echo "A-SENT \$(wc -c </tmp/d) \$(md5sum </tmp/d | cut -c1-32)"
+timeout 120 nc 10.0.0.2 5000 </tmp/d >/dev/null; echo "A-NC \$?"
+grep eth0 /proc/interrupts | sed "s/^/A-IRQ /"
+echo "A-STATS tx \$(cat /sys/class/net/eth0/statistics/tx_packets) rx \$(cat /sys/class/net/eth0/statistics/rx_packets)"
+ip link set eth0 down; rmmod ptnet; echo "A-RMMOD2 \$?"
+echo "A-BAD \$(dmesg | grep -cE '$BAD')"
+dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/A-OOPS /"
+END_A
+(cd x && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >test.cpio
+cat test.cpio initramfs.cpio.gz >initrd-test
+
+t0=$(date +%s)
+timeout 400 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
+  --netmap vale0:2 --mac "$MAC_B" --cmdline "$BASE -- sh /ptnet-test/b.sh" </dev/null >b.log 2>&1 &
+bpid=$!
+# Wait for B to be up (its console says B-UP) before A starts pinging.
+i=0
+while [ $i -lt 180 ] && ! grep -q '^B-UP' b.log && kill -0 $bpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+echo "    (guest B up after $(( $(date +%s) - t0 )) s)"
+
+t1=$(date +%s)
+a=$( { timeout 300 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
+  --netmap vale0:1 --mac "$MAC_A" --cmdline "$BASE -- sh /ptnet-test/a.sh" </dev/null 2>&1
+  echo "PTVMM-STATUS $?"; } | tr -d '\r')
+arc=$(echo "$a" | sed -n 's/^PTVMM-STATUS //p')
+echo "    (guest A ran $(( $(date +%s) - t1 )) s)"
+echo "$a" | grep -E '^(A-|PING|[0-9]+ bytes from|[0-9]+ packets)' | sed 's/^/    A| /'
+
+# B ends by itself once A's TCP stream is done; do not wait forever.
+i=0
+while [ $i -lt 60 ] && kill -0 $bpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+if kill -0 $bpid 2>/dev/null; then kill $bpid; echo "    (guest B still running: killed)"; fi
+wait $bpid
+brc=$?
+b=$(tr -d '\r' <b.log)
+echo "$b" | grep -E '^B-' | sed 's/^/    B| /'
+
+if [ "$(val "$a" A-INSMOD)" != 0 ] || ! has "$a" "PTVMM-CMD-EXIT 0" || [ "$(val "$a" A-BAD)" != 0 ]; then
+  echo "    --- guest A console (last 60 lines) ---"; echo "$a" | tail -n 60 | sed 's/^/    | /'
+fi
+if [ "$(val "$b" B-INSMOD)" != 0 ] || ! has "$b" "PTVMM-CMD-EXIT 0" || [ "$(val "$b" B-BAD)" != 0 ]; then
+  echo "    --- guest B console (last 60 lines) ---"; tail -n 60 b.log | sed 's/^/    | /'
+fi
+
+check "insmod ptnet.ko succeeds in guest A" test "$(val "$a" A-INSMOD)" = 0
+check "insmod ptnet.ko succeeds in guest B" test "$(val "$b" B-INSMOD)" = 0
+check "both PCI functions bound (ptnet + ptnetmap-memdev)" test "$(val "$a" A-DRV)" = 2
+check "eth0 is listed" has "$(val "$a" A-IFACES)" "eth0"
+check "eth0 has the device's MAC $MAC_A (got $(val "$a" A-MAC))" test "$(val "$a" A-MAC)" = "$MAC_A"
+check "the memdev reported its memid and region" has "$a" "memid "
+check "ip link set eth0 up succeeds" test "$(val "$a" A-UP)" = 0
+check "eth0 is UP with a carrier" has "$(val "$a" A-LINK)" "LOWER_UP"
+check "ping A -> B (3 echo replies)" test "$(val "$a" A-PING)" = 0
+check "rmmod after ping succeeds" test "$(val "$a" A-RMMOD1)" = 0
+check "eth0 is gone after rmmod" test -z "$(val "$a" A-IFACES1 | grep eth0)"
+check "insmod again succeeds (load/unload cycle)" test "$(val "$a" A-INSMOD2)" = 0
+check "ping A -> B after the reload" test "$(val "$a" A-PING2)" = 0
+sent=$(val "$a" A-SENT); got=$(val "$b" B-GOT)
+check "TCP A -> B: 512 KiB arrive intact (sent '$sent', got '$got')" test -n "$sent" -a "$sent" = "$got"
+check "a MSI-X vector per ring is listed for eth0" test -n "$(echo "$a" | grep '^A-IRQ .*eth0-rx0')"
+check "rmmod at the end succeeds in guest A" test "$(val "$a" A-RMMOD2)" = 0
+check "rmmod at the end succeeds in guest B" test "$(val "$b" B-RMMOD)" = 0
+check "no oops/BUG/WARNING in guest A's dmesg" test "$(val "$a" A-BAD)" = 0
+check "no oops/BUG/WARNING in guest B's dmesg" test "$(val "$b" B-BAD)" = 0
+check "guest A powers off cleanly (ptvmm status $arc)" test "$arc" = 0
+check "guest B powers off cleanly (ptvmm status $brc)" test "$brc" -eq 0
+check "the VALE ports are removed after both ptvmm exit" test -z "$(ls "$PTVMM_SHM_DIR")"
+
+echo "$pass passed, $fail failed"
+exit "$fail"
