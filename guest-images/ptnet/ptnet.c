@@ -8,7 +8,9 @@
  *  - "ptnet" (1b36:000d): the NIC. Follows the bring-up order of ABI §1, finds the memdev whose
  *    MEMID equals its HOSTMEMID, and offers an ordinary net_device whose packets are copied
  *    through the port's netmap rings, synchronised with the host through the CSB (ABI §2),
- *    with one MSI-X vector per ring (TX: wake the queue; RX: NAPI).
+ *    with one MSI-X vector per ring (TX: wake the queue; RX: NAPI);
+ *  - per NIC, a netmap-mode character device /dev/ptnetN (mmap of the region and the CSB, layout
+ *    ioctl, register/unregister, txsync/rxsync, poll): see ptnet_uapi.h.
  *
  * The ABI is ../shared/design/ptnet-abi.md (netmap's ptnetmap); see docs/ptnet-driver.md.
  */
@@ -22,9 +24,16 @@
 #include <linux/list.h>
 #include <linux/gfp.h>
 #include <linux/rtnetlink.h>
+#include <linux/miscdevice.h>
+#include <linux/idr.h>
+#include <linux/poll.h>
+#include <linux/wait.h>
+#include <linux/mm.h>
+#include <linux/uaccess.h>
 #include <asm/barrier.h>
 
 #include "ptnet.h"
+#include "ptnet_uapi.h"
 
 #define DRV_NAME "ptnet"
 
@@ -146,11 +155,13 @@ struct ptnet_queue {
 	bool rx;
 	struct ptnet_csb_gh *atok;
 	struct ptnet_csb_hg *ktoa;
+	void *ring;			/* netmap_ring header in BAR1 */
 	struct netmap_slot *slots;	/* in BAR1 */
 	u32 num_slots;
 	u32 buf_size;
 	s64 buf_base;			/* region offset of buffer 0 of this ring */
-	u32 head;			/* == cur: the driver never holds slots back */
+	u32 head;			/* last head published (stack mode: == cur) */
+	u32 cur;			/* last cur published */
 	u32 hwtail;
 	bool kick_pending;		/* TX: published with xmit_more, not kicked yet */
 	bool in_frag;			/* RX: dropping a MOREFRAG chain */
@@ -169,7 +180,21 @@ struct ptnet_info {
 	bool csb_mapped;
 	int nvecs;
 	struct ptnet_queue *queues;	/* ntx + nrx */
+	u8 mac[ETH_ALEN];
+	/* netmap mode (character device) */
+	bool nm_mode;			/* the rings belong to nm_owner, not to the stack */
+	struct file *nm_owner;
+	struct mutex nm_lock;		/* syncs, poll and (un)register; under rtnl when both */
+	wait_queue_head_t nm_wq;	/* woken by every ring's interrupt in netmap mode */
+	struct miscdevice misc;
+	char misc_name[16];
+	int misc_id;
+	bool misc_registered;
+	atomic_t cdev_users;
+	wait_queue_head_t cdev_wq;
 };
+
+static DEFINE_IDA(ptnet_ida);
 
 static inline u32 nm_next(u32 i, u32 n)
 {
@@ -196,7 +221,7 @@ static inline void *ptnet_buf(struct ptnet_queue *q, u32 idx)
 static inline void ptnet_publish(struct ptnet_queue *q)
 {
 	virt_mb();	/* slot contents (TX) / buffer reads (RX) before the indices */
-	WRITE_ONCE(q->atok->cur, q->head);
+	WRITE_ONCE(q->atok->cur, q->cur);
 	virt_wmb();
 	WRITE_ONCE(q->atok->head, q->head);
 }
@@ -277,7 +302,7 @@ static netdev_tx_t ptnet_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	}
 	WRITE_ONCE(slot->len, len);
 	WRITE_ONCE(slot->flags, 0);
-	q->head = nm_next(q->head, q->num_slots);
+	q->head = q->cur = nm_next(q->head, q->num_slots);
 	ptnet_publish(q);
 	q->kick_pending = true;
 	dev->stats.tx_packets++;
@@ -298,6 +323,10 @@ static irqreturn_t ptnet_tx_intr(int irq, void *data)
 	struct netdev_queue *txq = netdev_get_tx_queue(q->pi->netdev, q->qidx);
 
 	WRITE_ONCE(q->atok->appl_need_kick, 0);
+	if (READ_ONCE(q->pi->nm_mode)) {
+		wake_up(&q->pi->nm_wq);
+		return IRQ_HANDLED;
+	}
 	if (netif_tx_queue_stopped(txq))
 		netif_tx_wake_queue(txq);
 	return IRQ_HANDLED;
@@ -307,6 +336,11 @@ static irqreturn_t ptnet_rx_intr(int irq, void *data)
 {
 	struct ptnet_queue *q = data;
 
+	if (READ_ONCE(q->pi->nm_mode)) {
+		WRITE_ONCE(q->atok->appl_need_kick, 0);
+		wake_up(&q->pi->nm_wq);
+		return IRQ_HANDLED;
+	}
 	if (napi_schedule_prep(&q->napi)) {
 		WRITE_ONCE(q->atok->appl_need_kick, 0);
 		__napi_schedule_irqoff(&q->napi);
@@ -371,7 +405,7 @@ static int ptnet_rx_poll(struct napi_struct *napi, int budget)
 
 	if (head != q->head) {
 		/* Give the slots back to the host. */
-		q->head = head;
+		q->head = q->cur = head;
 		ptnet_publish(q);
 		ptnet_kick_if_needed(q);
 	}
@@ -402,14 +436,18 @@ static void ptnet_free_irqs(struct ptnet_info *pi)
 	}
 }
 
-static int ptnet_open(struct net_device *dev)
+/*
+ * Starts the host side: per-ring interrupts, need-kick flags (ABI §1 step 8), CREATE, and the
+ * rings' state from the CSB. Interrupts are requested first: CREATE captures every vector's
+ * MSI-X message, and Linux writes the real message only when the IRQ is requested.
+ */
+static int ptnet_hw_start(struct ptnet_info *pi)
 {
-	struct ptnet_info *pi = netdev_priv(dev);
+	struct net_device *dev = pi->netdev;
 	unsigned int i, n = pi->ntx + pi->nrx;
 	u32 status;
 	int err;
 
-	/* Interrupts are live before CREATE: CREATE captures every vector's MSI-X message. */
 	for (i = 0; i < n; i++) {
 		struct ptnet_queue *q = &pi->queues[i];
 
@@ -424,7 +462,6 @@ static int ptnet_open(struct net_device *dev)
 		q->irq_requested = true;
 	}
 
-	/* ABI §1 step 8. */
 	for (i = 0; i < n; i++) {
 		struct ptnet_queue *q = &pi->queues[i];
 
@@ -454,19 +491,9 @@ static int ptnet_open(struct net_device *dev)
 			err = -EIO;
 			goto fail_delete;
 		}
-		q->head = hwcur;
+		q->head = q->cur = hwcur;
 		q->hwtail = hwtail;
 	}
-
-	for (i = pi->ntx; i < n; i++)
-		napi_enable(&pi->queues[i].napi);
-	netif_carrier_on(dev);
-	netif_tx_start_all_queues(dev);
-	/* Packets may already be waiting: poll once. */
-	local_bh_disable();
-	for (i = pi->ntx; i < n; i++)
-		napi_schedule(&pi->queues[i].napi);
-	local_bh_enable();
 	return 0;
 
 fail_delete:
@@ -476,22 +503,379 @@ fail:
 	return err;
 }
 
-static int ptnet_stop(struct net_device *dev)
+static void ptnet_hw_stop(struct ptnet_info *pi)
 {
-	struct ptnet_info *pi = netdev_priv(dev);
-	unsigned int i;
 	u32 status;
 
-	netif_carrier_off(dev);
-	netif_tx_disable(dev);
-	for (i = pi->ntx; i < pi->ntx + pi->nrx; i++)
-		napi_disable(&pi->queues[i].napi);
 	iowrite32(PTNETMAP_PTCTL_DELETE, pi->ioaddr + PTNET_IO_PTCTL);
 	status = ioread32(pi->ioaddr + PTNET_IO_PTCTL);
 	if (status)
-		netdev_warn(dev, "PTCTL DELETE: host errno %u\n", status);
+		netdev_warn(pi->netdev, "PTCTL DELETE: host errno %u\n", status);
 	ptnet_free_irqs(pi);
+}
+
+static void ptnet_datapath_start(struct ptnet_info *pi)
+{
+	unsigned int i, n = pi->ntx + pi->nrx;
+
+	for (i = pi->ntx; i < n; i++)
+		napi_enable(&pi->queues[i].napi);
+	netif_carrier_on(pi->netdev);
+	netif_tx_start_all_queues(pi->netdev);
+	/* Packets may already be waiting: poll once. */
+	local_bh_disable();
+	for (i = pi->ntx; i < n; i++)
+		napi_schedule(&pi->queues[i].napi);
+	local_bh_enable();
+}
+
+static void ptnet_datapath_stop(struct ptnet_info *pi)
+{
+	unsigned int i;
+
+	netif_carrier_off(pi->netdev);
+	netif_tx_disable(pi->netdev);
+	for (i = pi->ntx; i < pi->ntx + pi->nrx; i++)
+		napi_disable(&pi->queues[i].napi);
+}
+
+static int ptnet_open(struct net_device *dev)
+{
+	struct ptnet_info *pi = netdev_priv(dev);
+	int err;
+
+	if (pi->nm_mode)	/* the rings are in netmap mode: up, but no carrier */
+		return 0;
+	err = ptnet_hw_start(pi);
+	if (err)
+		return err;
+	ptnet_datapath_start(pi);
 	return 0;
+}
+
+static int ptnet_stop(struct net_device *dev)
+{
+	struct ptnet_info *pi = netdev_priv(dev);
+
+	if (pi->nm_mode)
+		return 0;
+	ptnet_datapath_stop(pi);
+	ptnet_hw_stop(pi);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* netmap-mode character device /dev/ptnetN                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Is x in [a, b] going forward around a ring of n slots? */
+static inline bool nm_between(u32 a, u32 x, u32 b, u32 n)
+{
+	u32 dx = x >= a ? x - a : x + n - a;
+	u32 db = b >= a ? b - a : b + n - a;
+
+	return dx <= db;
+}
+
+#define NR_HEAD 20
+#define NR_CUR 24
+#define NR_TAIL 28
+#define RING_U32(q, off) (*(u32 *)((q)->ring + (off)))
+
+/*
+ * One ring's sync for the application (netmap semantics): take ring->head/cur, check them
+ * against [our last head, hwtail], publish them (ABI §2), kick if the host wants it, and
+ * report the host's hwtail in ring->tail. Caller holds nm_lock.
+ */
+static int ptnet_nm_sync(struct ptnet_queue *q)
+{
+	u32 n = q->num_slots, head, cur, tail;
+
+	head = READ_ONCE(RING_U32(q, NR_HEAD));
+	cur = READ_ONCE(RING_U32(q, NR_CUR));
+	tail = ptnet_read_hwtail(q);
+	if (head >= n || cur >= n || !nm_between(q->head, head, tail, n) ||
+	    !nm_between(head, cur, tail, n))
+		return -EINVAL;
+	WRITE_ONCE(q->atok->appl_need_kick, 0);
+	if (head != q->head || cur != q->cur) {
+		q->head = head;
+		q->cur = cur;
+		ptnet_publish(q);
+		ptnet_kick_if_needed(q);
+	}
+	WRITE_ONCE(RING_U32(q, NR_TAIL), ptnet_read_hwtail(q));
+	return 0;
+}
+
+/* Does the application have something to do on this ring (TX space / RX packets)? */
+static inline bool ptnet_nm_ready(struct ptnet_queue *q)
+{
+	return READ_ONCE(RING_U32(q, NR_TAIL)) != q->head;
+}
+
+static int ptnet_nm_sync_all(struct ptnet_info *pi, bool rx)
+{
+	unsigned int i, from = rx ? pi->ntx : 0, to = rx ? pi->ntx + pi->nrx : pi->ntx;
+	int err;
+
+	for (i = from; i < to; i++) {
+		err = ptnet_nm_sync(&pi->queues[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int ptnet_nm_register(struct ptnet_info *pi, struct file *file)
+{
+	struct net_device *dev = pi->netdev;
+	unsigned int i;
+	int err;
+
+	rtnl_lock();
+	mutex_lock(&pi->nm_lock);
+	if (pi->nm_owner) {
+		err = -EBUSY;
+		goto out;
+	}
+	if (netif_running(dev)) {
+		ptnet_datapath_stop(pi);
+		ptnet_hw_stop(pi);
+	}
+	WRITE_ONCE(pi->nm_mode, true);
+	err = ptnet_hw_start(pi);
+	if (err) {
+		WRITE_ONCE(pi->nm_mode, false);
+		if (netif_running(dev) && !ptnet_hw_start(pi))
+			ptnet_datapath_start(pi);
+		goto out;
+	}
+	/* The application sees the host's state in the netmap_ring headers. */
+	for (i = 0; i < pi->ntx + pi->nrx; i++) {
+		struct ptnet_queue *q = &pi->queues[i];
+
+		WRITE_ONCE(RING_U32(q, NR_HEAD), q->head);
+		WRITE_ONCE(RING_U32(q, NR_CUR), q->cur);
+		WRITE_ONCE(RING_U32(q, NR_TAIL), q->hwtail);
+	}
+	pi->nm_owner = file;
+	netdev_info(dev, "netmap mode on (/dev/%s)\n", pi->misc_name);
+out:
+	mutex_unlock(&pi->nm_lock);
+	rtnl_unlock();
+	return err;
+}
+
+static int ptnet_nm_unregister(struct ptnet_info *pi, struct file *file)
+{
+	struct net_device *dev = pi->netdev;
+	int err = 0;
+
+	rtnl_lock();
+	mutex_lock(&pi->nm_lock);
+	if (pi->nm_owner != file) {
+		err = -EINVAL;
+		goto out;
+	}
+	ptnet_hw_stop(pi);
+	WRITE_ONCE(pi->nm_mode, false);
+	pi->nm_owner = NULL;
+	wake_up(&pi->nm_wq);
+	if (netif_running(dev)) {
+		err = ptnet_hw_start(pi);
+		if (err)
+			netdev_err(dev, "cannot restart stack mode: %d\n", err);
+		else
+			ptnet_datapath_start(pi);
+	}
+	netdev_info(dev, "netmap mode off\n");
+out:
+	mutex_unlock(&pi->nm_lock);
+	rtnl_unlock();
+	return err;
+}
+
+static struct ptnet_info *ptnet_from_file(struct file *file)
+{
+	return container_of(file->private_data, struct ptnet_info, misc);
+}
+
+static int ptnet_cdev_open(struct inode *inode, struct file *file)
+{
+	struct ptnet_info *pi = ptnet_from_file(file);
+
+	atomic_inc(&pi->cdev_users);
+	return 0;
+}
+
+static int ptnet_cdev_release(struct inode *inode, struct file *file)
+{
+	struct ptnet_info *pi = ptnet_from_file(file);
+
+	if (READ_ONCE(pi->nm_owner) == file)
+		ptnet_nm_unregister(pi, file);
+	if (atomic_dec_and_test(&pi->cdev_users))
+		wake_up(&pi->cdev_wq);
+	return 0;
+}
+
+static long ptnet_cdev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct ptnet_info *pi = ptnet_from_file(file);
+	struct ptnet_layout l;
+	int err;
+
+	switch (cmd) {
+	case PTNET_IOC_LAYOUT:
+		memset(&l, 0, sizeof(l));
+		l.version = PTNET_UAPI_VERSION;
+		l.memid = pi->memdev->memid;
+		l.mem_size = pi->memdev->memsize;
+		l.csb_offset = PAGE_ALIGN(pi->memdev->memsize);
+		l.csb_size = 2 * PAGE_SIZE;
+		l.nifp_offset = pi->nifp_ofs;
+		l.num_tx_rings = pi->ntx;
+		l.num_rx_rings = pi->nrx;
+		l.num_tx_slots = pi->tx_slots;
+		l.num_rx_slots = pi->rx_slots;
+		l.buf_size = pi->queues[0].buf_size;
+		l.flags = READ_ONCE(pi->nm_owner) ? PTNET_LAYOUT_REGISTERED : 0;
+		memcpy(l.mac, pi->netdev->dev_addr, ETH_ALEN);
+		strscpy(l.ifname, pi->netdev->name, sizeof(l.ifname));
+		return copy_to_user((void __user *)arg, &l, sizeof(l)) ? -EFAULT : 0;
+	case PTNET_IOC_REGISTER:
+		return ptnet_nm_register(pi, file);
+	case PTNET_IOC_UNREGISTER:
+		return ptnet_nm_unregister(pi, file);
+	case PTNET_IOC_TXSYNC:
+	case PTNET_IOC_RXSYNC:
+		mutex_lock(&pi->nm_lock);
+		if (pi->nm_owner != file)
+			err = -ENXIO;
+		else
+			err = ptnet_nm_sync_all(pi, cmd == PTNET_IOC_RXSYNC);
+		mutex_unlock(&pi->nm_lock);
+		return err;
+	}
+	return -ENOTTY;
+}
+
+static __poll_t ptnet_cdev_poll(struct file *file, poll_table *wait)
+{
+	struct ptnet_info *pi = ptnet_from_file(file);
+	__poll_t want = poll_requested_events(wait), mask = 0;
+	unsigned int i, n = pi->ntx + pi->nrx;
+
+	poll_wait(file, &pi->nm_wq, wait);
+	mutex_lock(&pi->nm_lock);
+	if (pi->nm_owner != file) {
+		mask = EPOLLERR;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct ptnet_queue *q = &pi->queues[i];
+		bool rx = q->rx;
+
+		if (!(want & (rx ? EPOLLIN : EPOLLOUT)))
+			continue;
+		if (ptnet_nm_sync(q)) {
+			mask |= EPOLLERR;
+			continue;
+		}
+		if (ptnet_nm_ready(q)) {
+			mask |= rx ? EPOLLIN | EPOLLRDNORM : EPOLLOUT | EPOLLWRNORM;
+			continue;
+		}
+		/* Nothing to do: ask for the ring's interrupt, then double check (ABI §2). */
+		WRITE_ONCE(q->atok->appl_need_kick, 1);
+		virt_mb();
+		if (ptnet_read_hwtail(q) != q->head) {
+			WRITE_ONCE(q->atok->appl_need_kick, 0);
+			WRITE_ONCE(RING_U32(q, NR_TAIL), q->hwtail);
+			mask |= rx ? EPOLLIN | EPOLLRDNORM : EPOLLOUT | EPOLLWRNORM;
+		}
+	}
+out:
+	mutex_unlock(&pi->nm_lock);
+	return mask;
+}
+
+/* offset 0: the region (BAR1); offset PAGE_ALIGN(memsize): CSB GH page, then HG page. */
+static int ptnet_cdev_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct ptnet_info *pi = ptnet_from_file(file);
+	struct ptnet_memdev *md = pi->memdev;
+	unsigned long mem_pages = PAGE_ALIGN(md->memsize) >> PAGE_SHIFT;
+	unsigned long npages = vma_pages(vma), p;
+	int err;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	vma->vm_flags |= VM_IO | VM_DONTEXPAND | VM_DONTDUMP;
+	for (p = 0; p < npages; p++) {
+		unsigned long pgoff = vma->vm_pgoff + p, pfn;
+
+		if (pgoff < mem_pages)
+			pfn = PHYS_PFN(md->mem_phys) + pgoff;
+		else if (pgoff == mem_pages)
+			pfn = PHYS_PFN(virt_to_phys((void *)pi->csb_gh_page));
+		else if (pgoff == mem_pages + 1)
+			pfn = PHYS_PFN(virt_to_phys((void *)pi->csb_hg_page));
+		else
+			return -EINVAL;
+		err = remap_pfn_range(vma, vma->vm_start + p * PAGE_SIZE, pfn, PAGE_SIZE,
+				      vma->vm_page_prot);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static const struct file_operations ptnet_cdev_fops = {
+	.owner = THIS_MODULE,
+	.open = ptnet_cdev_open,
+	.release = ptnet_cdev_release,
+	.unlocked_ioctl = ptnet_cdev_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.poll = ptnet_cdev_poll,
+	.mmap = ptnet_cdev_mmap,
+	.llseek = noop_llseek,
+};
+
+static int ptnet_cdev_add(struct ptnet_info *pi)
+{
+	int err;
+
+	pi->misc_id = ida_alloc(&ptnet_ida, GFP_KERNEL);
+	if (pi->misc_id < 0)
+		return pi->misc_id;
+	snprintf(pi->misc_name, sizeof(pi->misc_name), "ptnet%d", pi->misc_id);
+	pi->misc.minor = MISC_DYNAMIC_MINOR;
+	pi->misc.name = pi->misc_name;
+	pi->misc.fops = &ptnet_cdev_fops;
+	pi->misc.mode = 0600;
+	pi->misc.parent = &pi->pdev->dev;
+	err = misc_register(&pi->misc);
+	if (err) {
+		ida_free(&ptnet_ida, pi->misc_id);
+		return err;
+	}
+	pi->misc_registered = true;
+	return 0;
+}
+
+/* No new opens; waits for the last file (and mmap) of the device to go away. */
+static void ptnet_cdev_del(struct ptnet_info *pi)
+{
+	if (!pi->misc_registered)
+		return;
+	misc_deregister(&pi->misc);
+	if (atomic_read(&pi->cdev_users))
+		dev_info(&pi->pdev->dev, "waiting for /dev/%s to be closed\n", pi->misc_name);
+	wait_event(pi->cdev_wq, atomic_read(&pi->cdev_users) == 0);
+	ida_free(&ptnet_ida, pi->misc_id);
+	pi->misc_registered = false;
 }
 
 static const struct net_device_ops ptnet_netdev_ops = {
@@ -569,6 +953,7 @@ static int ptnet_setup_rings(struct ptnet_info *pi)
 				i, q->num_slots, want, q->buf_size);
 			return -EINVAL;
 		}
+		q->ring = r;
 		q->slots = r + NETMAP_RING_HDR;
 	}
 	return 0;
@@ -640,6 +1025,10 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pi->ntx = ntx;
 	pi->nrx = nrx;
 	pi->ptfeat = ioread32(io + PTNET_IO_PTFEAT);
+	mutex_init(&pi->nm_lock);
+	init_waitqueue_head(&pi->nm_wq);
+	init_waitqueue_head(&pi->cdev_wq);
+	atomic_set(&pi->cdev_users, 0);
 	pci_set_drvdata(pdev, pi);
 
 	pi->queues = devm_kcalloc(dev, n, sizeof(*pi->queues), GFP_KERNEL);
@@ -730,10 +1119,17 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	err = register_netdev(netdev);
 	if (err)
 		goto err_napi;
+	err = ptnet_cdev_add(pi);
+	if (err) {
+		dev_err(dev, "cannot register the character device: %d\n", err);
+		unregister_netdev(netdev);
+		goto err_napi;
+	}
 
 	netdev_info(netdev, "ptnet %pM: %u tx / %u rx rings, %u/%u slots, %u-byte buffers, memid %u, nifp at %u, ptfeat %#x, vnet_hdr_len %u\n",
 		    netdev->dev_addr, ntx, nrx, pi->tx_slots, pi->rx_slots, pi->queues[0].buf_size,
 		    pi->hostmemid, pi->nifp_ofs, pi->ptfeat, pi->vnet_hdr_len);
+	netdev_info(netdev, "netmap-mode device /dev/%s\n", pi->misc_name);
 	return 0;
 
 err_napi:
@@ -752,6 +1148,7 @@ err_free_netdev:
 static void ptnet_teardown(struct ptnet_info *pi)
 {
 	iowrite32(PTNETMAP_PTCTL_DELETE, pi->ioaddr + PTNET_IO_PTCTL);
+	ptnet_free_irqs(pi);	/* still requested in netmap mode (shutdown) */
 	if (pi->nvecs) {
 		pci_free_irq_vectors(pi->pdev);
 		pi->nvecs = 0;
@@ -765,6 +1162,7 @@ static void ptnet_remove(struct pci_dev *pdev)
 	struct net_device *netdev = pi->netdev;
 	unsigned int i;
 
+	ptnet_cdev_del(pi);		/* waits for its last user: netmap mode is off after */
 	unregister_netdev(netdev);	/* runs ptnet_stop when up */
 	ptnet_teardown(pi);
 	ptnet_csb_free(pi);

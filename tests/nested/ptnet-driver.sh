@@ -34,6 +34,9 @@ cat >x/ptnet-test/b.sh <<END_B
 dmesg -c >/dev/null
 insmod /lib/modules/ptnet.ko; echo "B-INSMOD \$?"
 ip addr add 10.0.0.2/24 dev eth0; ip link set eth0 up; echo "B-UP \$?"
+# netmap mode through /dev/ptnet0: receive A's 1000 frames, then back to stack mode.
+ptnet-ctl rx 1000 120; echo "B-NMRX \$?"
+echo "B-LINK \$(ip link show eth0 | head -n1)"
 mkfifo /tmp/f; sleep 600 >/tmp/f & s=\$!
 timeout 200 nc -l -p 5000 </tmp/f >/tmp/got; echo "B-NC \$?"; kill \$s
 echo "B-GOT \$(wc -c </tmp/got) \$(md5sum </tmp/got | cut -c1-32)"
@@ -50,6 +53,11 @@ echo "A-IFACES \$(ls /sys/class/net | tr '\n' ' ')"
 echo "A-MAC \$(cat /sys/class/net/eth0/address)"
 echo "A-DRV \$(ls /sys/bus/pci/drivers/ptnet /sys/bus/pci/drivers/ptnetmap-memdev | grep -c 0000:)"
 dmesg | grep -iE 'ptnet|eth0' | grep -v 'ommand line' | sed "s/^/A-DMESG /"
+echo "A-CDEV \$(ls /dev/ptnet*)"
+ptnet-ctl info; echo "A-INFO \$?"
+# netmap mode through /dev/ptnet0 (eth0 still down): 1000 frames to B, which counts them.
+ptnet-ctl tx 1000; echo "A-NMTX \$?"
+echo "A-LINK0 \$(ip link show eth0 | head -n1)"
 ip addr add 10.0.0.1/24 dev eth0; ip link set eth0 up; echo "A-UP \$?"
 echo "A-LINK \$(ip link show eth0 | head -n1)"
 ping -c 3 -W 10 10.0.0.2; echo "A-PING \$?"
@@ -74,9 +82,9 @@ t0=$(date +%s)
 timeout 400 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
   --netmap vale0:2 --mac "$MAC_B" --cmdline "$BASE -- sh /ptnet-test/b.sh" </dev/null >b.log 2>&1 &
 bpid=$!
-# Wait for B to be up (its console says B-UP) before A starts pinging.
+# Wait for B to be up and in netmap mode (ptnet-ctl says so) before A starts sending.
 i=0
-while [ $i -lt 180 ] && ! grep -q '^B-UP' b.log && kill -0 $bpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+while [ $i -lt 180 ] && ! grep -q 'PTNET-RX registered' b.log && kill -0 $bpid 2>/dev/null; do sleep 1; i=$((i+1)); done
 echo "    (guest B up after $(( $(date +%s) - t0 )) s)"
 
 t1=$(date +%s)
@@ -85,7 +93,7 @@ a=$( { timeout 300 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --
   echo "PTVMM-STATUS $?"; } | tr -d '\r')
 arc=$(echo "$a" | sed -n 's/^PTVMM-STATUS //p')
 echo "    (guest A ran $(( $(date +%s) - t1 )) s)"
-echo "$a" | grep -E '^(A-|PING|[0-9]+ bytes from|[0-9]+ packets)' | sed 's/^/    A| /'
+echo "$a" | grep -E '^(A-|PTNET|PING|[0-9]+ bytes from|[0-9]+ packets)' | sed 's/^/    A| /'
 
 # B ends by itself once A's TCP stream is done; do not wait forever.
 i=0
@@ -94,7 +102,7 @@ if kill -0 $bpid 2>/dev/null; then kill $bpid; echo "    (guest B still running:
 wait $bpid
 brc=$?
 b=$(tr -d '\r' <b.log)
-echo "$b" | grep -E '^B-' | sed 's/^/    B| /'
+echo "$b" | grep -E '^(B-|PTNET)' | sed 's/^/    B| /'
 
 if [ "$(val "$a" A-INSMOD)" != 0 ] || ! has "$a" "PTVMM-CMD-EXIT 0" || [ "$(val "$a" A-BAD)" != 0 ]; then
   echo "    --- guest A console (last 60 lines) ---"; echo "$a" | tail -n 60 | sed 's/^/    | /'
@@ -109,6 +117,13 @@ check "both PCI functions bound (ptnet + ptnetmap-memdev)" test "$(val "$a" A-DR
 check "eth0 is listed" has "$(val "$a" A-IFACES)" "eth0"
 check "eth0 has the device's MAC $MAC_A (got $(val "$a" A-MAC))" test "$(val "$a" A-MAC)" = "$MAC_A"
 check "the memdev reported its memid and region" has "$a" "memid "
+check "character device /dev/ptnet0 exists" test "$(val "$a" A-CDEV)" = /dev/ptnet0
+check "layout ioctl and mmap of region + CSB agree (netmap_if, rings, CSB)" has "$a" "PTNET-INFO-CHECK ok"
+check "netmap mode: A sends 1000 frames through /dev/ptnet0" test "$(val "$a" A-NMTX)" = 0
+nmrx=$(echo "$b" | grep '^PTNET-RX received' | tail -n1)
+check "netmap mode: B receives exactly 1000, in order ($nmrx)" has "$nmrx" "received 1000 other 0 order_errors 0 "
+check "netmap mode: eth0 of A stays down after unregister" test -z "$(val "$a" A-LINK0 | grep -w UP)"
+check "B's eth0 back in stack mode with a carrier after netmap mode" has "$(val "$b" B-LINK)" "LOWER_UP"
 check "ip link set eth0 up succeeds" test "$(val "$a" A-UP)" = 0
 check "eth0 is UP with a carrier" has "$(val "$a" A-LINK)" "LOWER_UP"
 check "ping A -> B (3 echo replies)" test "$(val "$a" A-PING)" = 0

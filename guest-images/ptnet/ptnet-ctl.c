@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ptnet-ctl — a small exerciser of ptnet.ko's netmap-mode character device (/dev/ptnetN), for
+ * the nested tests. Built static by guest-images/build into the guest's /bin.
+ *
+ *   ptnet-ctl info [DEV]             layout ioctl + mmap of the region and the CSB, cross-checked
+ *   ptnet-ctl tx COUNT [DEV]         netmap mode: send COUNT 60-byte broadcast frames (ethertype
+ *                                    0x88b5, sequence number inside), waiting in poll() for space
+ *   ptnet-ctl rx COUNT SECS [DEV]    netmap mode: count frames of ethertype 0x88b5 until COUNT
+ *                                    or SECS seconds, sleeping in poll()
+ * DEV defaults to /dev/ptnet0. Output lines start with PTNET-.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ptnet_uapi.h"
+
+#define ETHERTYPE_TEST 0x88b5
+#define FRAME_LEN 60
+
+struct slot {
+	uint32_t buf_idx;
+	uint16_t len;
+	uint16_t flags;
+	uint64_t ptr;
+};
+
+struct port {
+	int fd;
+	struct ptnet_layout l;
+	uint8_t *mem;	/* region, then the CSB pages */
+	size_t map_len;
+};
+
+#define U32(p, off) (*(volatile uint32_t *)((uint8_t *)(p) + (off)))
+#define I64(p, off) (*(volatile int64_t *)((uint8_t *)(p) + (off)))
+
+static void die(const char *what)
+{
+	printf("PTNET-ERROR %s: %s\n", what, strerror(errno));
+	fflush(stdout);
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void port_open(struct port *p, const char *dev)
+{
+	p->fd = open(dev, O_RDWR);
+	if (p->fd < 0)
+		die(dev);
+	if (ioctl(p->fd, PTNET_IOC_LAYOUT, &p->l))
+		die("PTNET_IOC_LAYOUT");
+	p->map_len = p->l.csb_offset + p->l.csb_size;
+	p->mem = mmap(NULL, p->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd, 0);
+	if (p->mem == MAP_FAILED)
+		die("mmap");
+}
+
+/* ring k in netmap_if order: NIC tx, host tx, NIC rx, host rx */
+static uint8_t *ring_of(struct port *p, int rx, unsigned int i)
+{
+	uint8_t *nifp = p->mem + p->l.nifp_offset;
+	unsigned int k = rx ? U32(nifp, 24) + U32(nifp, 36) + i : i;
+
+	return nifp + I64(nifp, 56 + 8 * k);
+}
+
+static struct slot *slot_of(uint8_t *ring, uint32_t i)
+{
+	return (struct slot *)(ring + 256) + i;
+}
+
+static uint8_t *buf_of(uint8_t *ring, uint32_t idx)
+{
+	return ring + I64(ring, 0) + (uint64_t)idx * U32(ring, 12);
+}
+
+static int cmd_info(struct port *p)
+{
+	struct ptnet_layout *l = &p->l;
+	uint8_t *nifp = p->mem + l->nifp_offset;
+	uint32_t *gh = (uint32_t *)(p->mem + l->csb_offset);
+	uint32_t *hg = (uint32_t *)(p->mem + l->csb_offset + l->csb_size / 2);
+	unsigned int i, bad = 0;
+	char name[17];
+
+	memcpy(name, nifp, 16);
+	name[16] = 0;
+	printf("PTNET-INFO if=%s mac=%02x:%02x:%02x:%02x:%02x:%02x memid=%u mem=%llu csb_offset=%llu nifp=%u rings=%u/%u slots=%u/%u buf=%u registered=%u\n",
+	       l->ifname, l->mac[0], l->mac[1], l->mac[2], l->mac[3], l->mac[4], l->mac[5], l->memid,
+	       (unsigned long long)l->mem_size, (unsigned long long)l->csb_offset, l->nifp_offset,
+	       l->num_tx_rings, l->num_rx_rings, l->num_tx_slots, l->num_rx_slots, l->buf_size,
+	       l->flags & PTNET_LAYOUT_REGISTERED);
+	printf("PTNET-INFO netmap_if name=%s version=%u tx_rings=%u rx_rings=%u\n", name,
+	       U32(nifp, 16), U32(nifp, 24), U32(nifp, 28));
+	if (l->version != PTNET_UAPI_VERSION || U32(nifp, 16) != 14 ||
+	    U32(nifp, 24) != l->num_tx_rings || U32(nifp, 28) != l->num_rx_rings)
+		bad++;
+	for (i = 0; i < l->num_tx_rings + l->num_rx_rings; i++) {
+		int rx = i >= l->num_tx_rings;
+		uint8_t *r = ring_of(p, rx, rx ? i - l->num_tx_rings : i);
+		uint32_t want = rx ? l->num_rx_slots : l->num_tx_slots;
+
+		printf("PTNET-INFO ring %u: num_slots=%u buf_size=%u dir=%u atok.head=%u ktoa.hwcur=%u ktoa.hwtail=%u\n",
+		       i, U32(r, 8), U32(r, 12), *(volatile uint16_t *)(r + 18), gh[16 * i],
+		       hg[16 * i], hg[16 * i + 1]);
+		if (U32(r, 8) != want || U32(r, 12) != l->buf_size ||
+		    *(volatile uint16_t *)(r + 18) != rx || hg[16 * i] >= want || hg[16 * i + 1] >= want)
+			bad++;
+	}
+	printf("PTNET-INFO-CHECK %s\n", bad ? "mismatch" : "ok");
+	return bad ? 1 : 0;
+}
+
+static void do_register(struct port *p)
+{
+	if (ioctl(p->fd, PTNET_IOC_REGISTER))
+		die("PTNET_IOC_REGISTER");
+}
+
+static int cmd_tx(struct port *p, unsigned long count)
+{
+	uint8_t *r = ring_of(p, 0, 0);
+	uint32_t n = U32(r, 8);
+	unsigned long sent = 0, polls = 0;
+	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
+	double t0;
+
+	do_register(p);
+	t0 = now();
+	while (sent < count) {
+		uint32_t head = U32(r, 20), tail = U32(r, 28);
+
+		if (head == tail) {
+			polls++;
+			if (poll(&pfd, 1, 2000) <= 0 || (pfd.revents & POLLERR)) {
+				printf("PTNET-TX poll timed out or failed after %lu frames\n", sent);
+				break;
+			}
+			continue;
+		}
+		while (head != tail && sent < count) {
+			struct slot *s = slot_of(r, head);
+			uint8_t *b = buf_of(r, s->buf_idx);
+
+			memset(b, 0xff, 6);
+			memcpy(b + 6, p->l.mac, 6);
+			b[12] = ETHERTYPE_TEST >> 8;
+			b[13] = ETHERTYPE_TEST & 0xff;
+			memset(b + 14, 0, FRAME_LEN - 14);
+			memcpy(b + 14, &sent, sizeof(sent));
+			s->len = FRAME_LEN;
+			s->flags = 0;
+			head = head + 1 == n ? 0 : head + 1;
+			sent++;
+		}
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		U32(r, 20) = head;
+		U32(r, 24) = head;
+		if (ioctl(p->fd, PTNET_IOC_TXSYNC))
+			die("PTNET_IOC_TXSYNC");
+	}
+	/* Wait until the host has taken everything (tail = head - 1). */
+	while (now() - t0 < 10) {
+		uint32_t head = U32(r, 20);
+
+		if (ioctl(p->fd, PTNET_IOC_TXSYNC))
+			die("PTNET_IOC_TXSYNC");
+		if ((U32(r, 28) + 1) % n == head)
+			break;
+		poll(&pfd, 1, 100);
+	}
+	printf("PTNET-TX sent %lu polls %lu in %.3f s\n", sent, polls, now() - t0);
+	return sent == count ? 0 : 1;
+}
+
+static int cmd_rx(struct port *p, unsigned long count, double secs)
+{
+	uint8_t *r = ring_of(p, 1, 0);
+	uint32_t n = U32(r, 8);
+	unsigned long got = 0, other = 0, order_errors = 0, polls = 0, expect = 0;
+	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+	double t0;
+
+	do_register(p);
+	printf("PTNET-RX registered\n");
+	fflush(stdout);
+	t0 = now();
+	while (got < count && now() - t0 < secs) {
+		uint32_t head = U32(r, 20), tail = U32(r, 28);
+
+		if (head == tail) {
+			polls++;
+			if (poll(&pfd, 1, 500) < 0 || (pfd.revents & POLLERR))
+				die("poll");
+			continue;
+		}
+		while (head != tail) {
+			struct slot *s = slot_of(r, head);
+			uint8_t *b = buf_of(r, s->buf_idx);
+
+			if (s->len >= FRAME_LEN && b[12] == ETHERTYPE_TEST >> 8 &&
+			    b[13] == (ETHERTYPE_TEST & 0xff)) {
+				unsigned long seq;
+
+				memcpy(&seq, b + 14, sizeof(seq));
+				if (seq != expect)
+					order_errors++;
+				expect = seq + 1;
+				got++;
+			} else {
+				other++;
+			}
+			head = head + 1 == n ? 0 : head + 1;
+		}
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		U32(r, 20) = head;
+		U32(r, 24) = head;
+		if (ioctl(p->fd, PTNET_IOC_RXSYNC))
+			die("PTNET_IOC_RXSYNC");
+	}
+	printf("PTNET-RX received %lu other %lu order_errors %lu polls %lu in %.3f s\n", got, other,
+	       order_errors, polls, now() - t0);
+	return got == count ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct port p;
+	const char *dev = "/dev/ptnet0";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && !strcmp(argv[1], "info")) {
+		if (argc > 2)
+			dev = argv[2];
+		port_open(&p, dev);
+		return cmd_info(&p);
+	}
+	if (argc >= 3 && !strcmp(argv[1], "tx")) {
+		if (argc > 3)
+			dev = argv[3];
+		port_open(&p, dev);
+		return cmd_tx(&p, strtoul(argv[2], NULL, 0));
+	}
+	if (argc >= 4 && !strcmp(argv[1], "rx")) {
+		if (argc > 4)
+			dev = argv[4];
+		port_open(&p, dev);
+		return cmd_rx(&p, strtoul(argv[2], NULL, 0), atof(argv[3]));
+	}
+	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx COUNT [DEV] | rx COUNT SECS [DEV]\n");
+	return 2;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * ptnet_uapi.h — the netmap-mode character device /dev/ptnetN of ptnet.ko (docs/ptnet-driver.md).
+ *
+ * mmap(fd, offset 0, mem_size)           the port's netmap region (netmap_if at nifp_offset,
+ *                                        rings, buffers; ABI §4 of ptnet-abi.md)
+ * mmap(fd, offset csb_offset, csb_size)  the CSB: page 0 = guest->host (atok) entries,
+ *                                        page 1 = host->guest (ktoa) entries, 64 bytes per ring
+ * PTNET_IOC_LAYOUT      fills struct ptnet_layout
+ * PTNET_IOC_REGISTER    netmap mode: the kernel stack stops using the rings (the interface keeps
+ *                       its state but carries no traffic) and the application owns them; the
+ *                       netmap_ring head/cur/tail fields in the region are set from the host state
+ * PTNET_IOC_UNREGISTER  back to stack mode (also done when the registering file is closed)
+ * PTNET_IOC_TXSYNC      for every TX ring: publish ring->head/cur to the host (ABI §2), kick if
+ *                       the host asks for it, update ring->tail
+ * PTNET_IOC_RXSYNC      for every RX ring: release slots up to ring->head, update ring->tail
+ * poll()                syncs like the two ioctls; POLLOUT when a TX ring has space, POLLIN when an
+ *                       RX ring has packets; otherwise sleeps until a ring's MSI-X interrupt
+ */
+#ifndef PTNET_UAPI_H
+#define PTNET_UAPI_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define PTNET_UAPI_VERSION	1
+
+struct ptnet_layout {
+	__u32 version;		/* PTNET_UAPI_VERSION */
+	__u32 memid;		/* the memdev's MEMID */
+	__u64 mem_size;		/* bytes of the region (mmap offset 0) */
+	__u64 csb_offset;	/* mmap offset of the CSB pages */
+	__u32 csb_size;		/* 2 pages */
+	__u32 nifp_offset;	/* netmap_if inside the region */
+	__u32 num_tx_rings;
+	__u32 num_rx_rings;
+	__u32 num_tx_slots;
+	__u32 num_rx_slots;
+	__u32 buf_size;
+	__u32 flags;		/* PTNET_LAYOUT_REGISTERED */
+	__u8 mac[6];
+	__u8 pad[2];
+	char ifname[16];
+};
+
+#define PTNET_LAYOUT_REGISTERED	1
+
+#define PTNET_IOC_LAYOUT	_IOR('p', 1, struct ptnet_layout)
+#define PTNET_IOC_REGISTER	_IO('p', 2)
+#define PTNET_IOC_UNREGISTER	_IO('p', 3)
+#define PTNET_IOC_TXSYNC	_IO('p', 4)
+#define PTNET_IOC_RXSYNC	_IO('p', 5)
+
+#endif
