@@ -40,10 +40,18 @@ echo "B-LINK \$(ip link show eth0 | head -n1)"
 mkfifo /tmp/f; sleep 600 >/tmp/f & s=\$!
 timeout 200 nc -l -p 5000 </tmp/f >/tmp/got; echo "B-NC \$?"; kill \$s
 echo "B-GOT \$(wc -c </tmp/got) \$(md5sum </tmp/got | cut -c1-32)"
+# A's second stream dies with A's device (unbind, rmmod): ends by timeout, no FIN comes.
+sleep 600 >/tmp/f & s=\$!
+timeout 45 nc -l -p 5001 </tmp/f >/dev/null; kill \$s
+# Stay in stack mode until A says it is done (a connection to port 5002).
+timeout 60 nc -l -p 5002 </dev/null >/dev/null
 echo "B-STATS tx \$(cat /sys/class/net/eth0/statistics/tx_packets) rx \$(cat /sys/class/net/eth0/statistics/rx_packets)"
 ip link set eth0 down; rmmod ptnet; echo "B-RMMOD \$?"
 echo "B-BAD \$(dmesg | grep -cE '$BAD')"
 dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/B-OOPS /"
+# Power off while /dev/ptnet0 is in netmap mode with an application sleeping in poll().
+insmod /lib/modules/ptnet.ko; ptnet-ctl rx 1000000 600 & sleep 2
+echo "B-NM-AT-POWEROFF \$(grep -c eth0-rx0 /proc/interrupts)"
 END_B
 cat >x/ptnet-test/a.sh <<END_A
 # Guest A (10.0.0.1): load, check, ping, unload/reload, TCP to B, unload.
@@ -71,9 +79,37 @@ echo "A-SENT \$(wc -c </tmp/d) \$(md5sum </tmp/d | cut -c1-32)"
 timeout 120 nc 10.0.0.2 5000 </tmp/d >/dev/null; echo "A-NC \$?"
 grep eth0 /proc/interrupts | sed "s/^/A-IRQ /"
 echo "A-STATS tx \$(cat /sys/class/net/eth0/statistics/tx_packets) rx \$(cat /sys/class/net/eth0/statistics/rx_packets)"
-ip link set eth0 down; rmmod ptnet; echo "A-RMMOD2 \$?"
+# Device removal with traffic running (a TCP stream and a fast ping): unbind the memdev; the
+# device link unbinds the NIC first. Then bind both again.
+md=\$(ls /sys/bus/pci/drivers/ptnetmap-memdev | grep 0000: | head -n1)
+nic=\$(ls /sys/bus/pci/drivers/ptnet | grep 0000: | head -n1)
+timeout 60 nc 10.0.0.2 5001 </dev/zero >/dev/null & ncp=\$!
+ping -q -i 0.01 -s 1000 10.0.0.2 >/dev/null & pp=\$!
+sleep 3
+echo "A-TRAFFIC1 \$(cat /sys/class/net/eth0/statistics/tx_packets)"
+echo \$md >/sys/bus/pci/drivers/ptnetmap-memdev/unbind; echo "A-UNBIND \$?"
+echo "A-DRV3 \$(ls /sys/bus/pci/drivers/ptnet /sys/bus/pci/drivers/ptnetmap-memdev | grep -c 0000:) \$(ls /sys/class/net | tr '\n' ' ')"
+kill \$ncp \$pp
+echo \$md >/sys/bus/pci/drivers/ptnetmap-memdev/bind; echo \$nic >/sys/bus/pci/drivers/ptnet/bind 2>/dev/null
+echo "A-DRV4 \$(ls /sys/bus/pci/drivers/ptnet /sys/bus/pci/drivers/ptnetmap-memdev | grep -c 0000:)"
+ip addr add 10.0.0.1/24 dev eth0; ip link set eth0 up
+ping -c 2 -W 10 10.0.0.2; echo "A-PING3 \$?"
+# rmmod with traffic running, the interface up.
+ping -q -i 0.01 -s 1000 10.0.0.2 >/dev/null & pp=\$!
+sleep 2
+echo "A-TRAFFIC2 \$(cat /sys/class/net/eth0/statistics/tx_packets)"
+rmmod ptnet; echo "A-RMMOD2 \$?"
+kill \$pp
 echo "A-BAD \$(dmesg | grep -cE '$BAD')"
 dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/A-OOPS /"
+# Power off with traffic running.
+insmod /lib/modules/ptnet.ko; ip addr add 10.0.0.1/24 dev eth0; ip link set eth0 up
+# (busybox ping dies on a send error: let the link settle and ARP resolve first)
+ping -c 1 -W 10 10.0.0.2 >/dev/null
+ping -q -i 0.01 -s 1000 10.0.0.2 >/dev/null &
+sleep 2
+echo "A-TRAFFIC3 \$(cat /sys/class/net/eth0/statistics/tx_packets)"
+echo done | timeout 10 nc 10.0.0.2 5002 >/dev/null
 END_A
 (cd x && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >test.cpio
 cat test.cpio initramfs.cpio.gz >initrd-test
@@ -97,7 +133,7 @@ echo "$a" | grep -E '^(A-|PTNET|PING|[0-9]+ bytes from|[0-9]+ packets)' | sed 's
 
 # B ends by itself once A's TCP stream is done; do not wait forever.
 i=0
-while [ $i -lt 60 ] && kill -0 $bpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+while [ $i -lt 90 ] && kill -0 $bpid 2>/dev/null; do sleep 1; i=$((i+1)); done
 if kill -0 $bpid 2>/dev/null; then kill $bpid; echo "    (guest B still running: killed)"; fi
 wait $bpid
 brc=$?
@@ -134,12 +170,26 @@ check "ping A -> B after the reload" test "$(val "$a" A-PING2)" = 0
 sent=$(val "$a" A-SENT); got=$(val "$b" B-GOT)
 check "TCP A -> B: 512 KiB arrive intact (sent '$sent', got '$got')" test -n "$sent" -a "$sent" = "$got"
 check "a MSI-X vector per ring is listed for eth0" test -n "$(echo "$a" | grep '^A-IRQ .*eth0-rx0')"
-check "rmmod at the end succeeds in guest A" test "$(val "$a" A-RMMOD2)" = 0
+t1=$(val "$a" A-TRAFFIC1); t2=$(val "$a" A-TRAFFIC2); t3=$(val "$a" A-TRAFFIC3)
+check "traffic was running before each removal (tx packets: $t1, $t2, $t3)" \
+  test "${t1:-0}" -gt 100 -a "${t2:-0}" -gt 50 -a "${t3:-0}" -gt 50
+check "unbinding the memdev with traffic running unbinds both, eth0 gone" \
+  test "$(val "$a" A-UNBIND)" = 0 -a "$(val "$a" A-DRV3)" = "0 lo "
+check "binding both again brings eth0 back" test "$(val "$a" A-DRV4)" = 2
+check "ping A -> B after unbind/bind" test "$(val "$a" A-PING3)" = 0
+check "rmmod with traffic running succeeds in guest A" test "$(val "$a" A-RMMOD2)" = 0
 check "rmmod at the end succeeds in guest B" test "$(val "$b" B-RMMOD)" = 0
 check "no oops/BUG/WARNING in guest A's dmesg" test "$(val "$a" A-BAD)" = 0
 check "no oops/BUG/WARNING in guest B's dmesg" test "$(val "$b" B-BAD)" = 0
-check "guest A powers off cleanly (ptvmm status $arc)" test "$arc" = 0
-check "guest B powers off cleanly (ptvmm status $brc)" test "$brc" -eq 0
+check "B powers off in netmap mode with a poll()er: registered, interrupt live" \
+  test "$(echo "$b" | grep -c 'PTNET-RX registered')" = 2 -a "$(val "$b" B-NM-AT-POWEROFF)" = 1
+oops='[B]UG:|[O]ops|[G]eneral protection|[C]all Trace|[K]ernel panic'
+check "no oops on A's console, poweroff with traffic running included" \
+  test "$(echo "$a" | grep -v '^A-OOPS' | grep -cE "$oops")" = 0
+check "no oops on B's console, poweroff in netmap mode included" \
+  test "$(echo "$b" | grep -v '^B-OOPS' | grep -cE "$oops")" = 0
+check "guest A powers off cleanly with traffic running (ptvmm status $arc)" test "$arc" = 0
+check "guest B powers off cleanly in netmap mode (ptvmm status $brc)" test "$brc" -eq 0
 check "the VALE ports are removed after both ptvmm exit" test -z "$(ls "$PTVMM_SHM_DIR")"
 
 echo "$pass passed, $fail failed"
