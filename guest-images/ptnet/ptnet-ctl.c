@@ -8,6 +8,7 @@
  *                                    0x88b5, sequence number inside), waiting in poll() for space
  *   ptnet-ctl rx COUNT SECS [DEV]    netmap mode: count frames of ethertype 0x88b5 until COUNT
  *                                    or SECS seconds, sleeping in poll()
+ *   ptnet-ctl rxall COUNT SECS [DEV] the same, counting every frame (e.g. from the host pkt-gen)
  * DEV defaults to /dev/ptnet0. Output lines start with PTNET-.
  */
 #include <errno.h>
@@ -190,7 +191,7 @@ static int cmd_tx(struct port *p, unsigned long count)
 	return sent == count ? 0 : 1;
 }
 
-static int cmd_rx(struct port *p, unsigned long count, double secs)
+static int cmd_rx(struct port *p, unsigned long count, double secs, int all)
 {
 	uint8_t *r = ring_of(p, 1, 0);
 	uint32_t n = U32(r, 8);
@@ -215,7 +216,9 @@ static int cmd_rx(struct port *p, unsigned long count, double secs)
 			struct slot *s = slot_of(r, head);
 			uint8_t *b = buf_of(r, s->buf_idx);
 
-			if (s->len >= FRAME_LEN && b[12] == ETHERTYPE_TEST >> 8 &&
+			if (all) {
+				got++;
+			} else if (s->len >= FRAME_LEN && b[12] == ETHERTYPE_TEST >> 8 &&
 			    b[13] == (ETHERTYPE_TEST & 0xff)) {
 				unsigned long seq;
 
@@ -258,12 +261,12 @@ int main(int argc, char **argv)
 		port_open(&p, dev);
 		return cmd_tx(&p, strtoul(argv[2], NULL, 0));
 	}
-	if (argc >= 4 && !strcmp(argv[1], "rx")) {
+	if (argc >= 4 && (!strcmp(argv[1], "rx") || !strcmp(argv[1], "rxall"))) {
 		if (argc > 4)
 			dev = argv[4];
 		port_open(&p, dev);
-		return cmd_rx(&p, strtoul(argv[2], NULL, 0), atof(argv[3]));
+		return cmd_rx(&p, strtoul(argv[2], NULL, 0), atof(argv[3]), !strcmp(argv[1], "rxall"));
 	}
-	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx COUNT [DEV] | rx COUNT SECS [DEV]\n");
+	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx COUNT [DEV] | rx|rxall COUNT SECS [DEV]\n");
 	return 2;
 }

@@ -6,7 +6,10 @@
 # ping and a TCP transfer work between the guests, an unload/reload cycle works, rmmod is clean
 # and dmesg has no oops. Each check prints "ok - name" or "not ok - name"; the last line is
 # "N passed, M failed" and the exit status is the failure count.
-# Expects in the current folder: ptvmm, bzImage, initramfs.cpio.gz (with lib/modules/ptnet.ko).
+# Then a guest C on vale1:1 against the host's pkt-gen on vale1:2/vale1:3: guest -> host and
+# host -> guest, 1000 frames each, counts exact.
+# Expects in the current folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
+# lib/modules/ptnet.ko and bin/ptnet-ctl, from guest-images/build).
 # Run L1 with at least 2 vCPUs (two 1-vCPU guests busy at once), e.g.
 #   scripts/nested -c 3 -t 600 DIR tests/nested/ptnet-driver.sh
 pass=0; fail=0
@@ -111,6 +114,16 @@ sleep 2
 echo "A-TRAFFIC3 \$(cat /sys/class/net/eth0/statistics/tx_packets)"
 echo done | timeout 10 nc 10.0.0.2 5002 >/dev/null
 END_A
+cat >x/ptnet-test/c.sh <<END_C
+# Guest C (vale1:1, alone with the host's pkt-gen): netmap mode both ways.
+dmesg -c >/dev/null
+insmod /lib/modules/ptnet.ko; echo "C-INSMOD \$?"
+ptnet-ctl tx 1000; echo "C-NMTX \$?"
+ptnet-ctl rxall 1000 120; echo "C-NMRX \$?"
+rmmod ptnet; echo "C-RMMOD \$?"
+echo "C-BAD \$(dmesg | grep -cE '$BAD')"
+dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/C-OOPS /"
+END_C
 (cd x && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >test.cpio
 cat test.cpio initramfs.cpio.gz >initrd-test
 
@@ -191,6 +204,39 @@ check "no oops on B's console, poweroff in netmap mode included" \
 check "guest A powers off cleanly with traffic running (ptvmm status $arc)" test "$arc" = 0
 check "guest B powers off cleanly in netmap mode (ptvmm status $brc)" test "$brc" -eq 0
 check "the VALE ports are removed after both ptvmm exit" test -z "$(ls "$PTVMM_SHM_DIR")"
+
+# --- guest C <-> the host's pkt-gen (inside L1) --------------------------------------------------
+if [ -x ./ptvmm-pktgen ]; then
+  timeout 200 ./ptvmm-pktgen -i vale1:2 -f rx -n 1000 --no-verify </dev/null >hrx.log 2>&1 &
+  hrx=$!
+  i=0; while [ $i -lt 20 ] && ! grep -q ready hrx.log; do sleep 1; i=$((i+1)); done
+  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
+    --netmap vale1:1 --mac 02:00:00:00:00:0c --cmdline "$BASE -- sh /ptnet-test/c.sh" </dev/null >c.log 2>&1 &
+  cpid=$!
+  # The host rx ends after 1000 frames; then, once the guest is in netmap rx, the host sends.
+  wait $hrx; hrc=$?
+  i=0; while [ $i -lt 120 ] && ! grep -q 'PTNET-RX registered' c.log && kill -0 $cpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+  timeout 60 ./ptvmm-pktgen -i vale1:3 -f tx -n 1000 </dev/null >htx.log 2>&1; htc=$?
+  i=0; while [ $i -lt 120 ] && kill -0 $cpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+  if kill -0 $cpid 2>/dev/null; then kill $cpid; echo "    (guest C still running: killed)"; fi
+  wait $cpid; crc=$?
+  c=$(tr -d '\r' <c.log)
+  echo "$c" | grep -E '^(C-|PTNET)' | sed 's/^/    C| /'
+  grep -E 'Sent|Received|Verified' hrx.log htx.log | sed 's/^/    host| /'
+  if [ "$(val "$c" C-INSMOD)" != 0 ] || ! has "$c" "PTVMM-CMD-EXIT 0"; then
+    echo "    --- guest C console (last 40 lines) ---"; echo "$c" | tail -n 40 | sed 's/^/    | /'
+  fi
+  check "guest -> host: ptnet-ctl tx 1000 in C, host pkt-gen -f rx -n 1000 gets them all (status $hrc)" \
+    test "$hrc" = 0 -a -n "$(grep '^Received 1000 packets' hrx.log)" -a "$(val "$c" C-NMTX)" = 0
+  nmrx=$(echo "$c" | grep '^PTNET-RX received' | tail -n1)
+  check "host -> guest: host pkt-gen -f tx -n 1000, C counts exactly 1000 ($nmrx)" \
+    test "$htc" = 0 -a -n "$(echo "$nmrx" | grep 'received 1000 other 0 ')"
+  check "guest C: rmmod clean, no oops/BUG/WARNING" test "$(val "$c" C-RMMOD)" = 0 -a "$(val "$c" C-BAD)" = 0
+  check "guest C powers off cleanly (ptvmm status $crc)" test "$crc" -eq 0
+  check "the vale1 ports are removed after guest and pkt-gens exit" test -z "$(ls "$PTVMM_SHM_DIR")"
+else
+  not_ok "guest <-> host pkt-gen: no ./ptvmm-pktgen in the job folder (copy target/release/ptvmm-pktgen)"
+fi
 
 echo "$pass passed, $fail failed"
 exit "$fail"
