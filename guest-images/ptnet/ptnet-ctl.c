@@ -9,6 +9,8 @@
  *   ptnet-ctl rx COUNT SECS [DEV]    netmap mode: count frames of ethertype 0x88b5 until COUNT
  *                                    or SECS seconds, sleeping in poll()
  *   ptnet-ctl rxall COUNT SECS [DEV] the same, counting every frame (e.g. from the host pkt-gen)
+ *   ptnet-ctl udp IP COUNT LEN       stack mode: send COUNT UDP datagrams of LEN bytes to IP:9 as
+ *                                    fast as the socket allows (fills the TX ring: stop/wake path)
  * DEV defaults to /dev/ptnet0. Output lines start with PTNET-.
  */
 #include <errno.h>
@@ -22,6 +24,9 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "ptnet_uapi.h"
 
@@ -243,6 +248,35 @@ static int cmd_rx(struct port *p, unsigned long count, double secs, int all)
 	return got == count ? 0 : 1;
 }
 
+static int cmd_udp(const char *ip, unsigned long count, size_t len)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9) };
+	static char buf[65536];
+	unsigned long sent = 0, enobufs = 0;
+	double t0 = now();
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	if (inet_pton(AF_INET, ip, &to.sin_addr) != 1 || len > sizeof(buf)) {
+		fprintf(stderr, "bad address or length\n");
+		return 2;
+	}
+	while (sent < count) {
+		if (sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+			if (errno == ENOBUFS) {
+				enobufs++;
+				usleep(100);
+				continue;
+			}
+			die("sendto");
+		}
+		sent++;
+	}
+	printf("PTNET-UDP sent %lu enobufs %lu in %.3f s\n", sent, enobufs, now() - t0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct port p;
@@ -267,6 +301,8 @@ int main(int argc, char **argv)
 		port_open(&p, dev);
 		return cmd_rx(&p, strtoul(argv[2], NULL, 0), atof(argv[3]), !strcmp(argv[1], "rxall"));
 	}
-	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx COUNT [DEV] | rx|rxall COUNT SECS [DEV]\n");
+	if (argc == 5 && !strcmp(argv[1], "udp"))
+		return cmd_udp(argv[2], strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
+	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx COUNT [DEV] | rx|rxall COUNT SECS [DEV] | udp IP COUNT LEN\n");
 	return 2;
 }

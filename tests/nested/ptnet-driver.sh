@@ -120,6 +120,13 @@ dmesg -c >/dev/null
 insmod /lib/modules/ptnet.ko; echo "C-INSMOD \$?"
 ptnet-ctl tx 1000; echo "C-NMTX \$?"
 ptnet-ctl rxall 1000 120; echo "C-NMRX \$?"
+# Volume, nobody listening (the switch drops): netmap TX filling the ring and waiting in poll(),
+# then the stack's TX path with a UDP socket writing as fast as it can.
+ptnet-ctl tx 50000; echo "C-NMTX2 \$?"
+ip link set eth0 up; ip addr add 10.0.0.3/24 dev eth0; arp -s 10.0.0.9 02:00:00:00:00:99
+timeout 60 ptnet-ctl udp 10.0.0.9 50000 1400; echo "C-UDP \$?"
+echo "C-TXPKTS \$(cat /sys/class/net/eth0/statistics/tx_packets)"
+grep eth0 /proc/interrupts | sed "s/^/C-IRQ /"
 rmmod ptnet; echo "C-RMMOD \$?"
 echo "C-BAD \$(dmesg | grep -cE '$BAD')"
 dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/C-OOPS /"
@@ -231,6 +238,10 @@ if [ -x ./ptvmm-pktgen ]; then
   nmrx=$(echo "$c" | grep '^PTNET-RX received' | tail -n1)
   check "host -> guest: host pkt-gen -f tx -n 1000, C counts exactly 1000 ($nmrx)" \
     test "$htc" = 0 -a -n "$(echo "$nmrx" | grep 'received 1000 other 0 ')"
+  check "guest C: 50000 frames through /dev/ptnet0 with poll() waits for ring space" \
+    test "$(val "$c" C-NMTX2)" = 0 -a -n "$(echo "$c" | grep '^PTNET-TX sent 50000 ')"
+  check "guest C: 50000 UDP datagrams through the stack ($(val "$c" C-TXPKTS) tx packets)" \
+    test "$(val "$c" C-UDP)" = 0 -a "$(val "$c" C-TXPKTS)" -ge 50000
   check "guest C: rmmod clean, no oops/BUG/WARNING" test "$(val "$c" C-RMMOD)" = 0 -a "$(val "$c" C-BAD)" = 0
   check "guest C powers off cleanly (ptvmm status $crc)" test "$crc" -eq 0
   check "the vale1 ports are removed after guest and pkt-gens exit" test -z "$(ls "$PTVMM_SHM_DIR")"
