@@ -6,6 +6,8 @@
  *   ptnet-ctl info [DEV]             layout ioctl + mmap of the region and the CSB, cross-checked
  *   ptnet-ctl tx COUNT [DEV]         netmap mode: send COUNT 60-byte broadcast frames (ethertype
  *                                    0x88b5, sequence number inside), waiting in poll() for space
+ *   ptnet-ctl txbusy COUNT [DEV]     the same in busy-poll mode: ABI §2 on the mmapped CSB, kicks
+ *                                    with outl() only when the host asks (ktoa.kern_need_kick)
  *   ptnet-ctl rx COUNT SECS [DEV]    netmap mode: count frames of ethertype 0x88b5 until COUNT
  *                                    or SECS seconds, sleeping in poll()
  *   ptnet-ctl rxall COUNT SECS [DEV] the same, counting every frame (e.g. from the host pkt-gen)
@@ -27,6 +29,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/io.h>
 
 #include "ptnet_uapi.h"
 
@@ -97,6 +100,17 @@ static uint8_t *buf_of(uint8_t *ring, uint32_t idx)
 	return ring + I64(ring, 0) + (uint64_t)idx * U32(ring, 12);
 }
 
+/* One frame of the test stream into buffer b. */
+static void fill_frame(struct port *p, uint8_t *b, unsigned long seq)
+{
+	memset(b, 0xff, 6);
+	memcpy(b + 6, p->l.mac, 6);
+	b[12] = ETHERTYPE_TEST >> 8;
+	b[13] = ETHERTYPE_TEST & 0xff;
+	memset(b + 14, 0, FRAME_LEN - 14);
+	memcpy(b + 14, &seq, sizeof(seq));
+}
+
 static int cmd_info(struct port *p)
 {
 	struct ptnet_layout *l = &p->l;
@@ -165,12 +179,7 @@ static int cmd_tx(struct port *p, unsigned long count)
 			struct slot *s = slot_of(r, head);
 			uint8_t *b = buf_of(r, s->buf_idx);
 
-			memset(b, 0xff, 6);
-			memcpy(b + 6, p->l.mac, 6);
-			b[12] = ETHERTYPE_TEST >> 8;
-			b[13] = ETHERTYPE_TEST & 0xff;
-			memset(b + 14, 0, FRAME_LEN - 14);
-			memcpy(b + 14, &sent, sizeof(sent));
+			fill_frame(p, b, sent);
 			s->len = FRAME_LEN;
 			s->flags = 0;
 			head = head + 1 == n ? 0 : head + 1;
@@ -193,6 +202,72 @@ static int cmd_tx(struct port *p, unsigned long count)
 		poll(&pfd, 1, 100);
 	}
 	printf("PTNET-TX sent %lu polls %lu in %.3f s\n", sent, polls, now() - t0);
+	return sent == count ? 0 : 1;
+}
+
+/*
+ * Busy-poll TX (ABI §2 from user space): CSB entry 0 of each array is TX ring 0. Writes
+ * fence; cur; fence; head; then a full fence and a kick only if kern_need_kick. Keeps
+ * appl_need_kick at 0 (no interrupts) and spins on ktoa.hwtail for space.
+ */
+static int cmd_txbusy(struct port *p, unsigned long count)
+{
+	uint8_t *r = ring_of(p, 0, 0);
+	uint32_t n = U32(r, 8);
+	volatile uint32_t *atok = (uint32_t *)(p->mem + p->l.csb_offset);
+	volatile uint32_t *ktoa = (uint32_t *)(p->mem + p->l.csb_offset + p->l.csb_size / 2);
+	unsigned long sent = 0, kicks = 0, spins = 0;
+	uint16_t kick = p->l.kick_port + 128; /* KICK(0) */
+	uint32_t head, hwtail;
+	double t0;
+
+	if (!p->l.kick_port || ioperm(kick, 4, 1))
+		die("ioperm on the kick port");
+	do_register(p);
+	atok[2] = 0; /* appl_need_kick: no interrupts */
+	head = atok[0];
+	t0 = now();
+	while (sent < count && now() - t0 < 30) {
+		hwtail = __atomic_load_n(&ktoa[1], __ATOMIC_ACQUIRE);
+		if (hwtail >= n)
+			die("bad hwtail");
+		if (head == hwtail) {
+			spins++;
+			continue;
+		}
+		while (head != hwtail && sent < count) {
+			struct slot *s = slot_of(r, head);
+
+			fill_frame(p, buf_of(r, s->buf_idx), sent);
+			s->len = FRAME_LEN;
+			s->flags = 0;
+			head = head + 1 == n ? 0 : head + 1;
+			sent++;
+		}
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		atok[1] = head; /* cur */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		atok[0] = head; /* head */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (ktoa[2]) { /* kern_need_kick */
+			outl(0, kick);
+			kicks++;
+		}
+	}
+	/* Wait until the host has taken everything (hwtail = head - 1), kicking if it sleeps. */
+	while (now() - t0 < 40 && (ktoa[1] + 1) % n != head) {
+		if (ktoa[2]) {
+			outl(0, kick);
+			kicks++;
+		}
+		usleep(100);
+	}
+	/* Keep the netmap_ring view in step for later ioctls. */
+	U32(r, 20) = head;
+	U32(r, 24) = head;
+	U32(r, 28) = ktoa[1];
+	printf("PTNET-TXBUSY sent %lu kicks %lu spins %lu drained %d in %.3f s\n", sent, kicks,
+	       spins, (ktoa[1] + 1) % n == head, now() - t0);
 	return sent == count ? 0 : 1;
 }
 
@@ -295,6 +370,12 @@ int main(int argc, char **argv)
 		port_open(&p, dev);
 		return cmd_tx(&p, strtoul(argv[2], NULL, 0));
 	}
+	if (argc >= 3 && !strcmp(argv[1], "txbusy")) {
+		if (argc > 3)
+			dev = argv[3];
+		port_open(&p, dev);
+		return cmd_txbusy(&p, strtoul(argv[2], NULL, 0));
+	}
 	if (argc >= 4 && (!strcmp(argv[1], "rx") || !strcmp(argv[1], "rxall"))) {
 		if (argc > 4)
 			dev = argv[4];
@@ -303,6 +384,6 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && !strcmp(argv[1], "udp"))
 		return cmd_udp(argv[2], strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
-	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx COUNT [DEV] | rx|rxall COUNT SECS [DEV] | udp IP COUNT LEN\n");
+	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx|txbusy COUNT [DEV] | rx|rxall COUNT SECS [DEV] | udp IP COUNT LEN\n");
 	return 2;
 }

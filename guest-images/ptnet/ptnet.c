@@ -591,6 +591,13 @@ static int ptnet_nm_sync(struct ptnet_queue *q)
 {
 	u32 n = q->num_slots, head, cur, tail;
 
+	/* A busy-polling application may have advanced the CSB itself: it is the truth. */
+	head = READ_ONCE(q->atok->head);
+	cur = READ_ONCE(q->atok->cur);
+	if (head < n && cur < n) {
+		q->head = head;
+		q->cur = cur;
+	}
 	head = READ_ONCE(RING_U32(q, NR_HEAD));
 	cur = READ_ONCE(RING_U32(q, NR_CUR));
 	tail = ptnet_read_hwtail(q);
@@ -743,6 +750,9 @@ static long ptnet_cdev_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		l.flags = READ_ONCE(pi->nm_owner) ? PTNET_LAYOUT_REGISTERED : 0;
 		memcpy(l.mac, pi->netdev->dev_addr, ETH_ALEN);
 		strscpy(l.ifname, pi->netdev->name, sizeof(l.ifname));
+		if (pci_resource_flags(pi->pdev, 0) & IORESOURCE_IO)
+			l.kick_port = pci_resource_start(pi->pdev, 0);
+		l.csb_entry_size = sizeof(struct ptnet_csb_gh);
 		return copy_to_user((void __user *)arg, &l, sizeof(l)) ? -EFAULT : 0;
 	case PTNET_IOC_REGISTER:
 		return ptnet_nm_register(pi, file);

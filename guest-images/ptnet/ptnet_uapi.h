@@ -16,6 +16,11 @@
  * PTNET_IOC_RXSYNC      for every RX ring: release slots up to ring->head, update ring->tail
  * poll()                syncs like the two ioctls; POLLOUT when a TX ring has space, POLLIN when an
  *                       RX ring has packets; otherwise sleeps until a ring's MSI-X interrupt
+ *
+ * Busy-poll mode (no syscall per batch): after REGISTER an application may run ABI §2 itself on
+ * the mmapped CSB (write atok cur/head with fences, read ktoa hwtail/hwcur) and kick ring i
+ * with a 4-byte `outl` to kick_port + 128 + 4*i after ioperm() (root). The ioctls and poll()
+ * take the ring state from the CSB, so both styles can be mixed.
  */
 #ifndef PTNET_UAPI_H
 #define PTNET_UAPI_H
@@ -41,6 +46,8 @@ struct ptnet_layout {
 	__u8 mac[6];
 	__u8 pad[2];
 	char ifname[16];
+	__u32 kick_port;	/* I/O port of the NIC's BAR0 (KICK(i) at +128+4*i), 0 if none */
+	__u32 csb_entry_size;	/* 64 */
 };
 
 #define PTNET_LAYOUT_REGISTERED	1

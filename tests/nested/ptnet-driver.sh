@@ -119,10 +119,13 @@ cat >x/ptnet-test/c.sh <<END_C
 dmesg -c >/dev/null
 insmod /lib/modules/ptnet.ko; echo "C-INSMOD \$?"
 ptnet-ctl tx 1000; echo "C-NMTX \$?"
+ptnet-ctl txbusy 1000; echo "C-BUSY \$?"
 ptnet-ctl rxall 1000 120; echo "C-NMRX \$?"
 # Volume, nobody listening (the switch drops): netmap TX filling the ring and waiting in poll(),
+# the same busy-polling the CSB,
 # then the stack's TX path with a UDP socket writing as fast as it can.
 ptnet-ctl tx 50000; echo "C-NMTX2 \$?"
+ptnet-ctl txbusy 50000; echo "C-BUSY2 \$?"
 ip link set eth0 up; ip addr add 10.0.0.3/24 dev eth0; arp -s 10.0.0.9 02:00:00:00:00:99
 timeout 60 ptnet-ctl udp 10.0.0.9 50000 1400; echo "C-UDP \$?"
 echo "C-TXPKTS \$(cat /sys/class/net/eth0/statistics/tx_packets)"
@@ -214,7 +217,7 @@ check "the VALE ports are removed after both ptvmm exit" test -z "$(ls "$PTVMM_S
 
 # --- guest C <-> the host's pkt-gen (inside L1) --------------------------------------------------
 if [ -x ./ptvmm-pktgen ]; then
-  timeout 200 ./ptvmm-pktgen -i vale1:2 -f rx -n 1000 --no-verify </dev/null >hrx.log 2>&1 &
+  timeout 200 ./ptvmm-pktgen -i vale1:2 -f rx -n 2000 --no-verify </dev/null >hrx.log 2>&1 &
   hrx=$!
   i=0; while [ $i -lt 20 ] && ! grep -q ready hrx.log; do sleep 1; i=$((i+1)); done
   timeout 300 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
@@ -233,13 +236,17 @@ if [ -x ./ptvmm-pktgen ]; then
   if [ "$(val "$c" C-INSMOD)" != 0 ] || ! has "$c" "PTVMM-CMD-EXIT 0"; then
     echo "    --- guest C console (last 40 lines) ---"; echo "$c" | tail -n 40 | sed 's/^/    | /'
   fi
-  check "guest -> host: ptnet-ctl tx 1000 in C, host pkt-gen -f rx -n 1000 gets them all (status $hrc)" \
-    test "$hrc" = 0 -a -n "$(grep '^Received 1000 packets' hrx.log)" -a "$(val "$c" C-NMTX)" = 0
+  check "guest -> host: ptnet-ctl tx 1000 + txbusy 1000 in C, host pkt-gen -f rx -n 2000 gets them all (status $hrc)" \
+    test "$hrc" = 0 -a -n "$(grep '^Received 2000 packets' hrx.log)" -a "$(val "$c" C-NMTX)" = 0 -a "$(val "$c" C-BUSY)" = 0
+  check "busy-poll TX: all 1000 sent and drained, kicks only when asked" \
+    test -n "$(echo "$c" | grep '^PTNET-TXBUSY sent 1000 .* drained 1 ')"
   nmrx=$(echo "$c" | grep '^PTNET-RX received' | tail -n1)
   check "host -> guest: host pkt-gen -f tx -n 1000, C counts exactly 1000 ($nmrx)" \
     test "$htc" = 0 -a -n "$(echo "$nmrx" | grep 'received 1000 other 0 ')"
   check "guest C: 50000 frames through /dev/ptnet0 with poll() waits for ring space" \
     test "$(val "$c" C-NMTX2)" = 0 -a -n "$(echo "$c" | grep '^PTNET-TX sent 50000 ')"
+  check "guest C: 50000 frames in busy-poll mode (CSB from user space, outl kicks)" \
+    test "$(val "$c" C-BUSY2)" = 0 -a -n "$(echo "$c" | grep '^PTNET-TXBUSY sent 50000 .* drained 1 ')"
   check "guest C: 50000 UDP datagrams through the stack ($(val "$c" C-TXPKTS) tx packets)" \
     test "$(val "$c" C-UDP)" = 0 -a "$(val "$c" C-TXPKTS)" -ge 50000
   check "guest C: rmmod clean, no oops/BUG/WARNING" test "$(val "$c" C-RMMOD)" = 0 -a "$(val "$c" C-BAD)" = 0
