@@ -87,9 +87,26 @@ fn pci0() -> Vec<u8> {
     let n_uid = Name::new(AmlPath::new("_UID"), &zero);
     let n_bbn = Name::new(AmlPath::new("_BBN"), &zero);
     let n_crs = Name::new(AmlPath::new("_CRS"), &crs);
+    // _PRT: INTA of every slot to one of the PCI GSIs 16-23 (swizzled by slot), so Linux can
+    // route a legacy interrupt pin (the ptnet NIC declares pin A; its drivers use MSI-X).
+    let routes: Vec<(u32, u32)> = (1..32u32)
+        .map(|slot| {
+            (
+                (slot << 16) | 0xffff,
+                gsi::PCI_INTX_BASE + slot % gsi::PCI_INTX_COUNT,
+            )
+        })
+        .collect();
+    let (pin, source) = (0u8, 0u8);
+    let entries: Vec<Package> = routes
+        .iter()
+        .map(|(adr, g)| Package::new(vec![adr, &pin, &source, g]))
+        .collect();
+    let prt = Package::new(entries.iter().map(|e| e as &dyn acpi_tables::Aml).collect());
+    let n_prt = Name::new(AmlPath::new("_PRT"), &prt);
     aml_bytes(&Device::new(
         AmlPath::new("PCI0"),
-        vec![&n_hid, &n_adr, &n_seg, &n_uid, &n_bbn, &n_crs],
+        vec![&n_hid, &n_adr, &n_seg, &n_uid, &n_bbn, &n_crs, &n_prt],
     ))
 }
 
@@ -254,7 +271,12 @@ mod tests {
     #[test]
     fn dsdt_has_the_pci_root_bridge_and_its_windows() {
         let d = dsdt_bytes();
-        for name in [b"PCI0", b"_SEG", b"_BBN", b"_ADR", b"_CRS"] {
+        // _PRT entry of slot 2: Package(4) { 0x0002ffff, 0 (INTA), 0, 16 + 2 }.
+        assert!(contains(
+            &d,
+            &[0x12, 0x0b, 0x04, 0x0c, 0xff, 0xff, 0x02, 0x00, 0x00, 0x00, 0x0a, 18]
+        ));
+        for name in [b"PCI0", b"_SEG", b"_BBN", b"_ADR", b"_CRS", b"_PRT"] {
             assert!(contains(&d, name), "{}", String::from_utf8_lossy(name));
         }
         // PNP0A03 as a compressed EISA id.

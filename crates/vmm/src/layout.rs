@@ -87,4 +87,7 @@ pub mod ports {
 pub mod gsi {
     /// COM1.
     pub const COM1: u32 = 4;
+    /// PCI INTx lines: the DSDT's _PRT routes slot N's INTA to `PCI_INTX_BASE + N % COUNT`.
+    pub const PCI_INTX_BASE: u32 = 16;
+    pub const PCI_INTX_COUNT: u32 = 8;
 }
