@@ -1,8 +1,12 @@
 //! Shared code of pkt-gen: frame building and verification, checksums, report formatting,
-//! and the single-process copy loop used as the benchmark's limit. The host binary
-//! `ptvmm-pktgen` (and later a guest version) are thin drivers around it.
+//! the single-process copy loop used as the benchmark's limit, and the backends the loops run
+//! over (a VALE port on the host, ptnet.ko's `/dev/ptnetN` in a guest). `ptvmm-pktgen` is a
+//! thin driver around it; the same binary, built static, is the guest's `/bin/pkt-gen`.
 
+pub mod backend;
 pub mod checksum;
 pub mod copyloop;
 pub mod frame;
+pub mod ptnet;
+pub mod ptnet_uapi;
 pub mod report;

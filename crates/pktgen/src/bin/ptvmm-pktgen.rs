@@ -1,17 +1,19 @@
 //! ptvmm-pktgen: netmap's pkt-gen for VALE ports (`-f tx|rx|ping|pong`), plus `--copy-loop`,
 //! the single-process copy benchmark that serves as the switch's reference limit.
+//! `-i ptnet0` (or `/dev/ptnet0`) runs the same loops over ptnet.ko's netmap-mode character
+//! device inside a guest (pktgen::backend); built static it is the guest's `/bin/pkt-gen`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
-use netmap::{ring, NetmapPort, RegionConfig};
+use netmap::{ring, RegionConfig};
+use pktgen::backend::{self, buf_offset, Backend};
 use pktgen::copyloop::CopyLoop;
 use pktgen::frame::{self, Endpoints};
 use pktgen::report;
-use vale::{Port, PortOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Function {
@@ -25,10 +27,10 @@ enum Function {
 #[command(
     name = "ptvmm-pktgen",
     version,
-    about = "Packet generator and sink for VALE ports (netmap pkt-gen options)"
+    about = "Packet generator and sink for VALE ports and ptnet devices (netmap pkt-gen options)"
 )]
 struct Cli {
-    /// Interface, e.g. vale0:1.
+    /// Interface: a VALE port (vale0:1) or a ptnet device in a guest (ptnet0, /dev/ptnet0).
     #[arg(short = 'i')]
     interface: Option<String>,
     /// Function: tx, rx, ping or pong.
@@ -170,20 +172,21 @@ fn validate(cli: &Cli) -> Result<()> {
         bail!("report interval must be at least 1 ms");
     }
     if !cli.copy_loop && cli.interface.is_none() {
-        bail!("missing interface (-i valeX:Y)");
+        bail!("missing interface (-i valeX:Y or -i ptnetN)");
     }
     Ok(())
 }
 
 /// Sends `cli.count` frames (or forever), `burst` per txsync, paced by `-R`.
-fn tx(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
+fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
     let f = frame::build(ep, cli.len);
-    let r = port.tx_ring(0);
+    let r = port.tx_ring();
     let n = r.num_slots();
     let mem = port.mem();
+    let bufs = port.bufs();
     for i in 0..n {
         let s = r.slot(i);
-        if let Some(o) = port.layout().buf_offset(s.buf_idx()) {
+        if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
             mem.write_bytes(o, &f);
         }
     }
@@ -217,25 +220,37 @@ fn tx(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
         }
         r.set_cur(head);
         r.set_head(head);
-        port.txsync_ring(0).context("txsync")?;
+        port.txsync()?;
+        if want == 0 {
+            // Ring full: sleep until the peer frees slots (no-op where txsync forwards).
+            port.tx_wait(
+                rep.until_next()
+                    .clamp(Duration::from_millis(1), Duration::from_millis(100)),
+            )?;
+        }
         sent += want;
         events += 1;
         rep.tick(sent, sent * cli.len as u64, events);
     }
+    let el = start.elapsed();
+    // Frames still queued would be lost when the port closes (ptnet: unregister).
+    if !port.tx_drain(Duration::from_secs(10))? {
+        eprintln!("ptvmm-pktgen: warning: TX ring not drained after 10 s");
+    }
     println!(
         "{}",
-        report::final_lines("Sent", sent, sent * cli.len as u64, events, start.elapsed())
+        report::final_lines("Sent", sent, sent * cli.len as u64, events, el)
     );
     Ok(())
 }
 
 /// Receives, verifies and counts until `cli.count` frames (or a signal).
-fn rx(port: &Port, cli: &Cli) -> Result<()> {
-    let r = port.rx_ring(0);
+fn rx(port: &dyn Backend, cli: &Cli) -> Result<()> {
+    let r = port.rx_ring();
     let n = r.num_slots();
-    let l = *port.layout();
+    let bufs = port.bufs();
     let mem = port.mem();
-    let mut buf = vec![0u8; l.config.buf_size as usize];
+    let mut buf = vec![0u8; bufs.objsz as usize];
     let (mut pkts, mut bytes, mut events, mut good, mut bad) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
     let (mut first, mut last) = (None, Instant::now());
@@ -248,7 +263,7 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
             break;
         }
         draining = stopped();
-        let s = port.rxsync_ring(0).context("rxsync")?;
+        let s = port.rxsync()?;
         let mut h = r.head();
         if h == s.hwtail {
             if draining {
@@ -261,7 +276,7 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
                 let t = rep
                     .until_next()
                     .clamp(Duration::from_millis(1), Duration::from_millis(100));
-                port.rx_wait(0, s.hwtail, Some(t)).context("rx wait")?;
+                port.rx_wait(s.hwtail, t)?;
             }
             rep.tick(pkts, bytes, events);
             continue;
@@ -272,7 +287,7 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
         let avail = ring::distance(h, s.hwtail, n);
         if !cli.no_verify {
             for k in 0..AHEAD.min(avail) {
-                if let Some(o) = l.buf_offset(r.slot(ring::add(h, k, n)).buf_idx()) {
+                if let Some(o) = buf_offset(&bufs, r.slot(ring::add(h, k, n)).buf_idx()) {
                     mem.prefetch(o);
                 }
             }
@@ -280,7 +295,7 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
         let mut k = 0;
         while h != s.hwtail && (cli.count == 0 || pkts < cli.count) {
             if !cli.no_verify && k + AHEAD < avail {
-                if let Some(o) = l.buf_offset(r.slot(ring::add(h, AHEAD, n)).buf_idx()) {
+                if let Some(o) = buf_offset(&bufs, r.slot(ring::add(h, AHEAD, n)).buf_idx()) {
                     mem.prefetch(o);
                 }
             }
@@ -294,7 +309,7 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
                 let ok = cli.no_verify
                     || single
                         && len as usize <= buf.len()
-                        && l.buf_offset(idx).is_some_and(|o| {
+                        && buf_offset(&bufs, idx).is_some_and(|o| {
                             mem.read_bytes(o, &mut buf[..len as usize]);
                             frame::verify(&buf[..len as usize]).is_ok()
                         });
@@ -315,7 +330,7 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
         events += 1;
         rep.tick(pkts, bytes, events);
     }
-    port.rxsync_ring(0).context("rxsync")?;
+    port.rxsync()?;
     let el = first.map_or(Duration::ZERO, |f| last - f);
     println!(
         "{}",
@@ -326,12 +341,12 @@ fn rx(port: &Port, cli: &Cli) -> Result<()> {
 }
 
 /// Sends one frame per round and waits for any reply, reporting round-trip times.
-fn ping(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
+fn ping(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
     let f = frame::build(ep, cli.len);
-    let (tr, rr) = (port.tx_ring(0), port.rx_ring(0));
+    let (tr, rr) = (port.tx_ring(), port.rx_ring());
     let (tn, rn) = (tr.num_slots(), rr.num_slots());
     let mem = port.mem();
-    let l = *port.layout();
+    let bufs = port.bufs();
     let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
     let (mut sent, mut replies, mut rtt_sum, mut rtt_min, mut rtt_max) =
         (0u64, 0u64, 0u128, u128::MAX, 0u128);
@@ -339,7 +354,7 @@ fn ping(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
     while !stopped() && (cli.count == 0 || sent < cli.count) {
         let h = tr.head();
         let s = tr.slot(h);
-        let Some(o) = l.buf_offset(s.buf_idx()) else {
+        let Some(o) = buf_offset(&bufs, s.buf_idx()) else {
             bail!("TX slot with an invalid buffer")
         };
         mem.write_bytes(o, &f);
@@ -347,11 +362,11 @@ fn ping(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
         let t0 = Instant::now();
         tr.set_cur(ring::next(h, tn));
         tr.set_head(ring::next(h, tn));
-        port.txsync_ring(0).context("txsync")?;
+        port.txsync()?;
         sent += 1;
         // Wait up to one second for a reply.
         while t0.elapsed() < Duration::from_secs(1) && !stopped() {
-            let st = port.rxsync_ring(0).context("rxsync")?;
+            let st = port.rxsync()?;
             let rh = rr.head();
             if rh != st.hwtail {
                 let rtt = t0.elapsed().as_nanos();
@@ -362,8 +377,7 @@ fn ping(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
                 rr.set_head(ring::add(rh, d, rn));
                 break;
             }
-            port.rx_wait(0, st.hwtail, Some(Duration::from_millis(10)))
-                .context("rx wait")?;
+            port.rx_wait(st.hwtail, Duration::from_millis(10))?;
         }
         if rep.last.elapsed() >= rep.period && replies > 0 {
             println!(
@@ -391,23 +405,23 @@ fn ping(port: &Port, cli: &Cli, ep: &Endpoints) -> Result<()> {
 }
 
 /// Answers every received frame with its reply (addresses and ports swapped).
-fn pong(port: &Port, cli: &Cli) -> Result<()> {
-    let (tr, rr) = (port.tx_ring(0), port.rx_ring(0));
+fn pong(port: &dyn Backend, cli: &Cli) -> Result<()> {
+    let (tr, rr) = (port.tx_ring(), port.rx_ring());
     let (tn, rn) = (tr.num_slots(), rr.num_slots());
     let mem = port.mem();
-    let l = *port.layout();
-    let mut buf = vec![0u8; l.config.buf_size as usize];
+    let bufs = port.bufs();
+    let mut buf = vec![0u8; bufs.objsz as usize];
     let (mut replies, mut bytes, mut events) = (0u64, 0u64, 0u64);
     let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
     let start = Instant::now();
     while !stopped() && (cli.count == 0 || replies < cli.count) {
-        let st = port.rxsync_ring(0).context("rxsync")?;
+        let st = port.rxsync()?;
         let mut rh = rr.head();
         if rh == st.hwtail {
             let t = rep
                 .until_next()
                 .clamp(Duration::from_millis(1), Duration::from_millis(100));
-            port.rx_wait(0, st.hwtail, Some(t)).context("rx wait")?;
+            port.rx_wait(st.hwtail, t)?;
             rep.tick(replies, bytes, events);
             continue;
         }
@@ -415,13 +429,13 @@ fn pong(port: &Port, cli: &Cli) -> Result<()> {
         while rh != st.hwtail && ring::space(th, tr.tail(), tn) > 0 {
             let (idx, len, _) = rr.slot(rh).load();
             rh = ring::next(rh, rn);
-            let (Some(so), true) = (l.buf_offset(idx), len as usize <= buf.len()) else {
+            let (Some(so), true) = (buf_offset(&bufs, idx), len as usize <= buf.len()) else {
                 continue;
             };
             mem.read_bytes(so, &mut buf[..len as usize]);
             frame::make_reply(&mut buf[..len as usize]);
             let ts = tr.slot(th);
-            let Some(to) = l.buf_offset(ts.buf_idx()) else {
+            let Some(to) = buf_offset(&bufs, ts.buf_idx()) else {
                 continue;
             };
             mem.write_bytes(to, &buf[..len as usize]);
@@ -434,7 +448,7 @@ fn pong(port: &Port, cli: &Cli) -> Result<()> {
         rr.set_head(rh);
         tr.set_cur(th);
         tr.set_head(th);
-        port.txsync_ring(0).context("txsync")?;
+        port.txsync()?;
         events += 1;
         rep.tick(replies, bytes, events);
     }
@@ -479,25 +493,29 @@ fn run(cli: Cli) -> Result<()> {
         return copy_loop(&cli, &ep);
     }
     let ifname = cli.interface.clone().unwrap_or_default();
-    let port = Port::open(&ifname, &PortOptions::default())
-        .with_context(|| format!("opening {ifname}"))?;
+    let port = backend::open(&ifname)?;
+    let port = port.as_ref();
+    if cli.len > port.bufs().objsz as usize {
+        bail!(
+            "frame length {} larger than the buffers of {ifname} ({})",
+            cli.len,
+            port.bufs().objsz
+        );
+    }
     if cli.wait_link > 0 {
         std::thread::sleep(Duration::from_secs(cli.wait_link));
     }
-    let c = port.layout().config;
+    let (txr, rxr, slots) = port.shape();
     eprintln!(
-        "ptvmm-pktgen: {} ready ({} tx / {} rx rings, {} slots, function {:?})",
+        "ptvmm-pktgen: {} ready ({txr} tx / {rxr} rx rings, {slots} slots, function {:?})",
         port.name(),
-        c.tx_rings,
-        c.rx_rings,
-        c.tx_slots,
         cli.function
     );
     match cli.function {
-        Function::Tx => tx(&port, &cli, &ep),
-        Function::Rx => rx(&port, &cli),
-        Function::Ping => ping(&port, &cli, &ep),
-        Function::Pong => pong(&port, &cli),
+        Function::Tx => tx(port, &cli, &ep),
+        Function::Rx => rx(port, &cli),
+        Function::Ping => ping(port, &cli, &ep),
+        Function::Pong => pong(port, &cli),
     }
 }
 

@@ -1,0 +1,272 @@
+//! The guest backend: ptnet.ko's netmap-mode character device `/dev/ptnetN`
+//! (docs/ptnet-driver.md, guest-images/ptnet/ptnet_uapi.h).
+//!
+//! Open, `PTNET_IOC_LAYOUT`, `mmap` of the port's netmap region (netmap_if, rings and buffers
+//! with netmap's layout, read only through `netmap`'s views), `PTNET_IOC_REGISTER`; then the
+//! TXSYNC/RXSYNC ioctls after the loops moved head/cur in the ring, and `poll()` to sleep.
+//! Nothing read from the region is trusted: ring and buffer offsets are checked against it.
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use netmap::abi::{nif, ring, slot};
+use netmap::{IfView, Pool, RingView, SharedMem, SyncResult};
+
+use crate::backend::Backend;
+use crate::ptnet_uapi::{self as uapi, Layout};
+
+/// An open, registered `/dev/ptnetN` with its region mapped.
+pub struct PtnetDevice {
+    path: String,
+    layout: Layout,
+    mem: SharedMem,
+    tx: RingView,
+    rx: RingView,
+    bufs: Pool,
+    // Dropped after the mapping is gone (see Drop).
+    fd: OwnedFd,
+}
+
+/// The mapping of `len` bytes at `base`, unmapped on drop (also on an error during open).
+struct Mapping {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base..base+len` is a mapping this process made with mmap and nothing uses
+        // it any more (the owner is being dropped).
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
+}
+
+impl PtnetDevice {
+    /// Opens `path`, maps the region, checks it and registers (netmap mode).
+    pub fn open(path: &str) -> Result<PtnetDevice> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let fd = OwnedFd::from(file);
+        let layout = uapi::get_layout(&fd).context("PTNET_IOC_LAYOUT")?;
+        ensure!(
+            layout.version == uapi::VERSION,
+            "ptnet uapi version {} (expected {})",
+            layout.version,
+            uapi::VERSION
+        );
+        let len = usize::try_from(layout.mem_size)?;
+        ensure!(len > 0, "empty region");
+        let map = map_region(&fd, len)?;
+        // SAFETY: `map` is a fresh MAP_SHARED mapping of `len` bytes, page aligned; it stays
+        // mapped until `PtnetDevice` is dropped, and every view of it is a field of (or
+        // borrowed from) the device, so no copy outlives it. All accesses are atomics or raw
+        // copies through SharedMem, as required for memory the host writes concurrently.
+        let mem = unsafe { SharedMem::new(map.base, len) };
+        let (tx, rx, bufs) = check_region(&mem, &layout)?;
+        uapi::simple(&fd, uapi::IOC_REGISTER).context("PTNET_IOC_REGISTER")?;
+        std::mem::forget(map); // now owned by the device (unmapped in Drop)
+        Ok(PtnetDevice {
+            path: path.to_string(),
+            layout,
+            mem,
+            tx,
+            rx,
+            bufs,
+            fd,
+        })
+    }
+
+    /// The layout the driver reported.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn poll(&self, events: i16, timeout: Duration) -> Result<()> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: `pfd` is one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                return Ok(());
+            }
+            return Err(e).context("poll");
+        }
+        if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+            bail!("poll: error on {}", self.path);
+        }
+        Ok(())
+    }
+
+    fn state(r: &RingView) -> SyncResult {
+        SyncResult {
+            hwcur: r.head(),
+            hwtail: r.tail(),
+        }
+    }
+}
+
+fn map_region(fd: &OwnedFd, len: usize) -> Result<Mapping> {
+    // SAFETY: a new shared mapping of the device at offset 0; the kernel picks the address,
+    // so no existing memory is affected. The result is checked before use.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error()).context("mmap of the region");
+    }
+    let base = NonNull::new(p.cast::<u8>()).context("mmap returned NULL")?;
+    Ok(Mapping { base, len })
+}
+
+/// Finds TX ring 0 and RX ring 0 through the netmap_if (order: NIC tx, host tx, NIC rx, host
+/// rx) and the buffer pool, checking everything against the region and the layout.
+fn check_region(mem: &SharedMem, l: &Layout) -> Result<(RingView, RingView, Pool)> {
+    let nifp = l.nifp_offset as usize;
+    ensure!(
+        mem.contains(nifp, nif::SIZE),
+        "netmap_if outside the region"
+    );
+    let nif = IfView::new(*mem, nifp);
+    let (ntx, nrx) = (nif.tx_rings(), nif.rx_rings());
+    ensure!(
+        ntx == l.num_tx_rings && nrx == l.num_rx_rings && ntx >= 1 && nrx >= 1,
+        "netmap_if rings {ntx}/{nrx}, layout {}/{}",
+        l.num_tx_rings,
+        l.num_rx_rings
+    );
+    let host_tx = mem.load_u32(nifp + nif::HOST_TX_RINGS, Relaxed);
+    let krx = ntx
+        .checked_add(host_tx)
+        .filter(|&k| k < 64)
+        .context("bad host ring count")?;
+    ensure!(
+        mem.contains(nifp + nif::RING_OFS, 8 * (krx as usize + 1)),
+        "ring offsets outside the region"
+    );
+    let ring_at = |k: u32, slots: u32, dir: u16| -> Result<RingView> {
+        let off = usize::try_from(nifp as i64 + nif.ring_ofs(k)).context("ring offset")?;
+        ensure!(
+            slots > 0 && mem.contains(off, ring::HEADER_SIZE + slot::SIZE * slots as usize),
+            "ring {k} outside the region"
+        );
+        let n = mem.load_u32(off + ring::NUM_SLOTS, Relaxed);
+        let bs = mem.load_u32(off + ring::NR_BUF_SIZE, Relaxed);
+        let d = mem.load_u16(off + ring::DIR, Relaxed);
+        ensure!(
+            n == slots && bs == l.buf_size && d == dir,
+            "ring {k}: {n} slots, buffers of {bs}, dir {d} (expected {slots}, {}, {dir})",
+            l.buf_size
+        );
+        Ok(RingView::new(*mem, off, slots))
+    };
+    let tx = ring_at(0, l.num_tx_slots, ring::DIR_TX)?;
+    let rx = ring_at(krx, l.num_rx_slots, ring::DIR_RX)?;
+    // Buffers: ring + buf_ofs + idx * buf_size, one pool for every ring.
+    let base = |r: &RingView| usize::try_from(r.offset() as i64 + r.buf_ofs()).ok();
+    let b = base(&tx).context("TX buffer offset")?;
+    ensure!(
+        base(&rx) == Some(b),
+        "TX and RX rings disagree on the buffers"
+    );
+    ensure!(l.buf_size >= 64 && b <= mem.len(), "bad buffer pool");
+    let objnum = ((mem.len() - b) / l.buf_size as usize).min(u32::MAX as usize) as u32;
+    Ok((
+        tx,
+        rx,
+        Pool {
+            offset: b as u64,
+            objnum,
+            objsz: l.buf_size,
+        },
+    ))
+}
+
+impl Drop for PtnetDevice {
+    fn drop(&mut self) {
+        // Back to stack mode (closing the file would do it too), then unmap; fd closes last.
+        let _ = uapi::simple(&self.fd, uapi::IOC_UNREGISTER);
+        drop(Mapping {
+            base: NonNull::new(self.mem.as_ptr()).expect("mapped"),
+            len: self.mem.len(),
+        });
+    }
+}
+
+impl Backend for PtnetDevice {
+    fn name(&self) -> String {
+        format!("{} ({})", self.path, self.layout.ifname())
+    }
+
+    fn shape(&self) -> (u32, u32, u32) {
+        let l = &self.layout;
+        (l.num_tx_rings, l.num_rx_rings, l.num_tx_slots)
+    }
+
+    fn mem(&self) -> SharedMem {
+        self.mem
+    }
+
+    fn tx_ring(&self) -> RingView {
+        self.tx
+    }
+
+    fn rx_ring(&self) -> RingView {
+        self.rx
+    }
+
+    fn bufs(&self) -> Pool {
+        self.bufs
+    }
+
+    fn txsync(&self) -> Result<SyncResult> {
+        uapi::simple(&self.fd, uapi::IOC_TXSYNC).context("PTNET_IOC_TXSYNC")?;
+        Ok(Self::state(&self.tx))
+    }
+
+    fn rxsync(&self) -> Result<SyncResult> {
+        uapi::simple(&self.fd, uapi::IOC_RXSYNC).context("PTNET_IOC_RXSYNC")?;
+        Ok(Self::state(&self.rx))
+    }
+
+    fn rx_wait(&self, seen_hwtail: u32, timeout: Duration) -> Result<()> {
+        if self.rx.tail() != seen_hwtail {
+            return Ok(());
+        }
+        self.poll(libc::POLLIN, timeout)
+    }
+
+    fn tx_wait(&self, timeout: Duration) -> Result<()> {
+        self.poll(libc::POLLOUT, timeout)
+    }
+
+    fn tx_drain(&self, timeout: Duration) -> Result<bool> {
+        let t0 = Instant::now();
+        let n = self.tx.num_slots();
+        loop {
+            let s = self.txsync()?;
+            if netmap::ring::next(s.hwtail, n) == s.hwcur {
+                return Ok(true);
+            }
+            if t0.elapsed() >= timeout {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
