@@ -61,8 +61,9 @@ pub trait Backend {
     fn tx_wait(&self, _timeout: Duration) -> Result<()> {
         Ok(())
     }
-    /// Waits until the peer has taken every queued TX slot (true) or `timeout` (false).
-    fn tx_drain(&self, _timeout: Duration) -> Result<bool> {
+    /// Waits until the peer has taken every queued TX slot and the RX slots released last
+    /// (true) or `timeout` (false). Called before closing.
+    fn drain(&self, _timeout: Duration) -> Result<bool> {
         Ok(true)
     }
 }

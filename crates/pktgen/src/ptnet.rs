@@ -4,6 +4,8 @@
 //! Open, `PTNET_IOC_LAYOUT`, `mmap` of the port's netmap region (netmap_if, rings and buffers
 //! with netmap's layout, read only through `netmap`'s views), `PTNET_IOC_REGISTER`; then the
 //! TXSYNC/RXSYNC ioctls after the loops moved head/cur in the ring, and `poll()` to sleep.
+//! The CSB (mapped after the region) is only read, to know when the host has taken back the
+//! RX slots released last: a new registration starts from the host's `hwcur`.
 //! Nothing read from the region is trusted: ring and buffer offsets are checked against it.
 
 use std::fs::OpenOptions;
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use netmap::abi::{nif, ring, slot};
+use netmap::csb::CsbRing;
 use netmap::{IfView, Pool, RingView, SharedMem, SyncResult};
 
 use crate::backend::Backend;
@@ -27,6 +30,9 @@ pub struct PtnetDevice {
     tx: RingView,
     rx: RingView,
     bufs: Pool,
+    map_len: usize,
+    /// CSB entry of RX ring 0 (kick order: TX rings, then RX rings).
+    rx_csb: CsbRing,
     // Dropped after the mapping is gone (see Drop).
     fd: OwnedFd,
 }
@@ -57,14 +63,32 @@ impl PtnetDevice {
             layout.version,
             uapi::VERSION
         );
-        let len = usize::try_from(layout.mem_size)?;
-        ensure!(len > 0, "empty region");
+        let mem_size = usize::try_from(layout.mem_size)?;
+        let csb_ofs = usize::try_from(layout.csb_offset)?;
+        let csb_size = layout.csb_size as usize;
+        let entries = (layout.num_tx_rings as usize + layout.num_rx_rings as usize) * 64;
+        ensure!(
+            mem_size > 0
+                && csb_ofs >= mem_size
+                && layout.csb_entry_size == 64
+                && csb_size.is_multiple_of(2)
+                && csb_size / 2 >= entries,
+            "bad layout: region {mem_size} bytes, CSB {csb_size} bytes at {csb_ofs}"
+        );
+        let len = csb_ofs.checked_add(csb_size).context("bad CSB offset")?;
+        // One mapping from offset 0 covers the region and the CSB pages.
         let map = map_region(&fd, len)?;
         // SAFETY: `map` is a fresh MAP_SHARED mapping of `len` bytes, page aligned; it stays
         // mapped until `PtnetDevice` is dropped, and every view of it is a field of (or
         // borrowed from) the device, so no copy outlives it. All accesses are atomics or raw
         // copies through SharedMem, as required for memory the host writes concurrently.
-        let mem = unsafe { SharedMem::new(map.base, len) };
+        let all = unsafe { SharedMem::new(map.base, len) };
+        let mem = all.sub(0, mem_size);
+        let (atok, ktoa) = (
+            all.sub(csb_ofs, csb_size / 2),
+            all.sub(csb_ofs + csb_size / 2, csb_size / 2),
+        );
+        let rx_csb = CsbRing::new(&atok, &ktoa, layout.num_tx_rings);
         let (tx, rx, bufs) = check_region(&mem, &layout)?;
         uapi::simple(&fd, uapi::IOC_REGISTER).context("PTNET_IOC_REGISTER")?;
         std::mem::forget(map); // now owned by the device (unmapped in Drop)
@@ -75,6 +99,8 @@ impl PtnetDevice {
             tx,
             rx,
             bufs,
+            rx_csb,
+            map_len: len,
             fd,
         })
     }
@@ -203,7 +229,7 @@ impl Drop for PtnetDevice {
         let _ = uapi::simple(&self.fd, uapi::IOC_UNREGISTER);
         drop(Mapping {
             base: NonNull::new(self.mem.as_ptr()).expect("mapped"),
-            len: self.mem.len(),
+            len: self.map_len,
         });
     }
 }
@@ -255,12 +281,15 @@ impl Backend for PtnetDevice {
         self.poll(libc::POLLOUT, timeout)
     }
 
-    fn tx_drain(&self, timeout: Duration) -> Result<bool> {
+    fn drain(&self, timeout: Duration) -> Result<bool> {
         let t0 = Instant::now();
         let n = self.tx.num_slots();
         loop {
             let s = self.txsync()?;
-            if netmap::ring::next(s.hwtail, n) == s.hwcur {
+            // RXSYNC kicks the host if it sleeps; it then takes the released slots back.
+            self.rxsync()?;
+            let (rx_hwcur, _) = self.rx_csb.guest_read_ktoa();
+            if netmap::ring::next(s.hwtail, n) == s.hwcur && rx_hwcur == self.rx.head() {
                 return Ok(true);
             }
             if t0.elapsed() >= timeout {
