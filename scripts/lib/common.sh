@@ -40,3 +40,12 @@ build_release() {
   say "building release binaries (cargo build --release ${args[*]})"
   (cd "$ROOT" && cargo build --release --quiet "${args[@]}") || die "cargo build failed"
 }
+
+# The guest's pkt-gen: ptvmm-pktgen linked statically (glibc, +crt-static) into target/guest,
+# where guest-images/build picks it up as /bin/pkt-gen.
+build_guest_pktgen() {
+  say "building the guest pkt-gen (static ptvmm-pktgen in target/guest)"
+  (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet \
+    -p pktgen --bin ptvmm-pktgen --target x86_64-unknown-linux-gnu --target-dir target/guest) ||
+    die "building the static guest pkt-gen failed"
+}
