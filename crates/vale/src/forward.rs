@@ -242,6 +242,10 @@ fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(u
         if slots == 0 {
             drop(_g);
             account_drops(&src.sw, peer.idx, pkts.len() as u64);
+            // The receiver may be asleep with slots its own consumer has since given back
+            // (a ptnet RX worker waiting for arrivals): wake it so it syncs and frees them,
+            // instead of dropping until its next timeout.
+            wake_receiver(&pm, rs);
             return;
         }
         let lease = pm.load_u32(rs + RX_LEASE_IDX, Relaxed) % n;
@@ -285,6 +289,15 @@ fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(u
         pm.store_u32(rs + RX_LEASES + 8 * lease as usize + 4, 0, Release);
         advance(&pm, rs, n, src.tid);
     }
+    wake_receiver(&pm, rs);
+    let e = entry(peer.idx);
+    src.sw.add_u64(e + E_RX_PKTS, taken as u64);
+    src.sw.add_u64(e + E_RX_BYTES, bytes);
+    account_drops(&src.sw, peer.idx, (pkts.len() - taken) as u64);
+}
+
+/// Wakes the receiver of ring state `rs` if it sleeps waiting for arrivals (need-kick set).
+fn wake_receiver(pm: &SharedMem, rs: usize) {
     fence(SeqCst);
     if pm.load_u32(rs + RX_NEED_KICK, Relaxed) != 0 {
         pm.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
@@ -292,10 +305,6 @@ fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(u
         seq.fetch_add(1, Release);
         sys::futex_wake(seq);
     }
-    let e = entry(peer.idx);
-    src.sw.add_u64(e + E_RX_PKTS, taken as u64);
-    src.sw.add_u64(e + E_RX_BYTES, bytes);
-    account_drops(&src.sw, peer.idx, (pkts.len() - taken) as u64);
 }
 
 fn account_drops(sw: &SharedMem, idx: u32, n: u64) {
