@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod checksum;
+pub mod cli;
 pub mod copyloop;
 pub mod frame;
 pub mod ptnet;

@@ -532,26 +532,5 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let msg = e.to_string();
-            eprintln!(
-                "ptvmm-pktgen: {}",
-                msg.lines().next().unwrap_or("invalid arguments")
-            );
-            return ExitCode::from(2);
-        }
-    };
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ptvmm-pktgen: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    pktgen::cli::main_with("ptvmm-pktgen", run)
 }

@@ -104,26 +104,5 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let msg = e.to_string();
-            eprintln!(
-                "ptvmm-vale-ctl: {}",
-                msg.lines().next().unwrap_or("invalid arguments")
-            );
-            return ExitCode::from(2);
-        }
-    };
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ptvmm-vale-ctl: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    pktgen::cli::main_with("ptvmm-vale-ctl", run)
 }
