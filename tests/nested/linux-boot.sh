@@ -3,12 +3,8 @@
 # hardware-style KVM: ptvmm boots the stock Debian cloud kernel with 1 and 2 vCPUs, and the
 # guest's init reports what the kernel sees. Each check prints "ok - name" or "not ok - name";
 # the last line is "N passed, M failed" and the exit status is the failure count.
-# Expects in the current folder: ptvmm, bzImage, initramfs.cpio.gz.
-pass=0; fail=0
-ok()     { pass=$((pass+1)); echo "ok - $*"; }
-not_ok() { fail=$((fail+1)); echo "not ok - $*"; }
-check()  { name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-has()    { case "$1" in *"$2"*) return 0;; esac; return 1; }       # has TEXT SUBSTRING
+# Expects in the current folder: lib.sh (tests/nested/lib.sh), ptvmm, bzImage, initramfs.cpio.gz.
+. ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
 
 BASE='console=ttyS0 quiet reboot=k panic=-1'
 # run_guest CPUS CMD: boots a guest that runs CMD, leaves its console in $out and status in $rc.

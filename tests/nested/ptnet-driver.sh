@@ -8,16 +8,11 @@
 # "N passed, M failed" and the exit status is the failure count.
 # Then a guest C on vale1:1 against the host's pkt-gen on vale1:2/vale1:3: guest -> host and
 # host -> guest, 1000 frames each, counts exact.
-# Expects in the current folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
+# Expects in the current folder: lib.sh (tests/nested/lib.sh), ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
 # lib/modules/ptnet.ko and bin/ptnet-ctl, from guest-images/build).
 # Run L1 with at least 2 vCPUs (two 1-vCPU guests busy at once), e.g.
 #   scripts/nested -c 3 -t 600 DIR tests/nested/ptnet-driver.sh
-pass=0; fail=0
-ok()     { pass=$((pass+1)); echo "ok - $*"; }
-not_ok() { fail=$((fail+1)); echo "not ok - $*"; }
-check()  { name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-has()    { case "$1" in *"$2"*) return 0;; esac; return 1; }       # has TEXT SUBSTRING
-val()    { echo "$1" | sed -n "s/^$2 //p" | tail -n1; }                # val TEXT KEY: what follows "KEY "
+. ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
 
 BASE='console=ttyS0 quiet reboot=k panic=-1'
 export PTVMM_SHM_DIR=/tmp/shm

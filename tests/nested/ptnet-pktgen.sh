@@ -9,16 +9,11 @@
 # counts exact and every frame verified (IP/UDP checksums) on both sides.
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
 # exit status is the failure count.
-# Expects in the current folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
+# Expects in the current folder: lib.sh (tests/nested/lib.sh), ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
 # lib/modules/ptnet.ko and bin/pkt-gen: guest-images/build copies the static pkt-gen when it was
 # built first, see its header), e.g.
 #   scripts/nested -c 3 -t 600 DIR tests/nested/ptnet-pktgen.sh
-pass=0; fail=0
-ok()     { pass=$((pass+1)); echo "ok - $*"; }
-not_ok() { fail=$((fail+1)); echo "not ok - $*"; }
-check()  { name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-has()    { case "$1" in *"$2"*) return 0;; esac; return 1; }       # has TEXT SUBSTRING
-val()    { echo "$1" | sed -n "s/^$2 //p" | tail -n1; }                # val TEXT KEY: what follows "KEY "
+. ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
 
 BASE='console=ttyS0 quiet reboot=k panic=-1'
 export PTVMM_SHM_DIR=/tmp/shm
