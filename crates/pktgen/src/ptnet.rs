@@ -10,7 +10,6 @@
 
 use std::fs::OpenOptions;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr::NonNull;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -30,25 +29,12 @@ pub struct PtnetDevice {
     tx: RingView,
     rx: RingView,
     bufs: Pool,
-    map_len: usize,
+    /// Owns the mapping of the region and the CSB; unmapped after UNREGISTER, before `fd` closes.
+    _map: vale::Mapping,
     /// CSB entry of RX ring 0 (kick order: TX rings, then RX rings).
     rx_csb: CsbRing,
     // Dropped after the mapping is gone (see Drop).
     fd: OwnedFd,
-}
-
-/// The mapping of `len` bytes at `base`, unmapped on drop (also on an error during open).
-struct Mapping {
-    base: NonNull<u8>,
-    len: usize,
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: `base..base+len` is a mapping this process made with mmap and nothing uses
-        // it any more (the owner is being dropped).
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
-    }
 }
 
 impl PtnetDevice {
@@ -77,12 +63,9 @@ impl PtnetDevice {
         );
         let len = csb_ofs.checked_add(csb_size).context("bad CSB offset")?;
         // One mapping from offset 0 covers the region and the CSB pages.
-        let map = map_region(&fd, len)?;
-        // SAFETY: `map` is a fresh MAP_SHARED mapping of `len` bytes, page aligned; it stays
-        // mapped until `PtnetDevice` is dropped, and every view of it is a field of (or
-        // borrowed from) the device, so no copy outlives it. All accesses are atomics or raw
-        // copies through SharedMem, as required for memory the host writes concurrently.
-        let all = unsafe { SharedMem::new(map.base, len) };
+        let map = vale::Mapping::new(fd.as_raw_fd(), len).context("mmap of the region")?;
+        // Every view below is a field of the device, which owns `map`: none outlives it.
+        let all = map.mem();
         let mem = all.sub(0, mem_size);
         let (atok, ktoa) = (
             all.sub(csb_ofs, csb_size / 2),
@@ -91,7 +74,6 @@ impl PtnetDevice {
         let rx_csb = CsbRing::new(&atok, &ktoa, layout.num_tx_rings);
         let (tx, rx, bufs) = check_region(&mem, &layout)?;
         uapi::simple(&fd, uapi::IOC_REGISTER).context("PTNET_IOC_REGISTER")?;
-        std::mem::forget(map); // now owned by the device (unmapped in Drop)
         Ok(PtnetDevice {
             path: path.to_string(),
             layout,
@@ -100,7 +82,7 @@ impl PtnetDevice {
             rx,
             bufs,
             rx_csb,
-            map_len: len,
+            _map: map,
             fd,
         })
     }
@@ -138,26 +120,6 @@ impl PtnetDevice {
             hwtail: r.tail(),
         }
     }
-}
-
-fn map_region(fd: &OwnedFd, len: usize) -> Result<Mapping> {
-    // SAFETY: a new shared mapping of the device at offset 0; the kernel picks the address,
-    // so no existing memory is affected. The result is checked before use.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error()).context("mmap of the region");
-    }
-    let base = NonNull::new(p.cast::<u8>()).context("mmap returned NULL")?;
-    Ok(Mapping { base, len })
 }
 
 /// Finds TX ring 0 and RX ring 0 through the netmap_if (order: NIC tx, host tx, NIC rx, host
@@ -225,12 +187,9 @@ fn check_region(mem: &SharedMem, l: &Layout) -> Result<(RingView, RingView, Pool
 
 impl Drop for PtnetDevice {
     fn drop(&mut self) {
-        // Back to stack mode (closing the file would do it too), then unmap; fd closes last.
+        // Back to stack mode (closing the file would do it too); then the fields drop in
+        // order: the mapping (`_map`) before the descriptor (`fd`, declared last).
         let _ = uapi::simple(&self.fd, uapi::IOC_UNREGISTER);
-        drop(Mapping {
-            base: NonNull::new(self.mem.as_ptr()).expect("mapped"),
-            len: self.map_len,
-        });
     }
 }
 

@@ -25,3 +25,4 @@ mod sys;
 pub use error::ValeError;
 pub use port::{Port, PortOptions, PortStats};
 pub use switch::SHM_DIR_ENV;
+pub use sys::Mapping;
