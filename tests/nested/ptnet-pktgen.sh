@@ -2,11 +2,16 @@
 # The guest pkt-gen end to end, run inside the nested harness's L1 (scripts/nested): one ptvmm
 # guest D on vale2:1 loads ptnet.ko and runs /bin/pkt-gen (the static ptvmm-pktgen, the same tool
 # and CLI as the host's) over /dev/ptnet0, against the host's ptvmm-pktgen on the same switch:
-#   guest pkt-gen -i ptnet0 -f tx -n 1000  ->  host ptvmm-pktgen -i vale2:2 -f rx -n 1000
+#   guest pkt-gen -i ptnet0 -f tx -n 1000, then -f tx --busy-poll -n 1000 -l 128
+#     ->  host ptvmm-pktgen -i vale2:2 -f rx (until SIGINT): exactly 2000 frames, 188000 bytes
 #   host ptvmm-pktgen -i vale2:3 -f tx -n 1000  ->  guest pkt-gen -i ptnet0 -f rx -n 1000
+#   host ptvmm-pktgen -i vale2:3 -f tx -n 1000 -l 100  ->  guest pkt-gen -f rx --busy-poll -n 1000
+#     (a second registration right after the first: it must see only the new 100-byte frames)
 #   host ptvmm-pktgen -i vale2:4 -f ping -n 100  ->  guest pkt-gen -i ptnet0 -f pong -n 100
-#   guest pkt-gen -i ptnet0 -f tx -n 50000 with nobody listening (ring full, poll() for space)
-# counts exact and every frame verified (IP/UDP checksums) on both sides.
+#   guest pkt-gen -i ptnet0 -f tx -n 200000 with nobody listening (ring full, poll() for space),
+#   then the same with --busy-poll (spinning on the CSB; kicks and interrupts counted)
+# counts exact and every frame verified (IP/UDP checksums) on both sides; busy-poll runs take
+# no interrupts and kick rarely.
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
 # exit status is the failure count.
 # Expects in the current folder: lib.sh (tests/nested/lib.sh), ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
@@ -31,12 +36,22 @@ insmod /lib/modules/ptnet.ko; echo "D-INSMOD \$?"
 echo "D-PKTGEN \$(ls /bin/pkt-gen)"
 timeout 120 pkt-gen -i ptnet0 -f tx -n 1000 >/tmp/tx.log 2>&1; echo "D-TXRC \$?"
 sed 's/^/D-TX: /' /tmp/tx.log
+timeout 120 pkt-gen -i ptnet0 -f tx --busy-poll -n 1000 -l 128 >/tmp/txb.log 2>&1
+echo "D-TXBUSYRC \$?"
+sed 's/^/D-TXB: /' /tmp/txb.log
 # rx in the background: say when it is registered (its "ready" line), so the host starts sending.
 timeout 120 pkt-gen -i /dev/ptnet0 -f rx -n 1000 >/tmp/rx.log 2>&1 & p=\$!
 i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/rx.log; do sleep 1; i=\$((i+1)); done
 echo "D-RX-READY \$(grep -c ready /tmp/rx.log)"
 wait \$p; echo "D-RXRC \$?"
 sed 's/^/D-RX: /' /tmp/rx.log
+# At once a second registration, busy-polling: the host sends 100-byte frames only after it is
+# ready, so anything else it counts is a stale frame of the first run.
+timeout 120 pkt-gen -i ptnet0 -f rx --busy-poll -n 1000 >/tmp/rxb.log 2>&1 & p=\$!
+i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/rxb.log; do sleep 1; i=\$((i+1)); done
+echo "D-RXBUSY-READY \$(grep -c ready /tmp/rxb.log)"
+wait \$p; echo "D-RXBUSYRC \$?"
+sed 's/^/D-RXB: /' /tmp/rxb.log
 # pong for the host's ping (same handshake), then volume with nobody listening (the switch
 # drops): the TX ring fills and pkt-gen sleeps in poll() for space.
 timeout 120 pkt-gen -i ptnet0 -f pong -n 100 >/tmp/pong.log 2>&1 & p=\$!
@@ -44,8 +59,10 @@ i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/pong.log; do sleep 1; i=\$((i+
 echo "D-PONG-READY \$(grep -c ready /tmp/pong.log)"
 wait \$p; echo "D-PONGRC \$?"
 sed 's/^/D-PONG: /' /tmp/pong.log
-timeout 120 pkt-gen -i ptnet0 -f tx -n 50000 >/tmp/tx2.log 2>&1; echo "D-TX2RC \$?"
+timeout 120 pkt-gen -i ptnet0 -f tx -n 200000 >/tmp/tx2.log 2>&1; echo "D-TX2RC \$?"
 sed 's/^/D-TX2: /' /tmp/tx2.log
+timeout 120 pkt-gen -i ptnet0 -f tx --busy-poll -n 200000 >/tmp/tx3.log 2>&1; echo "D-TX3RC \$?"
+sed 's/^/D-TX3: /' /tmp/tx3.log
 rmmod ptnet; echo "D-RMMOD \$?"
 echo "D-BAD \$(dmesg | grep -cE '$BAD')"
 dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/D-OOPS /"
@@ -53,20 +70,31 @@ END_D
 (cd y && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >test-d.cpio
 cat test-d.cpio initramfs.cpio.gz >initrd-d
 
-timeout 200 ./ptvmm-pktgen -i vale2:2 -f rx -n 1000 </dev/null >hrx2.log 2>&1 &
+timeout 200 ./ptvmm-pktgen -i vale2:2 -f rx -T 60000 </dev/null >hrx2.log 2>&1 &
 hrx=$!
 i=0; while [ $i -lt 20 ] && ! grep -q ready hrx2.log; do sleep 1; i=$((i+1)); done
 t0=$(date +%s)
 timeout 300 ./ptvmm --kernel bzImage --initrd initrd-d --memory 256 --cpus 1 \
   --netmap vale2:1 --mac 02:00:00:00:00:0d --cmdline "$BASE -- sh /ptnet-test/d.sh" </dev/null >d.log 2>&1 &
 dpid=$!
-# The host rx ends after 1000 frames; then, once the guest's pkt-gen rx is ready, the host sends.
-wait $hrx; hrc=$?
+# The host rx counts until both guest senders are done (SIGINT: it drains and reports); then,
+# once the guest's pkt-gen rx is ready, the host sends.
+i=0
+while [ $i -lt 120 ] && ! grep -q 'D-TXBUSYRC' d.log && kill -0 $dpid 2>/dev/null; do
+  sleep 1; i=$((i+1))
+done
+sleep 1
+kill -INT $hrx; wait $hrx; hrc=$?
 i=0
 while [ $i -lt 120 ] && ! grep -q 'D-RX-READY 1' d.log && kill -0 $dpid 2>/dev/null; do
   sleep 1; i=$((i+1))
 done
 timeout 60 ./ptvmm-pktgen -i vale2:3 -f tx -n 1000 </dev/null >htx2.log 2>&1; htc=$?
+i=0
+while [ $i -lt 120 ] && ! grep -q 'D-RXBUSY-READY 1' d.log && kill -0 $dpid 2>/dev/null; do
+  sleep 1; i=$((i+1))
+done
+timeout 60 ./ptvmm-pktgen -i vale2:3 -f tx -n 1000 -l 100 </dev/null >htx3.log 2>&1; htc3=$?
 i=0
 while [ $i -lt 120 ] && ! grep -q 'D-PONG-READY 1' d.log && kill -0 $dpid 2>/dev/null; do
   sleep 1; i=$((i+1))
@@ -78,7 +106,8 @@ wait $dpid; drc=$?
 echo "    (guest D ran $(( $(date +%s) - t0 )) s)"
 d=$(tr -d '\r' <d.log)
 echo "$d" | grep -E '^D-' | sed 's/^/    D| /'
-grep -E 'ready|Sent|Received|Verified|rror|replies' hrx2.log htx2.log hping2.log | sed 's/^/    host| /'
+grep -E 'ready|Sent|Received|Verified|rror|replies' hrx2.log htx2.log htx3.log hping2.log |
+  sed 's/^/    host| /'
 if [ "$(val "$d" D-INSMOD)" != 0 ] || ! has "$d" "PTVMM-CMD-EXIT 0"; then
   echo "    --- guest D console (last 40 lines) ---"; echo "$d" | tail -n 40 | sed 's/^/    | /'
 fi
@@ -87,20 +116,39 @@ check "insmod ptnet.ko succeeds in guest D" test "$(val "$d" D-INSMOD)" = 0
 check "the initramfs has /bin/pkt-gen" test "$(val "$d" D-PKTGEN)" = /bin/pkt-gen
 check "guest pkt-gen -i ptnet0 -f tx -n 1000 sends 1000 (status $(val "$d" D-TXRC))" \
   test "$(val "$d" D-TXRC)" = 0 -a -n "$(echo "$d" | grep '^D-TX: Sent 1000 packets')"
-check "host pkt-gen -f rx -n 1000 gets exactly 1000 from the guest, all verified (status $hrc)" \
-  test "$hrc" = 0 -a -n "$(grep '^Received 1000 packets' hrx2.log)" \
-    -a -n "$(grep '^Verified 1000 good 0 bad' hrx2.log)"
+check "guest pkt-gen -f tx --busy-poll -n 1000 -l 128 sends 1000 (status $(val "$d" D-TXBUSYRC))" \
+  test "$(val "$d" D-TXBUSYRC)" = 0 -a -n "$(echo "$d" | grep '^D-TXB: Sent 1000 packets 128000 bytes')"
+check "host pkt-gen -f rx gets exactly 1000 + 1000 busy-poll frames (188000 bytes), all verified (status $hrc)" \
+  test "$hrc" = 0 -a -n "$(grep '^Received 2000 packets 188000 bytes' hrx2.log)" \
+    -a -n "$(grep '^Verified 2000 good 0 bad' hrx2.log)"
+# Busy-poll TX kicks only when the host worker asked (it sleeps when it caught up): a few per
+# batch of 512 at most, never one per spin; the host raises no interrupt (appl_need_kick 0).
+kb=$(echo "$d" | sed -n 's/^D-TXB: Kicks \([0-9]*\) .*/\1/p')
+check "busy-poll tx: kicks only when asked ($kb for 1000 frames, at most 20), no interrupts" \
+  test -n "$kb" -a "${kb:-99}" -le 20 -a -n "$(echo "$d" | grep '^D-TXB: Interrupts 0 ')"
 check "host pkt-gen -f tx -n 1000 to the guest (status $htc)" \
   test "$htc" = 0 -a -n "$(grep '^Sent 1000 packets' htx2.log)"
 check "guest pkt-gen -i /dev/ptnet0 -f rx -n 1000 gets exactly 1000, all verified (status $(val "$d" D-RXRC))" \
   test "$(val "$d" D-RXRC)" = 0 -a -n "$(echo "$d" | grep '^D-RX: Received 1000 packets')" \
     -a -n "$(echo "$d" | grep '^D-RX: Verified 1000 good 0 bad')"
+check "host pkt-gen -f tx -n 1000 -l 100 to the guest (status $htc3)" \
+  test "$htc3" = 0 -a -n "$(grep '^Sent 1000 packets' htx3.log)"
+check "guest pkt-gen -f rx --busy-poll right after the first rx: exactly the 1000 new frames (100000 bytes, none stale), verified, no interrupts (status $(val "$d" D-RXBUSYRC))" \
+  test "$(val "$d" D-RXBUSYRC)" = 0 \
+    -a -n "$(echo "$d" | grep '^D-RXB: Received 1000 packets 100000 bytes')" \
+    -a -n "$(echo "$d" | grep '^D-RXB: Verified 1000 good 0 bad')" \
+    -a -n "$(echo "$d" | grep '^D-RXB: Interrupts 0 ')"
 check "host ping -n 100 -> guest pkt-gen -f pong: 100 replies of 100 (status $hpc)" \
   test "$hpc" = 0 -a "$(val "$d" D-PONGRC)" = 0 \
     -a -n "$(grep '^ping: 100 replies of 100,' hping2.log | tail -n1)"
-check "guest pkt-gen -f tx -n 50000, nobody listening: all sent, waiting in poll() for space" \
-  test "$(val "$d" D-TX2RC)" = 0 -a -n "$(echo "$d" | grep '^D-TX2: Sent 50000 packets')" \
+check "guest pkt-gen -f tx -n 200000, nobody listening: all sent, waiting in poll() for space" \
+  test "$(val "$d" D-TX2RC)" = 0 -a -n "$(echo "$d" | grep '^D-TX2: Sent 200000 packets')" \
     -a -z "$(echo "$d" | grep '^D-TX2: .*not drained')"
+k3=$(echo "$d" | sed -n 's/^D-TX3: Kicks \([0-9]*\) .*/\1/p')
+check "guest pkt-gen -f tx --busy-poll -n 200000, nobody listening: all sent, $k3 kicks (at most 1 per 100 frames), no interrupts" \
+  test "$(val "$d" D-TX3RC)" = 0 -a -n "$(echo "$d" | grep '^D-TX3: Sent 200000 packets')" \
+    -a -n "$k3" -a "${k3:-99999}" -le 2000 -a -n "$(echo "$d" | grep '^D-TX3: Interrupts 0 ')"
+echo "    speed: poll() $(echo "$d" | sed -n 's/^D-TX2: Speed: \([^p]*\)pps.*/\1/p')pps, busy-poll $(echo "$d" | sed -n 's/^D-TX3: Speed: \([^p]*\)pps.*/\1/p')pps"
 check "guest D: rmmod clean after pkt-gen, no oops/BUG/WARNING" \
   test "$(val "$d" D-RMMOD)" = 0 -a "$(val "$d" D-BAD)" = 0
 check "guest D powers off cleanly (ptvmm status $drc)" test "$drc" -eq 0

@@ -95,6 +95,15 @@ impl CsbRing {
         }
     }
 
+    /// Guest side: whether the host asks for a kick (`kern_need_kick`), read after a full
+    /// fence so that the caller's preceding `guest_write_atok` cannot move after the read.
+    /// With the host's "set flag; fence; re-read atok" this is the double check of ABI §2:
+    /// either the host sees the new head or the guest sees the flag (no lost wakeup).
+    pub fn guest_kern_need_kick(&self) -> bool {
+        fence(SeqCst);
+        self.ktoa.load_u32(KTOA_KERN_NEED_KICK, Relaxed) != 0
+    }
+
     /// Guest side: reads `(hwcur, hwtail)` in the prescribed order (hwtail first).
     pub fn guest_read_ktoa(&self) -> (u32, u32) {
         let hwtail = self.ktoa.load_u32(KTOA_HWTAIL, Relaxed);
@@ -137,5 +146,8 @@ mod tests {
         assert_eq!(hg.load_u32(136, Relaxed), 1);
         assert_eq!(c.guest_read_ktoa(), (3, 9));
         assert!(c.kern_need_kick());
+        assert!(c.guest_kern_need_kick());
+        c.set_kern_need_kick(false);
+        assert!(!c.guest_kern_need_kick());
     }
 }

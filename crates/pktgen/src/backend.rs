@@ -61,6 +61,14 @@ pub trait Backend {
     fn tx_wait(&self, _timeout: Duration) -> Result<()> {
         Ok(())
     }
+    /// Kicks this process rang itself (busy-poll mode), if it rings any.
+    fn kicks(&self) -> Option<u64> {
+        None
+    }
+    /// Interrupts the port's rings raised since it was opened, if the backend can see them.
+    fn interrupts(&self) -> Option<u64> {
+        None
+    }
     /// Waits until the peer has taken every queued TX slot and the RX slots released last
     /// (true) or `timeout` (false). Called before closing.
     fn drain(&self, _timeout: Duration) -> Result<bool> {
@@ -74,14 +82,15 @@ pub fn buf_offset(p: &Pool, idx: u32) -> Option<usize> {
     (idx < p.objnum).then(|| p.offset as usize + idx as usize * p.objsz as usize)
 }
 
-/// Opens the backend an interface name selects.
-pub fn open(name: &str) -> Result<Box<dyn Backend>> {
+/// Opens the backend an interface name selects; `busy_poll` selects the ptnet device's
+/// busy-poll mode (callers refuse it for VALE ports, whose syncs never enter the kernel).
+pub fn open(name: &str, busy_poll: bool) -> Result<Box<dyn Backend>> {
     Ok(match Target::parse(name) {
         Target::Vale(n) => Box::new(
             Port::open(&n, &PortOptions::default()).with_context(|| format!("opening {n}"))?,
         ),
         Target::Ptnet(p) => {
-            Box::new(PtnetDevice::open(&p).with_context(|| format!("opening {p}"))?)
+            Box::new(PtnetDevice::open(&p, busy_poll).with_context(|| format!("opening {p}"))?)
         }
     })
 }
@@ -147,7 +156,9 @@ mod tests {
 
     #[test]
     fn missing_device_is_an_error_not_a_vale_port() {
-        let e = open("/dev/ptnet-does-not-exist").err().expect("must fail");
+        let e = open("/dev/ptnet-does-not-exist", false)
+            .err()
+            .expect("must fail");
         assert!(
             format!("{e:#}").contains("/dev/ptnet-does-not-exist"),
             "{e:#}"

@@ -4,6 +4,7 @@
 //! thin driver around it; the same binary, built static, is the guest's `/bin/pkt-gen`.
 
 pub mod backend;
+pub mod busypoll;
 pub mod checksum;
 pub mod cli;
 pub mod copyloop;

@@ -4,8 +4,10 @@
 //! Open, `PTNET_IOC_LAYOUT`, `mmap` of the port's netmap region (netmap_if, rings and buffers
 //! with netmap's layout, read only through `netmap`'s views), `PTNET_IOC_REGISTER`; then the
 //! TXSYNC/RXSYNC ioctls after the loops moved head/cur in the ring, and `poll()` to sleep.
-//! The CSB (mapped after the region) is only read, to know when the host has taken back the
-//! RX slots released last: a new registration starts from the host's `hwcur`.
+//! With `--busy-poll` the syncs run ABI §2 on the CSB (mapped after the region) from user
+//! space instead ([`crate::busypoll`]): no syscall per batch, kicks by `outl` only when the
+//! host asks, waits spin. Otherwise the CSB is only read, to know when the host has taken
+//! back the RX slots released last: a new registration starts from the host's `hwcur`.
 //! Nothing read from the region is trusted: ring and buffer offsets are checked against it.
 
 use std::fs::OpenOptions;
@@ -19,7 +21,13 @@ use netmap::csb::CsbRing;
 use netmap::{IfView, Pool, RingView, SharedMem, SyncResult};
 
 use crate::backend::Backend;
+use crate::busypoll::{BusyRing, PortIo};
 use crate::ptnet_uapi::{self as uapi, Layout};
+
+/// How long a busy-poll wait spins before it starts to nap.
+const SPIN_BEFORE_NAP: Duration = Duration::from_micros(50);
+/// The nap between looks of a long busy-poll wait.
+const NAP: Duration = Duration::from_micros(20);
 
 /// An open, registered `/dev/ptnetN` with its region mapped.
 pub struct PtnetDevice {
@@ -33,13 +41,19 @@ pub struct PtnetDevice {
     _map: vale::Mapping,
     /// CSB entry of RX ring 0 (kick order: TX rings, then RX rings).
     rx_csb: CsbRing,
+    /// Busy-poll mode: syncs through the CSB instead of the ioctls.
+    busy: Option<Busy>,
+    /// `/proc/interrupts` counts of the NIC's vectors at registration.
+    irqs_at_start: Option<u64>,
     // Dropped after the mapping is gone (see Drop).
     fd: OwnedFd,
 }
 
 impl PtnetDevice {
-    /// Opens `path`, maps the region, checks it and registers (netmap mode).
-    pub fn open(path: &str) -> Result<PtnetDevice> {
+    /// Opens `path`, maps the region, checks it and registers (netmap mode); with
+    /// `busy_poll`, also gets access to the kick registers (ioperm, root) and syncs through
+    /// the CSB from then on.
+    pub fn open(path: &str, busy_poll: bool) -> Result<PtnetDevice> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let fd = OwnedFd::from(file);
         let layout = uapi::get_layout(&fd).context("PTNET_IOC_LAYOUT")?;
@@ -73,7 +87,30 @@ impl PtnetDevice {
         );
         let rx_csb = CsbRing::new(&atok, &ktoa, layout.num_tx_rings);
         let (tx, rx, bufs) = check_region(&mem, &layout)?;
+        let bell = if busy_poll {
+            let rings = layout.num_tx_rings + layout.num_rx_rings;
+            ensure!(
+                layout.kick_port != 0,
+                "--busy-poll: {path} has no I/O port for kicks"
+            );
+            let p = PortIo::new(layout.kick_port, rings).with_context(|| {
+                format!(
+                    "--busy-poll: ioperm on the kick registers at {:#x} (needs root)",
+                    layout.kick_port + 128
+                )
+            })?;
+            Some(p)
+        } else {
+            None
+        };
         uapi::simple(&fd, uapi::IOC_REGISTER).context("PTNET_IOC_REGISTER")?;
+        // The registration set the netmap_rings from the host state: the busy rings start there.
+        let busy = bell.map(|bell| Busy {
+            tx: BusyRing::new(CsbRing::new(&atok, &ktoa, 0), tx, 0),
+            rx: BusyRing::new(rx_csb, rx, layout.num_tx_rings),
+            bell,
+        });
+        let irqs_at_start = nic_interrupts(&layout.ifname());
         Ok(PtnetDevice {
             path: path.to_string(),
             layout,
@@ -82,6 +119,8 @@ impl PtnetDevice {
             rx,
             bufs,
             rx_csb,
+            busy,
+            irqs_at_start,
             _map: map,
             fd,
         })
@@ -114,12 +153,68 @@ impl PtnetDevice {
         Ok(())
     }
 
+    /// Busy-poll waits: spins until `changed` or `timeout`; after [`SPIN_BEFORE_NAP`] without
+    /// a change it naps [`NAP`] between looks. The host worker that would make the change may
+    /// need the CPU this vCPU holds (a guest vCPU and the ring workers sharing host cores): a
+    /// vCPU spinning without end would delay it by whole scheduler slices.
+    fn spin(timeout: Duration, changed: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !changed() {
+            let el = t0.elapsed();
+            if el >= timeout {
+                return;
+            }
+            if el < SPIN_BEFORE_NAP {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::sleep(NAP.min(timeout - el));
+            }
+        }
+    }
+
     fn state(r: &RingView) -> SyncResult {
         SyncResult {
             hwcur: r.head(),
             hwtail: r.tail(),
         }
     }
+}
+
+/// The busy-poll state: one CSB-synced ring per direction and the kick registers.
+struct Busy {
+    tx: BusyRing,
+    rx: BusyRing,
+    bell: PortIo,
+}
+
+/// Sum of `/proc/interrupts` counts (all CPUs) of `ifname`'s ring vectors, or `None` if
+/// unreadable.
+fn nic_interrupts(ifname: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/interrupts").ok()?;
+    Some(count_interrupts(&text, ifname))
+}
+
+/// Sums the per-CPU counts of the lines whose action is `<ifname>-tx<i>` or `<ifname>-rx<i>`
+/// (the names ptnet.ko gives its vectors).
+pub fn count_interrupts(proc_interrupts: &str, ifname: &str) -> u64 {
+    let ours = |action: &str| {
+        action
+            .strip_prefix(ifname)
+            .and_then(|r| r.strip_prefix("-tx").or_else(|| r.strip_prefix("-rx")))
+            .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+    };
+    proc_interrupts
+        .lines()
+        .filter(|l| l.split_whitespace().last().is_some_and(ours))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map_while(|w| w.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
 }
 
 /// Finds TX ring 0 and RX ring 0 through the netmap_if (order: NIC tx, host tx, NIC rx, host
@@ -220,11 +315,17 @@ impl Backend for PtnetDevice {
     }
 
     fn txsync(&self) -> Result<SyncResult> {
+        if let Some(b) = &self.busy {
+            return Ok(b.tx.sync(&b.bell)?);
+        }
         uapi::simple(&self.fd, uapi::IOC_TXSYNC).context("PTNET_IOC_TXSYNC")?;
         Ok(Self::state(&self.tx))
     }
 
     fn rxsync(&self) -> Result<SyncResult> {
+        if let Some(b) = &self.busy {
+            return Ok(b.rx.sync(&b.bell)?);
+        }
         uapi::simple(&self.fd, uapi::IOC_RXSYNC).context("PTNET_IOC_RXSYNC")?;
         Ok(Self::state(&self.rx))
     }
@@ -233,11 +334,29 @@ impl Backend for PtnetDevice {
         if self.rx.tail() != seen_hwtail {
             return Ok(());
         }
+        if let Some(b) = &self.busy {
+            Self::spin(timeout, || b.rx.read_host().1 != seen_hwtail);
+            return Ok(());
+        }
         self.poll(libc::POLLIN, timeout)
     }
 
     fn tx_wait(&self, timeout: Duration) -> Result<()> {
+        if let Some(b) = &self.busy {
+            let seen = self.tx.tail();
+            Self::spin(timeout, || b.tx.read_host().1 != seen);
+            return Ok(());
+        }
         self.poll(libc::POLLOUT, timeout)
+    }
+
+    fn kicks(&self) -> Option<u64> {
+        self.busy.as_ref().map(|b| b.tx.kicks() + b.rx.kicks())
+    }
+
+    fn interrupts(&self) -> Option<u64> {
+        let now = nic_interrupts(&self.layout.ifname())?;
+        Some(now.saturating_sub(self.irqs_at_start?))
     }
 
     fn drain(&self, timeout: Duration) -> Result<bool> {
@@ -256,5 +375,25 @@ impl Backend for PtnetDevice {
             }
             std::thread::sleep(Duration::from_micros(100));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupts_of_the_nic_vectors_only() {
+        let text = "           CPU0       CPU1
+  0:         41          0   IO-APIC   2-edge      timer
+ 24:        120          3   PCI-MSIX-0000:00:03.0   0-edge      eth0-tx0
+ 25:       5000          7   PCI-MSIX-0000:00:03.0   1-edge      eth0-rx0
+ 26:          9          0   PCI-MSIX-0000:00:04.0   0-edge      eth1-rx0
+ 27:          1          1   PCI-MSIX-0000:00:05.0   0-edge      eth0-txq
+NMI:          0          0   Non-maskable interrupts
+";
+        assert_eq!(count_interrupts(text, "eth0"), 123 + 5007);
+        assert_eq!(count_interrupts(text, "eth1"), 9);
+        assert_eq!(count_interrupts(text, "eth2"), 0);
     }
 }

@@ -317,6 +317,9 @@ fn bad_input_exits_2_with_one_line() {
         vec!["-i", "valebad:1", "-b", "0"],
         vec!["-f", "tx"],
         vec!["-n", "many"],
+        vec!["-i", "valebad:1", "-f", "rx", "--busy-poll"],
+        vec!["--copy-loop", "--busy-poll"],
+        vec!["-i", "/dev/ptnet-missing", "-f", "tx", "--busy-poll"],
     ] {
         let mut p = spawn(PKTGEN, &d, &args);
         let status = p.child.wait().unwrap();
@@ -327,4 +330,23 @@ fn bad_input_exits_2_with_one_line() {
         assert!(err[0].starts_with("ptvmm-pktgen: "), "{err:?}");
     }
     assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+#[test]
+fn busy_poll_on_a_vale_port_says_why_it_is_refused() {
+    let d = TempDir::new("mp-busy");
+    let mut p = spawn(PKTGEN, &d, &["-i", "valebusy:1", "-f", "tx", "--busy-poll"]);
+    let status = p.child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let err: Vec<String> = p.stderr.try_iter().collect();
+    assert_eq!(status.code(), Some(2));
+    assert_eq!(
+        err,
+        ["ptvmm-pktgen: --busy-poll needs a ptnet device (-i ptnetN): VALE ports sync in user space already"]
+    );
+    assert!(
+        files(&d).is_empty(),
+        "the port must not even be opened: {:?}",
+        files(&d)
+    );
 }

@@ -72,6 +72,11 @@ struct Cli {
     /// Run the single-process copy loop between two regions instead (no interface).
     #[arg(long)]
     copy_loop: bool,
+    /// ptnet devices only: sync through the CSB from user space (ABI §2) instead of the
+    /// TXSYNC/RXSYNC ioctls, spin instead of poll(), kick by outl only when the host asks
+    /// (needs root for ioperm). Prints the kicks and interrupts per 1000 packets at the end.
+    #[arg(long)]
+    busy_poll: bool,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -174,6 +179,14 @@ fn validate(cli: &Cli) -> Result<()> {
     if !cli.copy_loop && cli.interface.is_none() {
         bail!("missing interface (-i valeX:Y or -i ptnetN)");
     }
+    if cli.busy_poll {
+        match cli.interface.as_deref().map(backend::Target::parse) {
+            Some(backend::Target::Ptnet(_)) if !cli.copy_loop => {}
+            _ => bail!(
+                "--busy-poll needs a ptnet device (-i ptnetN): VALE ports sync in user space already"
+            ),
+        }
+    }
     Ok(())
 }
 
@@ -248,6 +261,7 @@ fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
         "{}",
         report::final_lines("Sent", sent, sent * cli.len as u64, events, el)
     );
+    notifications(port, sent);
     Ok(())
 }
 
@@ -345,6 +359,7 @@ fn rx(port: &dyn Backend, cli: &Cli) -> Result<()> {
         report::final_lines("Received", pkts, bytes, events, el)
     );
     println!("Verified {good} good {bad} bad");
+    notifications(port, pkts);
     Ok(())
 }
 
@@ -411,6 +426,7 @@ fn ping(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
         "{}",
         report::final_lines("Sent", sent, sent * cli.len as u64, sent, el)
     );
+    notifications(port, sent + replies);
     Ok(())
 }
 
@@ -468,6 +484,7 @@ fn pong(port: &dyn Backend, cli: &Cli) -> Result<()> {
         "{}",
         report::final_lines("Sent", replies, bytes, events, el)
     );
+    notifications(port, 2 * replies);
     Ok(())
 }
 
@@ -505,7 +522,7 @@ fn run(cli: Cli) -> Result<()> {
         return copy_loop(&cli, &ep);
     }
     let ifname = cli.interface.clone().unwrap_or_default();
-    let port = backend::open(&ifname)?;
+    let port = backend::open(&ifname, cli.busy_poll)?;
     let port = port.as_ref();
     if cli.len > port.bufs().objsz as usize {
         bail!(
@@ -528,6 +545,18 @@ fn run(cli: Cli) -> Result<()> {
         Function::Rx => rx(port, &cli),
         Function::Ping => ping(port, &cli, &ep),
         Function::Pong => pong(port, &cli),
+    }
+}
+
+/// The notification counts after a run of `pkts` packets (ptnet: interrupts of the NIC's
+/// vectors; busy-poll: the kicks this process rang), before the port closes.
+fn notifications(port: &dyn Backend, pkts: u64) {
+    let per_k = |v: u64| v as f64 * 1000.0 / pkts.max(1) as f64;
+    if let Some(k) = port.kicks() {
+        println!("Kicks {k} ({:.3} per 1000 packets)", per_k(k));
+    }
+    if let Some(i) = port.interrupts() {
+        println!("Interrupts {i} ({:.3} per 1000 packets)", per_k(i));
     }
 }
 
