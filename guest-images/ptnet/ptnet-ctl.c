@@ -13,6 +13,8 @@
  *   ptnet-ctl rxall COUNT SECS [DEV] the same, counting every frame (e.g. from the host pkt-gen)
  *   ptnet-ctl udp IP COUNT LEN       stack mode: send COUNT UDP datagrams of LEN bytes to IP:9 as
  *                                    fast as the socket allows (fills the TX ring: stop/wake path)
+ *   ptnet-ctl stats IFNAME           the driver's per-ring counters (what `ethtool -S` shows),
+ *                                    one "PTNET-STAT name value" line each
  * DEV defaults to /dev/ptnet0. Output lines start with PTNET-.
  */
 #include <errno.h>
@@ -30,6 +32,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/io.h>
+#include <net/if.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 
 #include "ptnet_uapi.h"
 
@@ -352,6 +357,52 @@ static int cmd_udp(const char *ip, unsigned long count, size_t len)
 	return 0;
 }
 
+static int ethtool_ioctl(int fd, const char *ifname, void *cmd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = cmd;
+	return ioctl(fd, SIOCETHTOOL, &ifr);
+}
+
+/* ETHTOOL_GDRVINFO for the count, ETHTOOL_GSTRINGS for the names, ETHTOOL_GSTATS for values. */
+static int cmd_stats(const char *ifname)
+{
+	struct ethtool_drvinfo info = { .cmd = ETHTOOL_GDRVINFO };
+	struct ethtool_gstrings *names;
+	struct ethtool_stats *vals;
+	unsigned int i, n;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	if (ethtool_ioctl(fd, ifname, &info) < 0)
+		die("ETHTOOL_GDRVINFO");
+	n = info.n_stats;
+	names = calloc(1, sizeof(*names) + (size_t)n * ETH_GSTRING_LEN);
+	vals = calloc(1, sizeof(*vals) + (size_t)n * sizeof(uint64_t));
+	if (!names || !vals)
+		die("calloc");
+	names->cmd = ETHTOOL_GSTRINGS;
+	names->string_set = ETH_SS_STATS;
+	names->len = n;
+	vals->cmd = ETHTOOL_GSTATS;
+	vals->n_stats = n;
+	if (ethtool_ioctl(fd, ifname, names) < 0)
+		die("ETHTOOL_GSTRINGS");
+	if (ethtool_ioctl(fd, ifname, vals) < 0)
+		die("ETHTOOL_GSTATS");
+	printf("PTNET-STATS driver %s bus %s count %u\n", info.driver, info.bus_info, n);
+	for (i = 0; i < n && i < names->len && i < vals->n_stats; i++)
+		printf("PTNET-STAT %.*s %llu\n", ETH_GSTRING_LEN,
+		       (const char *)names->data + (size_t)i * ETH_GSTRING_LEN,
+		       (unsigned long long)vals->data[i]);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct port p;
@@ -384,6 +435,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && !strcmp(argv[1], "udp"))
 		return cmd_udp(argv[2], strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
-	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx|txbusy COUNT [DEV] | rx|rxall COUNT SECS [DEV] | udp IP COUNT LEN\n");
+	if (argc == 3 && !strcmp(argv[1], "stats"))
+		return cmd_stats(argv[2]);
+	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx|txbusy COUNT [DEV] | rx|rxall COUNT SECS [DEV] | udp IP COUNT LEN | stats IFNAME\n");
 	return 2;
 }

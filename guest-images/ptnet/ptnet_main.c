@@ -211,6 +211,7 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pi->vnet_hdr_len = ioread32(io + PTNET_IO_VNET_HDR_LEN);
 
 	netdev->netdev_ops = &ptnet_netdev_ops;
+	netdev->ethtool_ops = &ptnet_ethtool_ops;
 	netdev->min_mtu = ETH_MIN_MTU;
 	netdev->max_mtu = min_t(u32, pi->queues[0].buf_size, pi->queues[ntx].buf_size) - ETH_HLEN;
 	for (i = 0; i < n; i++)

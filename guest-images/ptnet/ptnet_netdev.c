@@ -5,6 +5,10 @@
  */
 #include "ptnet_priv.h"
 
+/*
+ * The TX ring is full: stop the queue and ask for an interrupt, with the double check of
+ * ABI §2. Returns true if the queue stays stopped.
+ */
 static bool ptnet_tx_stop(struct ptnet_queue *q, struct netdev_queue *txq)
 {
 	if (q->kick_pending)
@@ -17,6 +21,7 @@ static bool ptnet_tx_stop(struct ptnet_queue *q, struct netdev_queue *txq)
 		netif_tx_start_queue(txq);
 		return false;
 	}
+	q->stops++;
 	return true;
 }
 
@@ -71,13 +76,16 @@ static irqreturn_t ptnet_tx_intr(int irq, void *data)
 	struct ptnet_queue *q = data;
 	struct netdev_queue *txq = netdev_get_tx_queue(q->pi->netdev, q->qidx);
 
+	q->irqs++;
 	WRITE_ONCE(q->atok->appl_need_kick, 0);
 	if (READ_ONCE(q->pi->nm_mode)) {
 		wake_up(&q->pi->nm_wq);
 		return IRQ_HANDLED;
 	}
-	if (netif_tx_queue_stopped(txq))
+	if (netif_tx_queue_stopped(txq)) {
+		q->wakes++;
 		netif_tx_wake_queue(txq);
+	}
 	return IRQ_HANDLED;
 }
 
@@ -85,6 +93,7 @@ static irqreturn_t ptnet_rx_intr(int irq, void *data)
 {
 	struct ptnet_queue *q = data;
 
+	q->irqs++;
 	if (READ_ONCE(q->pi->nm_mode)) {
 		WRITE_ONCE(q->atok->appl_need_kick, 0);
 		wake_up(&q->pi->nm_wq);
@@ -104,6 +113,7 @@ int ptnet_rx_poll(struct napi_struct *napi, int budget)
 	u32 head = q->head, tail;
 	int work = 0;
 
+	q->polls++;
 	tail = ptnet_read_hwtail(q);
 	while (work < budget) {
 		struct netmap_slot *slot;
@@ -149,6 +159,7 @@ int ptnet_rx_poll(struct napi_struct *napi, int budget)
 		skb_record_rx_queue(skb, q->qidx);
 		dev->stats.rx_packets++;
 		dev->stats.rx_bytes += len;
+		q->packets++;
 		napi_gro_receive(napi, skb);
 	}
 

@@ -62,6 +62,13 @@ struct ptnet_queue {
 	bool kick_pending;		/* TX: published with xmit_more, not kicked yet */
 	bool in_frag;			/* RX: dropping a MOREFRAG chain */
 	struct napi_struct napi;
+	/* Counters for ethtool -S (ptnet_ethtool.c); each written from one context only. */
+	u64 kicks;			/* doorbell writes */
+	u64 irqs;			/* interrupts taken */
+	u64 stops;			/* TX: queue stopped on a full ring */
+	u64 wakes;			/* TX: stopped queue woken by the TX interrupt */
+	u64 polls;			/* RX: NAPI polls */
+	u64 packets;			/* RX: frames handed to the stack (TX: see dev->stats) */
 	bool irq_requested;
 	char irq_name[IFNAMSIZ + 8];
 };
@@ -141,15 +148,13 @@ static inline u32 ptnet_tx_space(struct ptnet_queue *q)
 static inline void ptnet_kick_if_needed(struct ptnet_queue *q)
 {
 	virt_mb();	/* our head store before the read of the host's flag */
-	if (READ_ONCE(q->ktoa->kern_need_kick))
+	if (READ_ONCE(q->ktoa->kern_need_kick)) {
 		ptnet_kick(q);
+		q->kicks++;
+	}
 	q->kick_pending = false;
 }
 
-/*
- * The TX ring is full: stop the queue and ask for an interrupt, with the double check of
- * ABI §2. Returns true if the queue stays stopped.
- */
 /* Is x in [a, b] going forward around a ring of n slots? */
 static inline bool nm_between(u32 a, u32 x, u32 b, u32 n)
 {
@@ -169,6 +174,7 @@ extern struct ida ptnet_ida;
 
 /* Defined in one part, used in another. */
 extern const struct net_device_ops ptnet_netdev_ops;
+extern const struct ethtool_ops ptnet_ethtool_ops;
 extern struct pci_driver ptnet_memdev_driver;
 int ptnet_cdev_add(struct ptnet_info *pi);
 int ptnet_hw_start(struct ptnet_info *pi);
