@@ -215,6 +215,16 @@ impl PtnetNic {
         }
     }
 
+    /// Explicit DELETE: the workers complete what the guest published last (TX frames, RX
+    /// slots released), then stop. The CSB is the one CREATE used: no BAL write came between,
+    /// since a BAL write stops the workers first.
+    fn delete(&mut self) {
+        if let Some(w) = self.workers.take() {
+            w.finish();
+            log::info!("{}: ptnet workers stopped (DELETE)", self.port.name());
+        }
+    }
+
     /// Guest reset: stops the workers and returns the registers to their power-on values
     /// (CSB unmapped, features and header length cleared).
     pub fn reset(&mut self) {
@@ -307,7 +317,7 @@ impl PtnetNic {
         self.ptctl_status = match cmd {
             CMD_CREATE => self.create().err().unwrap_or(0) as u32,
             CMD_DELETE => {
-                self.stop();
+                self.delete();
                 0
             }
             _ => libc::EINVAL as u32,

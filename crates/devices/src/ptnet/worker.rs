@@ -16,6 +16,13 @@
 //!                                                 or the stop waker)
 //! ```
 //!
+//! Stopping: an explicit DELETE ([`Workers::finish`]) first lets each worker complete the
+//! guest's last published request — TX forwards up to `atok.head`, RX takes back the slots
+//! released up to `atok.head` — so a released slot is never handed out again by the next
+//! CREATE (which starts from the port's state) and no published frame is lost. Other stops
+//! (implicit DELETE by a CSB address write, reset, shutdown) do not read the CSB: it may be
+//! unmapped or reused by then.
+//!
 //! Every CSB value is untrusted: indices go to the backend's sync, which validates them
 //! (`hwcur <= head <= cur <= hwtail` modulo the ring). A rejected request reinitialises the
 //! guest's view (`ktoa`) from `port.ring_state()` and the same bad indices are ignored until
@@ -42,12 +49,19 @@ const MAX_SLEEP: Duration = Duration::from_millis(200);
 /// The stop request shared by the workers of one CREATE.
 struct Stop {
     flag: AtomicBool,
+    /// Set before `flag` by [`Workers::finish`]: one last sync from the CSB before exiting.
+    finish: AtomicBool,
     evt: EventFd,
 }
 
 impl Stop {
     fn stopped(&self) -> bool {
         self.flag.load(Ordering::Acquire)
+    }
+
+    /// Read after `stopped()` returned true (its acquire orders this load).
+    fn finishing(&self) -> bool {
+        self.finish.load(Ordering::Relaxed)
     }
 }
 
@@ -82,6 +96,7 @@ impl Workers {
     pub fn start(rings: Vec<RingCtx>) -> io::Result<Self> {
         let stop = Arc::new(Stop {
             flag: AtomicBool::new(false),
+            finish: AtomicBool::new(false),
             evt: EventFd::new(EFD_NONBLOCK)?,
         });
         let mut w = Workers {
@@ -107,8 +122,16 @@ impl Workers {
         Ok(w)
     }
 
-    /// Stops and joins every worker.
+    /// Stops and joins every worker without reading the CSB again.
     pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    /// Explicit DELETE: every worker completes the guest's last published request (TX
+    /// forwards, RX takes released slots back), then stops; joined on return. Only while the
+    /// CSB is still the one CREATE mapped.
+    pub fn finish(mut self) {
+        self.stop.finish.store(true, Ordering::Relaxed);
         self.shutdown();
     }
 
@@ -170,10 +193,45 @@ impl Worker {
             RingKind::Tx => self.run_tx(),
             RingKind::Rx => self.run_rx(),
         };
+        let r = r.and_then(|()| {
+            if self.stop.finishing() {
+                self.final_sync()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = r {
             log::error!("{}: ring {} worker: {e}", self.c.port.name(), self.c.ring);
         }
         self.c.csb.set_kern_need_kick(true);
+    }
+
+    /// On DELETE: one last sync of what the guest published since the last one. Invalid
+    /// indices are left alone (the next CREATE starts from the port's state anyway); no
+    /// interrupt, the guest is tearing the ring down.
+    fn final_sync(&mut self) -> Result<(), PortError> {
+        let a = self.c.csb.host_read_atok();
+        if !self.new_work(a) {
+            return Ok(());
+        }
+        let (i, n) = (self.c.index, self.c.num_slots);
+        let r = match self.c.kind {
+            RingKind::Tx => self.c.port.txsync(i, a.head, a.cur),
+            RingKind::Rx => self.c.port.rxsync(i, a.head, a.cur),
+        };
+        match r {
+            Ok(r) => {
+                let done = match self.c.kind {
+                    RingKind::Tx => ring::distance(self.st.hwcur, r.hwcur, n),
+                    RingKind::Rx => ring::distance(self.st.hwtail, r.hwtail, n),
+                };
+                RingStats::add(&self.stats().packets, done.into());
+                self.publish(r);
+                Ok(())
+            }
+            Err(PortError::Prologue(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the guest published indices the host has not handled.

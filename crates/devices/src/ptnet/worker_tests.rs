@@ -10,7 +10,7 @@ use vale::Port;
 
 use super::nic::NicOptions;
 use super::nic_tests::{enable_msix, map_csb, rd, rig_with, wr, Rig, GH, HG, MAC};
-use super::regs::nic::{CMD_CREATE, PTCTL};
+use super::regs::nic::{CMD_CREATE, CMD_DELETE, CSB_GH_BAL, PTCTL};
 use super::testutil::open_vale;
 use crate::pci::PciDevice;
 
@@ -65,6 +65,15 @@ impl Guest {
 
     /// Queues `count` broadcast frames of 60 bytes, publishes head and kicks if asked to.
     fn send(&mut self, r: &Rig, count: u32) {
+        self.queue(count);
+        self.tx.guest_write_atok(self.tx_head, self.tx_head);
+        if self.tx.kern_need_kick() {
+            r.nic.doorbells()[0].1.write(1).unwrap();
+        }
+    }
+
+    /// Fills the next `count` TX slots with broadcast frames of 60 bytes (not published).
+    fn queue(&mut self, count: u32) {
         let info = self.port.region();
         for k in 0..count {
             let s = self.txr.slot(self.tx_head);
@@ -73,10 +82,6 @@ impl Guest {
             s.set_len(60);
             s.set_flags(0);
             self.tx_head = ring::next(self.tx_head, SLOTS);
-        }
-        self.tx.guest_write_atok(self.tx_head, self.tx_head);
-        if self.tx.kern_need_kick() {
-            r.nic.doorbells()[0].1.write(1).unwrap();
         }
     }
 
@@ -344,4 +349,94 @@ fn fuzz_csb_values_while_workers_run() {
         let s = r.port.ring_state(k, 0).unwrap();
         assert!(s.hwcur < SLOTS && s.hwtail < SLOTS, "{s:?}");
     }
+}
+
+/// Lets the workers reach their sleeps (TX on the doorbell, RX in `rx_wait` with free slots:
+/// neither asks for a kick then).
+fn let_workers_sleep(r: &Rig, rx_sleeps: u64) {
+    let st = r.nic.stats();
+    wait_for("RX worker asleep", || st.rx().sleeps > rx_sleeps);
+    std::thread::sleep(Duration::from_millis(5));
+}
+
+#[test]
+fn delete_returns_the_rx_slots_released_last_so_a_new_create_sees_no_stale_frames() {
+    let mut r = rig("valeW8:1");
+    let peer = open_vale(&r.dir, "valeW8:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    host_send(&peer, 10);
+    wait_for("RX hwtail", || g.rx.guest_read_ktoa().1 == 10);
+    let_workers_sleep(&r, r.nic.stats().rx().sleeps);
+    // The guest consumes all 10 and releases them; the worker sleeps in rx_wait with free
+    // slots, so it asked for no kick and none is sent. Then at once: DELETE.
+    assert!(!g.rx.guest_kern_need_kick());
+    g.release_rx(&r);
+    wr(&mut r.nic, PTCTL, CMD_DELETE);
+    assert_eq!(rd(&mut r.nic, PTCTL), 0);
+    let s = r.port.ring_state(netmap::RingKind::Rx, 0).unwrap();
+    assert_eq!(
+        (s.hwcur, s.hwtail),
+        (10, 10),
+        "the released slots went back to the port"
+    );
+    assert_eq!(g.rx.guest_read_ktoa(), (10, 10), "and the guest was told");
+    // The next registration starts with an empty ring, then sees only new frames.
+    wr(&mut r.nic, PTCTL, CMD_CREATE);
+    assert_eq!(rd(&mut r.nic, PTCTL), 0);
+    assert_eq!(
+        g.rx.guest_read_ktoa(),
+        (10, 10),
+        "no stale frames after CREATE"
+    );
+    host_send(&peer, 3);
+    wait_for("new frames only", || g.rx.guest_read_ktoa() == (10, 13));
+}
+
+#[test]
+fn delete_forwards_tx_frames_published_last() {
+    let mut r = rig("valeW9:1");
+    let peer = open_vale(&r.dir, "valeW9:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    g.send(&r, 4);
+    wait_for("TX hwcur", || g.tx.guest_read_ktoa().0 == 4);
+    assert_eq!(host_drain(&peer), 4);
+    let_workers_sleep(&r, 0);
+    wait_for("TX worker asks for kicks", || g.tx.guest_kern_need_kick());
+    // Publish 7 more without the kick (as if DELETE overtook it), then DELETE.
+    g.queue(7);
+    g.tx.guest_write_atok(g.tx_head, g.tx_head);
+    wr(&mut r.nic, PTCTL, CMD_DELETE);
+    assert_eq!(
+        host_drain(&peer),
+        7,
+        "published frames leave before the workers stop"
+    );
+    assert_eq!(g.tx.guest_read_ktoa(), (11, 10));
+    assert_eq!(r.nic.stats().tx().packets, 11);
+}
+
+#[test]
+fn implicit_delete_and_stop_do_not_trust_the_csb() {
+    let mut r = rig("valeWA:1");
+    let peer = open_vale(&r.dir, "valeWA:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    host_send(&peer, 6);
+    wait_for("RX hwtail", || g.rx.guest_read_ktoa().1 == 6);
+    let_workers_sleep(&r, r.nic.stats().rx().sleeps);
+    g.release_rx(&r);
+    // A BAL write stops the workers (implicit DELETE): the CSB may be on its way out, so the
+    // release written there is not acted upon.
+    wr(&mut r.nic, CSB_GH_BAL, GH as u32);
+    assert!(!r.nic.running());
+    let s = r.port.ring_state(netmap::RingKind::Rx, 0).unwrap();
+    assert_eq!(s.hwcur, 0, "{s:?}");
+    // Same for a VMM stop (shutdown, reset).
+    map_csb(&mut r.nic, GH, HG);
+    wr(&mut r.nic, PTCTL, CMD_CREATE);
+    assert_eq!(rd(&mut r.nic, PTCTL), 0);
+    let _ = g.rx.guest_read_ktoa();
+    let_workers_sleep(&r, r.nic.stats().rx().sleeps);
+    g.rx.guest_write_atok(6, 6);
+    r.nic.stop();
+    assert_eq!(r.port.ring_state(netmap::RingKind::Rx, 0).unwrap().hwcur, 0);
 }
