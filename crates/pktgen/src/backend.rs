@@ -69,11 +69,6 @@ pub trait Backend {
     fn interrupts(&self) -> Option<u64> {
         None
     }
-    /// Waits until the peer has taken every queued TX slot and the RX slots released last
-    /// (true) or `timeout` (false). Called before closing.
-    fn drain(&self, _timeout: Duration) -> Result<bool> {
-        Ok(true)
-    }
 }
 
 /// Offset of buffer `idx` of pool `p`, or `None` for an index outside the pool.

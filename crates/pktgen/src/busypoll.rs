@@ -13,8 +13,9 @@
 //!    netmap_ring.tail = hwtail
 //! ```
 //!
-//! The application never sleeps, so `appl_need_kick` stays 0 and the host raises no
-//! interrupts. The kick decision after publishing is the guest side of the double check:
+//! While the application spins `appl_need_kick` stays 0 and the host raises no interrupts
+//! (a long wait sleeps in the driver's `poll()`, which arms it; see `ptnet.rs`). The kick
+//! decision after publishing is the guest side of the double check:
 //! publish, full fence, read `kern_need_kick` against the host's set, full fence, re-read —
 //! one of the two always sees the other. Values read from `ktoa` are untrusted: an index out
 //! of range keeps the last good one.
@@ -82,6 +83,11 @@ impl BusyRing {
         r.csb.set_appl_need_kick(false);
         r.read_host();
         r
+    }
+
+    /// Asks for no interrupts again (after a sleep in `poll()`, which arms the flag).
+    pub fn quiet(&self) {
+        self.csb.set_appl_need_kick(false);
     }
 
     /// Kicks rung so far.

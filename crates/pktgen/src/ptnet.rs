@@ -6,8 +6,8 @@
 //! TXSYNC/RXSYNC ioctls after the loops moved head/cur in the ring, and `poll()` to sleep.
 //! With `--busy-poll` the syncs run ABI §2 on the CSB (mapped after the region) from user
 //! space instead ([`crate::busypoll`]): no syscall per batch, kicks by `outl` only when the
-//! host asks, waits spin. Otherwise the CSB is only read, to know when the host has taken
-//! back the RX slots released last: a new registration starts from the host's `hwcur`.
+//! host asks, waits spin (then sleep in `poll()` after 50 µs). Closing needs no drain: the host's DELETE forwards the TX frames
+//! published last and takes back the RX slots released last before its workers stop.
 //! Nothing read from the region is trusted: ring and buffer offsets are checked against it.
 
 use std::fs::OpenOptions;
@@ -24,10 +24,8 @@ use crate::backend::Backend;
 use crate::busypoll::{BusyRing, PortIo};
 use crate::ptnet_uapi::{self as uapi, Layout};
 
-/// How long a busy-poll wait spins before it starts to nap.
-const SPIN_BEFORE_NAP: Duration = Duration::from_micros(50);
-/// The nap between looks of a long busy-poll wait.
-const NAP: Duration = Duration::from_micros(20);
+/// How long a busy-poll wait spins before it sleeps in `poll()`.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 
 /// An open, registered `/dev/ptnetN` with its region mapped.
 pub struct PtnetDevice {
@@ -39,8 +37,6 @@ pub struct PtnetDevice {
     bufs: Pool,
     /// Owns the mapping of the region and the CSB; unmapped after UNREGISTER, before `fd` closes.
     _map: vale::Mapping,
-    /// CSB entry of RX ring 0 (kick order: TX rings, then RX rings).
-    rx_csb: CsbRing,
     /// Busy-poll mode: syncs through the CSB instead of the ioctls.
     busy: Option<Busy>,
     /// `/proc/interrupts` counts of the NIC's vectors at registration.
@@ -118,7 +114,6 @@ impl PtnetDevice {
             tx,
             rx,
             bufs,
-            rx_csb,
             busy,
             irqs_at_start,
             _map: map,
@@ -153,25 +148,33 @@ impl PtnetDevice {
         Ok(())
     }
 
-    /// Busy-poll waits: spins until `changed` or `timeout`; after [`SPIN_BEFORE_NAP`] without
-    /// a change it naps [`NAP`] between looks. The host worker that would make the change may
-    /// need the CPU this vCPU holds (a guest vCPU and the ring workers sharing host cores): a
-    /// vCPU spinning without end would delay it by whole scheduler slices.
-    fn spin(timeout: Duration, changed: impl Fn() -> bool) {
+    /// Busy-poll waits: spin on `ktoa` until `changed`, for at most [`SPIN_BEFORE_SLEEP`];
+    /// then sleep in `poll()` (the driver arms `appl_need_kick` with the double check) for
+    /// the rest of `timeout`, and ask for no interrupts again. A vCPU that spun without end
+    /// would hold the CPU a host worker may need to make the change (measured in the nested
+    /// runs: a kick took ~50 ms to be served while the guest kept spinning).
+    fn busy_wait(
+        &self,
+        ring: &BusyRing,
+        events: i16,
+        timeout: Duration,
+        changed: impl Fn() -> bool,
+    ) -> Result<()> {
         let t0 = Instant::now();
         while !changed() {
-            let el = t0.elapsed();
-            if el >= timeout {
-                return;
-            }
-            if el < SPIN_BEFORE_NAP {
-                for _ in 0..32 {
-                    std::hint::spin_loop();
+            if t0.elapsed() >= SPIN_BEFORE_SLEEP.min(timeout) {
+                if timeout > SPIN_BEFORE_SLEEP {
+                    let r = self.poll(events, timeout - SPIN_BEFORE_SLEEP);
+                    ring.quiet();
+                    r?;
                 }
-            } else {
-                std::thread::sleep(NAP.min(timeout - el));
+                return Ok(());
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
             }
         }
+        Ok(())
     }
 
     fn state(r: &RingView) -> SyncResult {
@@ -335,8 +338,8 @@ impl Backend for PtnetDevice {
             return Ok(());
         }
         if let Some(b) = &self.busy {
-            Self::spin(timeout, || b.rx.read_host().1 != seen_hwtail);
-            return Ok(());
+            let changed = || b.rx.read_host().1 != seen_hwtail;
+            return self.busy_wait(&b.rx, libc::POLLIN, timeout, changed);
         }
         self.poll(libc::POLLIN, timeout)
     }
@@ -344,8 +347,8 @@ impl Backend for PtnetDevice {
     fn tx_wait(&self, timeout: Duration) -> Result<()> {
         if let Some(b) = &self.busy {
             let seen = self.tx.tail();
-            Self::spin(timeout, || b.tx.read_host().1 != seen);
-            return Ok(());
+            let changed = || b.tx.read_host().1 != seen;
+            return self.busy_wait(&b.tx, libc::POLLOUT, timeout, changed);
         }
         self.poll(libc::POLLOUT, timeout)
     }
@@ -357,24 +360,6 @@ impl Backend for PtnetDevice {
     fn interrupts(&self) -> Option<u64> {
         let now = nic_interrupts(&self.layout.ifname())?;
         Some(now.saturating_sub(self.irqs_at_start?))
-    }
-
-    fn drain(&self, timeout: Duration) -> Result<bool> {
-        let t0 = Instant::now();
-        let n = self.tx.num_slots();
-        loop {
-            let s = self.txsync()?;
-            // RXSYNC kicks the host if it sleeps; it then takes the released slots back.
-            self.rxsync()?;
-            let (rx_hwcur, _) = self.rx_csb.guest_read_ktoa();
-            if netmap::ring::next(s.hwtail, n) == s.hwcur && rx_hwcur == self.rx.head() {
-                return Ok(true);
-            }
-            if t0.elapsed() >= timeout {
-                return Ok(false);
-            }
-            std::thread::sleep(Duration::from_micros(100));
-        }
     }
 }
 

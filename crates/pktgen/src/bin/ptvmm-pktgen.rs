@@ -190,16 +190,6 @@ fn validate(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the peer took every queued TX frame and the released RX slots: frames would
-/// be lost, and slots seen again by the next user, when the port closes (ptnet: unregister).
-/// A no-op on VALE, whose syncs take effect at once.
-fn drain(port: &dyn Backend) -> Result<()> {
-    if !port.drain(Duration::from_secs(10))? {
-        eprintln!("ptvmm-pktgen: warning: rings not drained after 10 s");
-    }
-    Ok(())
-}
-
 /// Sends `cli.count` frames (or forever), `burst` per txsync, paced by `-R`.
 fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
     let f = frame::build(ep, cli.len);
@@ -256,7 +246,6 @@ fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
         rep.tick(sent, sent * cli.len as u64, events);
     }
     let el = start.elapsed();
-    drain(port)?;
     println!(
         "{}",
         report::final_lines("Sent", sent, sent * cli.len as u64, events, el)
@@ -352,7 +341,6 @@ fn rx(port: &dyn Backend, cli: &Cli) -> Result<()> {
         rep.tick(pkts, bytes, events);
     }
     port.rxsync()?;
-    drain(port)?;
     let el = first.map_or(Duration::ZERO, |f| last - f);
     println!(
         "{}",
@@ -421,7 +409,6 @@ fn ping(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
         );
     }
     let el = start.elapsed();
-    drain(port)?;
     println!(
         "{}",
         report::final_lines("Sent", sent, sent * cli.len as u64, sent, el)
@@ -479,7 +466,6 @@ fn pong(port: &dyn Backend, cli: &Cli) -> Result<()> {
         rep.tick(replies, bytes, events);
     }
     let el = start.elapsed();
-    drain(port)?;
     println!(
         "{}",
         report::final_lines("Sent", replies, bytes, events, el)
