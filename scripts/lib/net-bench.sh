@@ -12,10 +12,10 @@
 # second with traffic (partial seconds). Every guest has 1 vCPU and 256 MiB.
 # Folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz, bin/qemu-system-x86_64, share/qemu/,
 # l1mod/*.ko (tun tap vhost_iotlb vhost vhost_net llc stp bridge), gmod/*.ko (virtio_* ... pktgen).
-# Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (20),
+# Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30),
 # PG_CLONE / PG_BURST (pktgen's clone_skb and burst).
 export PATH=/job/bin:$PATH
-SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-20}
+SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR" res
