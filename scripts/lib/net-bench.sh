@@ -117,6 +117,7 @@ row() { printf '| %-44s | %5s | %10s | %10s |\n' "$1" "$2" "$3" "$4"; echo "NETB
 ptnet_run() { # ptnet_run NAME ROUND [pkt-gen options]
   name=$1 r=$2; shift 2
   log=res/ptnet-$name-$r
+  : >"$log.rx"
   ./ptvmm-pktgen -i vale0:2 -f rx --no-verify </dev/null >"$log.rx" 2>&1 & rx=$!
   wait_for "$log.rx" ready 20 || err "host rx not ready"
   timeout $((SECS + 120)) ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 \
