@@ -261,9 +261,8 @@ pub(crate) mod testmem {
             let ptr = self.buf.as_mut_ptr().cast::<u8>();
             let pad = ptr.align_offset(64);
             assert!(pad + self.len <= self.buf.len() * 8);
-            // SAFETY: the heap block lives as long as `self`, which tests keep alive while
-            // they use the window; `pad` (< 64) keeps the base 64-aligned inside the block,
-            // which has 64 spare bytes.
+            // SAFETY: the heap block lives as long as `self`, kept alive while the window is
+            // used; `pad` (< 64) 64-aligns the base inside the block's 64 spare bytes.
             unsafe { SharedMem::new(NonNull::new(ptr.add(pad)).unwrap(), self.len) }
         }
     }

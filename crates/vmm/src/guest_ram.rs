@@ -29,9 +29,8 @@ impl GuestRam for VmGuestRam {
         }
         let host = self.mem.get_host_address(GuestAddress(gpa)).ok()?;
         let base = NonNull::new(host)?;
-        // SAFETY: `[host, host + len)` lies inside one mapped guest RAM region (checked
-        // above); `self.mem` keeps that mapping alive for as long as this GuestRam exists,
-        // and the guest may write it concurrently, which SharedMem's accessors allow for.
+        // SAFETY: `[host, host + len)` is inside one mapped RAM region (checked above), kept
+        // alive by `self.mem`; concurrent guest writes are what SharedMem's accessors allow.
         Some(unsafe { SharedMem::new(base, len) })
     }
 }

@@ -32,9 +32,8 @@ impl TestRam {
     /// The whole RAM as shared memory (the test's "guest" side).
     pub fn mem(&self) -> SharedMem {
         let ptr = NonNull::new(self.buf.as_ptr() as *mut u8).expect("heap pointer");
-        // SAFETY: the boxed block is 8-byte aligned, lives as long as `self` (the tests keep
-        // the Arc alive while any window is used) and is never moved or reached through
-        // references once shared: every access goes through SharedMem's atomics and copies.
+        // SAFETY: the boxed block is 8-aligned, outlives every window (tests hold the Arc) and,
+        // once shared, is reached only through SharedMem's atomics and copies, never references.
         unsafe { SharedMem::new(ptr, self.len()) }
     }
 }
