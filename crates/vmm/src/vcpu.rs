@@ -50,7 +50,16 @@ fn run_loop(id: u8, mut vcpu: VcpuFd, ctx: VcpuContext) {
             Ok(VcpuExit::InternalError) => {
                 Some(ExitReason::Error(internal_error_text(id, &mut vcpu)))
             }
-            Ok(exit) => handle_exit(id, exit, &ctx),
+            Ok(exit) => {
+                let triple_fault = matches!(exit, VcpuExit::Shutdown);
+                match handle_exit(id, exit, &ctx) {
+                    // Say where the vCPU was, to locate the fault.
+                    Some(ExitReason::Error(m)) if triple_fault => {
+                        Some(ExitReason::Error(format!("{m}; {}", cpu_state(&vcpu))))
+                    }
+                    r => r,
+                }
+            }
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => None,
             Err(e) => Some(ExitReason::Error(format!("vcpu{id}: KVM_RUN failed: {e}"))),
         };
@@ -59,6 +68,31 @@ fn run_loop(id: u8, mut vcpu: VcpuFd, ctx: VcpuContext) {
             return;
         }
     }
+}
+
+/// The registers that locate a fatal fault: where the vCPU was, its mode and tables.
+fn cpu_state(vcpu: &VcpuFd) -> String {
+    let (regs, sregs) = match (vcpu.get_regs(), vcpu.get_sregs()) {
+        (Ok(r), Ok(s)) => (r, s),
+        (Err(e), _) | (_, Err(e)) => return format!("registers unavailable: {e}"),
+    };
+    format!(
+        "rip {:#x} rsp {:#x} rflags {:#x} cs {:#x} cr0 {:#x} cr2 {:#x} cr3 {:#x} cr4 {:#x} \
+         efer {:#x} idt {:#x}/{:#x} gdt {:#x}/{:#x}",
+        regs.rip,
+        regs.rsp,
+        regs.rflags,
+        sregs.cs.selector,
+        sregs.cr0,
+        sregs.cr2,
+        sregs.cr3,
+        sregs.cr4,
+        sregs.efer,
+        sregs.idt.base,
+        sregs.idt.limit,
+        sregs.gdt.base,
+        sregs.gdt.limit
+    )
 }
 
 fn internal_error_text(id: u8, vcpu: &mut VcpuFd) -> String {

@@ -129,12 +129,18 @@ fn triple_fault_is_reported_as_an_error() {
     a.ud2().unwrap();
     load(&m, a);
     match m.run().unwrap() {
-        Exit::Error(msg) => assert!(
-            msg.contains("triple fault")
-                || msg.contains("internal error")
-                || msg.contains("emulation"),
-            "{msg}"
-        ),
+        Exit::Error(msg) => {
+            assert!(
+                msg.contains("triple fault")
+                    || msg.contains("internal error")
+                    || msg.contains("emulation"),
+                "{msg}"
+            );
+            // A triple fault says where the vCPU was, to locate the fault.
+            if msg.contains("triple fault") {
+                assert!(msg.contains(" rip 0x") && msg.contains(" idt 0x"), "{msg}");
+            }
+        }
         other => panic!("expected a failure, got {other:?}"),
     }
 }
