@@ -246,6 +246,12 @@ fn tx_publish(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.mfence()?;
     a.cmp(dword_ptr(r11 + 8), 0)?;
     a.je(no_kick)?;
+    // At most one kick per published head (ebp: the head of the last kick, reset whenever
+    // head moves): a guest polling a full ring must not kick again and again while the host
+    // worker is still on its way; the eventfd keeps the one kick until the worker reads it.
+    a.cmp(ebp, r12d)?;
+    a.je(no_kick)?;
+    a.mov(ebp, r12d)?;
     a.mov(dx, u32::from(NIC_BAR0 + reg::KICK0))?;
     a.out(dx, eax)?;
     a.set_label(&mut no_kick)?;
@@ -277,6 +283,7 @@ pub fn tx_program(d: &DeviceInfo, count: u32, len: u16, batch: u32, user: bool) 
         a.xor(r13d, r13d)?; // sent
         a.mov(r14d, count)?;
         a.mov(r15d, d.slots)?;
+        a.mov(ebp, u32::MAX)?; // head of the last kick: none yet
         let mut top = a.create_label();
         let mut room = a.create_label();
         let mut have = a.create_label();
@@ -311,7 +318,8 @@ pub fn tx_program(d: &DeviceInfo, count: u32, len: u16, batch: u32, user: bool) 
         a.rep().movsb()?;
         a.mov(word_ptr(rbx + 4), u32::from(len))?;
         a.mov(word_ptr(rbx + 6), 0u32)?;
-        // head = (head + 1) % slots
+        // head = (head + 1) % slots; a new head may need a kick again
+        a.mov(ebp, u32::MAX)?;
         a.inc(r12d)?;
         a.cmp(r12d, r15d)?;
         let mut nowrap = a.create_label();
