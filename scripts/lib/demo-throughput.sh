@@ -2,15 +2,15 @@
 # scripts/lib/demo-throughput.sh — the pkt-gen part of scripts/demo, run where ptvmm can boot
 # Linux (inside the nested harness's L1 here; directly on a hardware-KVM host). Folder: ptvmm,
 # ptvmm-pktgen, bzImage, initramfs.cpio.gz (with ptnet.ko and the static guest pkt-gen).
-# A guest with --netmap vale0:1 loads ptnet.ko and runs pkt-gen on /dev/ptnet0 against a host
-# pkt-gen on vale0:2: guest -> host, then host -> guest, N 60-byte frames each; beside it,
-# host pkt-gen -> host pkt-gen on vale9 for reference. Prints a table.
-N=${DEMO_FRAMES:-100000}
-# Host -> guest is paced (-R): the nested guest drains far slower than the host sends, and a VALE
-# switch drops what does not fit rather than blocking the sender.
-RATE=${DEMO_RATE:-100000}
-# Receivers do not count to N (a slow receiver loses frames to a VALE switch, by design): they
-# run until stopped with SIGINT, then print their totals and speed.
+# A host pkt-gen receives on vale0:2; a guest with --netmap vale0:1 loads ptnet.ko and runs
+# pkt-gen -f tx on /dev/ptnet0 for DEMO_SECONDS; then the guest receives while a host pkt-gen
+# sends from vale0:3 for DEMO_SECONDS. Beside it, host pkt-gen -> host pkt-gen on vale9 for
+# reference. Senders run unpaced (DEMO_RATE=PPS paces the host sender) and are stopped with
+# SIGINT; a receiver's rate is over its first to last frame. What a receiver cannot take is
+# dropped at the switch (VALE never blocks a sender), so "delivered" shows who was the limit.
+# Prints a table; exits 1 with the guest's console if the guest run did not complete.
+SECS=${DEMO_SECONDS:-3}
+RATE=${DEMO_RATE:-0}
 export PTVMM_SHM_DIR=${PTVMM_SHM_DIR:-/tmp/shm}
 mkdir -p "$PTVMM_SHM_DIR"
 
@@ -21,13 +21,25 @@ speed() {
     pps = p * ((pu in f) ? f[pu] : 1); bps = b * ((bu in f) ? f[bu] : 1)
     printf "%.3f %.3f\n", pps / 1e6, bps / 1e9 }' | tail -n 1
 }
+# count VERB FILE: the packets of pkt-gen's "Sent|Received N packets" summary line
+count() { sed -n "s/.*$1 \([0-9]*\) packets.*/\1/p" "$2" | tail -n 1; }
+# wait_for PATTERN FILE SECONDS [PID]: until FILE has PATTERN (or PID is gone)
+wait_for() {
+  i=0
+  while [ $i -lt "$3" ] && ! grep -q "$1" "$2" 2>/dev/null; do
+    [ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || return 1
+    sleep 1; i=$((i + 1))
+  done
+  grep -q "$1" "$2"
+}
 
 mkdir -p demo/ptnet-demo
 cat >demo/ptnet-demo/g.sh <<END_G
 insmod /lib/modules/ptnet.ko || echo "DEMO-ERROR insmod"
-timeout 60 pkt-gen -i ptnet0 -f tx -n $N -l 60 >/tmp/tx.log 2>&1
+timeout -s INT $SECS pkt-gen -i ptnet0 -f tx -l 60 >/tmp/tx.log 2>&1
 sed 's/^/G-TX: /' /tmp/tx.log
-timeout -s INT 15 pkt-gen -i ptnet0 -f rx -n $N >/tmp/rx.log 2>&1 & p=\$!
+# The host starts sending within ~2 s of G-RX-READY and sends for $SECS s.
+timeout -s INT $((SECS + 5)) pkt-gen -i ptnet0 -f rx >/tmp/rx.log 2>&1 & p=\$!
 i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/rx.log; do sleep 1; i=\$((i+1)); done
 echo "G-RX-READY"
 wait \$p
@@ -40,40 +52,45 @@ cat demo.cpio initramfs.cpio.gz >initrd-demo
 # Reference: host pkt-gen to host pkt-gen in the same place.
 ./ptvmm-pktgen -i vale9:2 -f rx </dev/null >ref-rx.log 2>&1 &
 r=$!
-sleep 1
-timeout 60 ./ptvmm-pktgen -i vale9:1 -f tx -n "$N" -l 60 </dev/null >ref-tx.log 2>&1
+wait_for ready ref-rx.log 20
+timeout -s INT "$SECS" ./ptvmm-pktgen -i vale9:1 -f tx -l 60 -R "$RATE" </dev/null >ref-tx.log 2>&1
 sleep 1; kill -INT $r; wait $r
 
 # Guest -> host, then host -> guest.
 ./ptvmm-pktgen -i vale0:2 -f rx </dev/null >hrx.log 2>&1 &
 hrx=$!
-i=0; while [ $i -lt 20 ] && ! grep -q ready hrx.log; do sleep 1; i=$((i+1)); done
+wait_for ready hrx.log 20
+echo "demo: guest pkt-gen -f tx for $SECS s, host pkt-gen -f rx on vale0:2 ..."
 timeout 300 ./ptvmm --kernel bzImage --initrd initrd-demo --memory 256 --cpus 1 \
   --netmap vale0:1 --cmdline "console=ttyS0 quiet panic=-1 -- sh /ptnet-demo/g.sh" \
   </dev/null >guest.log 2>&1 &
 g=$!
-i=0
-while [ $i -lt 120 ] && ! grep -q G-RX-READY guest.log && kill -0 $g 2>/dev/null; do sleep 1; i=$((i+1)); done
+wait_for G-RX-READY guest.log 120 $g
 kill -INT $hrx; wait $hrx
-timeout 60 ./ptvmm-pktgen -i vale0:3 -f tx -n "$N" -l 60 -R "$RATE" </dev/null >htx.log 2>&1
+echo "demo: host pkt-gen -f tx on vale0:3 for $SECS s, guest pkt-gen -f rx ..."
+timeout -s INT "$SECS" ./ptvmm-pktgen -i vale0:3 -f tx -l 60 -R "$RATE" </dev/null >htx.log 2>&1
 wait $g
 grc=$?
 tr -d '\r' <guest.log | grep '^G-' >g.log
 
-row() { # row NAME FILE: frames received, Mpps, Gbit/s as the receiver measured them
-  got=$(sed -n 's/.*Received \([0-9]*\) packets.*/\1/p' "$2" | tail -n 1)
-  set -- "$1" "$(speed "$2")"
-  printf '| %-38s | %9s | %9s | %8s | %8s |\n' "$1" "$N" "${got:--}" "${2% *}" "${2#* }"
+row() { # row NAME SENDER-LOG RECEIVER-LOG: sent, received, delivered, the receiver's rate
+  sent=$(count Sent "$2"); got=$(count Received "$3")
+  pct=$(awk -v s="${sent:-0}" -v g="${got:-0}" 'BEGIN { if (s > 0) printf "%.1f%%", 100 * g / s; else print "-" }')
+  set -- "$1" "$(speed "$3")"
+  printf '| %-30s | %10s | %10s | %9s | %8s | %8s |\n' "$1" "${sent:--}" "${got:--}" "$pct" "${2% *}" "${2#* }"
 }
+grep '^G-TX: ' g.log | sed 's/^G-TX: //' >g-tx.log
+grep '^G-RX: ' g.log | sed 's/^G-RX: //' >g-rx.log
+paced=unpaced; [ "$RATE" = 0 ] || paced="paced at $RATE pps"
 echo
-echo "| pkt-gen, 60-byte frames                |      sent |  received |     Mpps |   Gbit/s |"
-echo "|----------------------------------------|-----------|-----------|----------|----------|"
-row "guest tx -> host rx (at the host)" hrx.log
-row "host tx -R $RATE -> guest rx (guest)" g.log
-row "host tx -> host rx (reference)" ref-rx.log
+echo "pkt-gen, 60-byte frames, $SECS s a direction, senders $paced; Mpps and Gbit/s at the receiver"
+echo "| direction                      |       sent |   received | delivered |     Mpps |   Gbit/s |"
+echo "|--------------------------------|------------|------------|-----------|----------|----------|"
+row "guest -> host (ptnet, vale0)" g-tx.log hrx.log
+row "host -> guest (ptnet, vale0)" htx.log g-rx.log
+row "host -> host (reference)" ref-tx.log ref-rx.log
 echo
-echo "(pkt-gen's own summaries)"
-grep -hE '^(G-TX: |G-RX: )?(Sent|Received|Speed)' g.log hrx.log | sed 's/^/  /'
-sent=$(grep -c '^G-TX: Sent' g.log); got=$(grep -c '^G-RX: Received' g.log)
-[ "$grc" = 0 ] && [ "$sent" = 1 ] && [ "$got" = 1 ] && ! grep -q DEMO-ERROR guest.log || {
+echo "(pkt-gen's own summaries: guest tx, host rx, host tx, guest rx)"
+cat g-tx.log hrx.log htx.log g-rx.log | grep -E '^(Sent|Received|Speed)' | sed 's/^/  /'
+[ "$grc" = 0 ] && grep -q '^Sent' g-tx.log && grep -q '^Received' g-rx.log && ! grep -q DEMO-ERROR guest.log || {
   echo "demo: the guest run did not complete (ptvmm status $grc); its console:"; tail -n 30 guest.log; exit 1; }
