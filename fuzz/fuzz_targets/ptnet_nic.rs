@@ -23,8 +23,8 @@ struct Ram(Box<[u64]>);
 impl Ram {
     fn mem(&self) -> SharedMem {
         let p = NonNull::new(self.0.as_ptr() as *mut u8).unwrap();
-        // SAFETY: the block lives as long as the Ram (held in an Arc by the NIC and by this
-        // target until the end of the input) and is only reached through SharedMem.
+        // The block is held in an Arc by the NIC and by this target until the end of the input.
+        // SAFETY: so it lives as long as the Ram, and is only reached through SharedMem.
         unsafe { SharedMem::new(p, self.0.len() * 8) }
     }
 }

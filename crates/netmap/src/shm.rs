@@ -61,8 +61,8 @@ impl SharedMem {
     pub fn sub(&self, offset: usize, len: usize) -> SharedMem {
         self.check(offset, len, 8);
         SharedMem {
-            // SAFETY: `check` proved `offset + len <= self.len`, so the pointer stays inside
-            // (or one past the end of) the mapping and is non-null.
+            // `check` proved `offset + len <= self.len`.
+            // SAFETY: so the pointer stays inside (or one past the end of) the mapping, non-null.
             base: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(offset)) },
             len,
         }
@@ -86,8 +86,8 @@ impl SharedMem {
     #[inline(always)]
     pub fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
         self.check(offset, 4, 4);
-        // SAFETY: in bounds and 4-byte aligned (checked; base is 8-aligned); the memory stays
-        // mapped per `new`'s contract; `AtomicU32` tolerates concurrent access.
+        // In bounds and 4-byte aligned (checked; base is 8-aligned); mapped per `new`'s contract.
+        // SAFETY: the above, and `AtomicU32` tolerates concurrent access.
         unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast()) }
     }
 
@@ -177,8 +177,7 @@ impl SharedMem {
         if offset < self.len {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let p = self.base.as_ptr().wrapping_add(offset);
-            // SAFETY: a prefetch is a hint that never faults or changes memory; the address
-            // is inside the mapping anyway.
+            // SAFETY: a prefetch is a hint that never faults or changes memory (p is in bounds).
             unsafe { _mm_prefetch::<_MM_HINT_T0>(p as *const i8) };
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -189,8 +188,8 @@ impl SharedMem {
     #[inline(always)]
     pub fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
         self.check(offset, dst.len(), 1);
-        // SAFETY: the source range is in bounds (checked) and mapped; `dst` is private memory
-        // that cannot overlap a shared mapping we only reach through raw pointers.
+        // `dst` is private memory that cannot overlap a mapping reached only by raw pointers.
+        // SAFETY: the source range is in bounds (checked) and mapped.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 self.base.as_ptr().add(offset),
@@ -204,8 +203,8 @@ impl SharedMem {
     #[inline(always)]
     pub fn write_bytes(&self, offset: usize, src: &[u8]) {
         self.check(offset, src.len(), 1);
-        // SAFETY: the destination range is in bounds (checked) and mapped writable; `src` is
-        // private memory, so the ranges do not overlap.
+        // `src` is private memory, so the ranges do not overlap.
+        // SAFETY: the destination range is in bounds (checked) and mapped writable.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(offset), src.len())
         }
@@ -232,8 +231,7 @@ impl SharedMem {
             src.wrapping_add(len) <= dstp || dstp.wrapping_add(len) <= src,
             "overlapping shared memory copy"
         );
-        // SAFETY: both ranges are in bounds of live mappings (checked) and do not overlap
-        // (checked above).
+        // SAFETY: both ranges are in bounds of live mappings and do not overlap (both checked).
         unsafe { std::ptr::copy_nonoverlapping(src, dstp, len) }
     }
 }
@@ -261,8 +259,8 @@ pub(crate) mod testmem {
             let ptr = self.buf.as_mut_ptr().cast::<u8>();
             let pad = ptr.align_offset(64);
             assert!(pad + self.len <= self.buf.len() * 8);
-            // SAFETY: the heap block lives as long as `self`, kept alive while the window is
-            // used; `pad` (< 64) 64-aligns the base inside the block's 64 spare bytes.
+            // The heap block lives as long as `self`, kept alive while the window is used.
+            // SAFETY: that, and `pad` (< 64) 64-aligns the base inside the block's 64 spare bytes.
             unsafe { SharedMem::new(NonNull::new(ptr.add(pad)).unwrap(), self.len) }
         }
     }

@@ -162,8 +162,7 @@ impl PortIo {
         if bar0 == 0 || rings == 0 || u64::from(first) + u64::from(len) > 0x1_0000 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
-        // SAFETY: ioperm only changes this thread's I/O permission bitmap; no memory is
-        // passed.
+        // SAFETY: ioperm only changes this thread's I/O permission bitmap; no memory is passed.
         let r = unsafe { libc::ioperm(first.into(), len.into(), 1) };
         if r != 0 {
             return Err(io::Error::last_os_error());
@@ -180,8 +179,8 @@ impl Doorbell for PortIo {
         assert!(kring < self.rings, "kick of ring {kring} out of range");
         // In range of the ioperm window (checked in new), below 0x10000.
         let port = self.base + 4 * kring as u16;
-        // SAFETY: a 4-byte write to a port this thread was granted by ioperm in `new`: the
-        // NIC's KICK register, whose value is ignored. It touches no memory of this process.
+        // The NIC's KICK register, whose value is ignored; it touches no memory of this process.
+        // SAFETY: a 4-byte write to a port this thread was granted by ioperm in `new`.
         unsafe {
             std::arch::asm!("out dx, eax", in("dx") port, in("eax") 0u32,
                 options(nomem, nostack, preserves_flags));

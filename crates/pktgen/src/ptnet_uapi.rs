@@ -62,8 +62,8 @@ pub const IOC_RXSYNC: u32 = ioc(0, b'p', 5, 0);
 /// `PTNET_IOC_LAYOUT`.
 pub fn get_layout(fd: &OwnedFd) -> io::Result<Layout> {
     let mut l = Layout::default();
-    // SAFETY: the request's size field is `size_of::<Layout>()`, and `l` is a writable
-    // `repr(C)` struct of exactly that size and the header's layout; the kernel writes only it.
+    // The request's size field is `size_of::<Layout>()`; the kernel writes only `l`.
+    // SAFETY: `l` is a writable `repr(C)` struct of exactly that size and the header's layout.
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), IOC_LAYOUT as _, &mut l as *mut Layout) };
     if r < 0 {
         return Err(io::Error::last_os_error());

@@ -128,8 +128,8 @@ impl Mapping {
     /// The mapped window. Valid while `self` lives; callers keep the `Mapping` alive (e.g.
     /// in an `Arc`) alongside any copy.
     pub fn mem(&self) -> SharedMem {
-        // SAFETY: `ptr..ptr + len` is a live read-write mapping (page aligned) until `self`
-        // is dropped; every holder of the window also holds the mapping.
+        // Every holder of the window also holds the mapping.
+        // SAFETY: `ptr..ptr + len` is a live read-write mapping (page aligned) until `self` drops.
         unsafe { SharedMem::new(self.ptr, self.len) }
     }
 }
@@ -183,8 +183,8 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     let tsp = ts
         .as_ref()
         .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a live, aligned u32; `tsp` is null or points to `ts`, alive for the
-    // call. FUTEX_WAIT only reads the word.
+    // FUTEX_WAIT only reads the word.
+    // SAFETY: `word` is a live, aligned u32; `tsp` is null or points to `ts`, alive for the call.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
@@ -200,8 +200,8 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
 
 /// Wakes every waiter on `word` in any process.
 pub fn futex_wake(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE does not access user memory besides
-    // using its address as a key.
+    // FUTEX_WAKE uses the address only as a key.
+    // SAFETY: `word` is a live, aligned u32.
     unsafe {
         libc::syscall(
             libc::SYS_futex,

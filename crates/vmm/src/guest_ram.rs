@@ -29,8 +29,8 @@ impl GuestRam for VmGuestRam {
         }
         let host = self.mem.get_host_address(GuestAddress(gpa)).ok()?;
         let base = NonNull::new(host)?;
-        // SAFETY: `[host, host + len)` is inside one mapped RAM region (checked above), kept
-        // alive by `self.mem`; concurrent guest writes are what SharedMem's accessors allow.
+        // Concurrent guest writes are what SharedMem's accessors allow.
+        // SAFETY: `[host, host + len)` is in one mapped RAM region (checked), kept by `self.mem`.
         Some(unsafe { SharedMem::new(base, len) })
     }
 }

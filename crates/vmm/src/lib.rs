@@ -115,8 +115,8 @@ impl Machine {
                 userspace_addr: region.as_ptr() as u64,
                 flags: 0,
             };
-            // SAFETY: the mapping behind `region` stays alive as long as `mem`, which the
-            // Machine owns and keeps until after the VM fd is closed.
+            // The Machine owns `mem` and keeps it until after the VM fd is closed.
+            // SAFETY: so the mapping behind `region` stays alive as long as the VM.
             unsafe { vm.set_user_memory_region(r) }
                 .map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
         }

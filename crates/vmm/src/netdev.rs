@@ -58,8 +58,8 @@ fn memdev_hook(vm: Arc<VmFd>, slot: u32, port: Arc<dyn NetmapPort>) -> crate::Ba
                 userspace_addr: region.mem.as_ptr() as u64,
                 flags: 0,
             };
-            // SAFETY: the mapping is the port's region, `region.size` bytes long and kept
-            // alive by `port`, which this hook (owned by the Machine) holds for the VM's life.
+            // `port` is held by this hook, which the Machine owns for the VM's life.
+            // SAFETY: the mapping is the port's region, `region.size` bytes, kept alive by `port`.
             unsafe { vm.set_user_memory_region(r) }
         };
         if c.old.is_some() {

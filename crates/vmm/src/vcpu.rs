@@ -97,8 +97,7 @@ fn cpu_state(vcpu: &VcpuFd) -> String {
 
 fn internal_error_text(id: u8, vcpu: &mut VcpuFd) -> String {
     let run = vcpu.get_kvm_run();
-    // SAFETY: the vCPU last exited with KVM_EXIT_INTERNAL_ERROR, so `internal` is the
-    // union member KVM filled in.
+    // SAFETY: after KVM_EXIT_INTERNAL_ERROR, `internal` is the union member KVM filled in.
     let (suberror, ndata, data) = unsafe {
         let i = &run.__bindgen_anon_1.internal;
         (i.suberror, i.ndata, i.data)

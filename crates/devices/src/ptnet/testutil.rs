@@ -32,8 +32,8 @@ impl TestRam {
     /// The whole RAM as shared memory (the test's "guest" side).
     pub fn mem(&self) -> SharedMem {
         let ptr = NonNull::new(self.buf.as_ptr() as *mut u8).expect("heap pointer");
-        // SAFETY: the boxed block is 8-aligned, outlives every window (tests hold the Arc) and,
-        // once shared, is reached only through SharedMem's atomics and copies, never references.
+        // Once shared, the block is reached only through SharedMem's atomics and copies.
+        // SAFETY: the boxed block is 8-aligned and outlives every window (tests hold the Arc).
         unsafe { SharedMem::new(ptr, self.len()) }
     }
 }

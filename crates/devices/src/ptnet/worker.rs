@@ -385,8 +385,8 @@ impl Worker {
                 revents: 0,
             },
         ];
-        // SAFETY: `fds` is a valid array of two pollfds for the duration of the call and
-        // both descriptors are owned by live EventFds (the worker holds Arcs to them).
+        // Both descriptors are owned by live EventFds (the worker holds Arcs to them).
+        // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, MAX_SLEEP.as_millis() as i32) };
         if r > 0 && fds[0].revents & libc::POLLIN != 0 {
             self.drain_doorbell();

@@ -90,8 +90,8 @@ fn install_signals() {
         // SAFETY: `sigaction` is plain data; all-zero is a valid starting value.
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
         sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-        // SAFETY: installs an async-signal-safe handler (one atomic store); `sa` is valid
-        // for the call. No SA_RESTART, so blocking waits return early.
+        // No SA_RESTART, so blocking waits return early.
+        // SAFETY: an async-signal-safe handler (one atomic store); `sa` is valid for the call.
         unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };
     }
 }
