@@ -11,6 +11,8 @@
 #   host ptvmm-pktgen -i vale2:4 -f ping -n 100  ->  guest pkt-gen -i ptnet0 -f pong -n 100
 #   guest pkt-gen -i ptnet0 -f tx -n 200000 with nobody listening (ring full, poll() for space),
 #   then the same with --busy-poll (spinning on the CSB; kicks and interrupts counted)
+# then two ptvmm guests on vale4: guest G's pkt-gen -f tx -n 1000 -> guest H's pkt-gen -f rx -n 1000;
+#   G floods and powers off mid-run; H's port keeps working (host ping -> H's pong, 100 of 100)
 # counts exact and every frame verified (IP/UDP checksums) on both sides; busy-poll kicks rarely
 # and a busy-poll sender that never waits takes no interrupt.
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
@@ -152,6 +154,90 @@ check "guest D: rmmod clean after pkt-gen, no oops/BUG/WARNING" \
   test "$(val "$d" D-RMMOD)" = 0 -a "$(val "$d" D-BAD)" = 0
 check "guest D powers off cleanly (ptvmm status $drc)" test "$drc" -eq 0
 check "the vale2 ports are removed after guest and pkt-gens exit" test -z "$(ls "$PTVMM_SHM_DIR")"
+
+# --- Guest pkt-gen to guest pkt-gen: two ptvmm processes on vale4 ---------------------------------
+# H (vale4:2) receives G's (vale4:1) 1000 frames, exactly; then G floods and powers off mid-run;
+# H's port must outlive G's: the host's ping on vale4:3 gets all its replies from H afterwards.
+mkdir -p y2/ptnet-test
+cat >y2/ptnet-test/h.sh <<END_H
+dmesg -c >/dev/null
+insmod /lib/modules/ptnet.ko; echo "H-INSMOD \$?"
+timeout 120 pkt-gen -i ptnet0 -f rx -n 1000 >/tmp/rx.log 2>&1 & p=\$!
+i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/rx.log; do sleep 1; i=\$((i+1)); done
+echo "H-RX-READY \$(grep -c ready /tmp/rx.log)"
+wait \$p; echo "H-RXRC \$?"
+sed 's/^/H-RX: /' /tmp/rx.log
+# G's flood: receive until a report line with frames was followed by an idle one (G is gone).
+pkt-gen -i ptnet0 -f rx >/tmp/rx2.log 2>&1 & p=\$!
+i=0; seen=0
+while [ \$i -lt 60 ]; do
+  sleep 1; i=\$((i+1))
+  last=\$(grep 'pps (' /tmp/rx2.log | tail -n 1)
+  case "\$last" in "") ;; "0.000 pps"*) [ \$seen = 1 ] && break ;; *) seen=1 ;; esac
+done
+kill -INT \$p; wait \$p
+sed 's/^/H-RX2: /' /tmp/rx2.log
+timeout 120 pkt-gen -i ptnet0 -f pong -n 100 >/tmp/pong.log 2>&1 & p=\$!
+i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/pong.log; do sleep 1; i=\$((i+1)); done
+echo "H-PONG-READY \$(grep -c ready /tmp/pong.log)"
+wait \$p; echo "H-PONGRC \$?"
+rmmod ptnet; echo "H-RMMOD \$?"
+echo "H-BAD \$(dmesg | grep -cE '$BAD')"
+END_H
+cat >y2/ptnet-test/g.sh <<END_G
+dmesg -c >/dev/null
+insmod /lib/modules/ptnet.ko; echo "G-INSMOD \$?"
+timeout 120 pkt-gen -i ptnet0 -f tx -n 1000 >/tmp/tx.log 2>&1; echo "G-TXRC \$?"
+sed 's/^/G-TX: /' /tmp/tx.log
+sleep 5  # H has all 1000 by now; then a flood, and a poweroff in the middle of it
+pkt-gen -i ptnet0 -f tx >/tmp/flood.log 2>&1 & p=\$!
+sleep 3
+echo "G-FLOOD-RUNNING \$(kill -0 \$p && echo yes)"
+echo "G-FLOOD \$(grep 'pps (' /tmp/flood.log | tail -n 1)"
+echo "G-BAD \$(dmesg | grep -cE '$BAD')"
+poweroff -f
+END_G
+(cd y2 && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >test-gh.cpio
+cat test-gh.cpio initramfs.cpio.gz >initrd-gh
+timeout 300 ./ptvmm --kernel bzImage --initrd initrd-gh --memory 256 --cpus 1 \
+  --netmap vale4:2 --mac 02:00:00:00:00:0b --cmdline "$BASE -- sh /ptnet-test/h.sh" </dev/null >h.log 2>&1 &
+hpid=$!
+i=0; while [ $i -lt 120 ] && ! grep -q 'H-RX-READY 1' h.log && kill -0 $hpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+timeout 200 ./ptvmm --kernel bzImage --initrd initrd-gh --memory 256 --cpus 1 \
+  --netmap vale4:1 --mac 02:00:00:00:00:0a --cmdline "$BASE -- sh /ptnet-test/g.sh" </dev/null >g.log 2>&1
+grc=$?
+ports_left=$(ls "$PTVMM_SHM_DIR" | grep -c '^ptvmm-vale\.4\.')
+i=0; while [ $i -lt 120 ] && ! grep -q 'H-PONG-READY 1' h.log && kill -0 $hpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+timeout 60 ./ptvmm-pktgen -i vale4:3 -f ping -n 100 </dev/null >hping4.log 2>&1; hpc4=$?
+i=0; while [ $i -lt 120 ] && kill -0 $hpid 2>/dev/null; do sleep 1; i=$((i+1)); done
+if kill -0 $hpid 2>/dev/null; then kill $hpid; echo "    (guest H still running: killed)"; fi
+wait $hpid; hrc4=$?
+g=$(tr -d '\r' <g.log); h=$(tr -d '\r' <h.log)
+echo "$g" | grep -E '^G-' | sed 's/^/    G| /'
+echo "$h" | grep -E '^H-' | grep -v 'pps (' | sed 's/^/    H| /'
+grep -E 'replies|rror' hping4.log | sed 's/^/    host| /'
+check "guests G and H load ptnet.ko" test "$(val "$g" G-INSMOD)$(val "$h" H-INSMOD)" = 00
+check "guest G's pkt-gen -f tx -n 1000 sends 1000 (status $(val "$g" G-TXRC))" \
+  test "$(val "$g" G-TXRC)" = 0 -a -n "$(echo "$g" | grep '^G-TX: Sent 1000 packets')"
+check "guest H's pkt-gen -f rx -n 1000, another ptvmm on vale4: exactly 1000, all verified" \
+  test "$(val "$h" H-RXRC)" = 0 -a -n "$(echo "$h" | grep '^H-RX: Received 1000 packets')" \
+    -a -n "$(echo "$h" | grep '^H-RX: Verified 1000 good 0 bad')"
+check "G's flood was running when G powered off ($(val "$g" G-FLOOD))" \
+  test "$(val "$g" G-FLOOD-RUNNING)" = yes -a -n "$(val "$g" G-FLOOD | grep -v '^0.000 pps')"
+check "H received G's flood ($(echo "$h" | sed -n 's/^H-RX2: \(Received [0-9]* packets\).*/\1/p'))" \
+  test -n "$(echo "$h" | grep '^H-RX2: Received [1-9][0-9]* packets')"
+check "G powered off mid-run cleanly (ptvmm status $grc), no oops" \
+  test "$grc" = 0 -a "$(val "$g" G-BAD)" = 0 -a -z "$(echo "$g" | grep -E "$BAD")"
+check "G's port is gone, H's is left ($ports_left port file(s) on vale4)" test "$ports_left" = 1
+check "after G's poweroff H's port still works: host ping -n 100 -> H's pong, 100 replies (status $hpc4)" \
+  test "$hpc4" = 0 -a "$(val "$h" H-PONGRC)" = 0 -a -n "$(grep '^ping: 100 replies of 100,' hping4.log | tail -n1)"
+check "guest H: rmmod clean, no oops, powers off cleanly (ptvmm status $hrc4)" \
+  test "$(val "$h" H-RMMOD)" = 0 -a "$(val "$h" H-BAD)" = 0 -a "$hrc4" = 0
+check "the vale4 ports are removed after both guests and the pinger exit" test -z "$(ls "$PTVMM_SHM_DIR")"
+if [ "$(val "$h" H-RXRC)" != 0 ] || ! has "$h" "PTVMM-CMD-EXIT 0"; then
+  echo "    --- guest H console (last 30 lines) ---"; echo "$h" | tail -n 30 | sed 's/^/    | /'
+fi
+if [ "$grc" != 0 ]; then echo "    --- guest G console (last 30 lines) ---"; echo "$g" | tail -n 30 | sed 's/^/    | /'; fi
 
 echo "$pass passed, $fail failed"
 exit "$fail"
