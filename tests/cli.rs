@@ -165,21 +165,42 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A fresh folder under /tmp (sticky, open to all) with mode 0755, whatever the umask and
+/// wherever the checkout and `TMPDIR` are.
+fn world_readable_dir(tag: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = PathBuf::from("/tmp").join(format!("ptvmm-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
 /// Runs ptvmm as an unprivileged user who cannot open /dev/kvm (mode 0600 or 0660 root:kvm).
 #[test]
 fn kvm_permission_denied_says_how_to_fix() {
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     assert!(
         is_root(),
         "this test drops to the 'nobody' user and so must start as root"
     );
-    let k = fake_bzimage();
-    let out = Command::new(env!("CARGO_BIN_EXE_ptvmm"))
+    // The checkout may sit where 'nobody' cannot enter (a mktemp folder, /root/...): run a
+    // copy of the binary, and a kernel file, from a folder of our own that anyone may enter.
+    let dir = world_readable_dir("nobody");
+    let exe = dir.join("ptvmm");
+    std::fs::copy(env!("CARGO_BIN_EXE_ptvmm"), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let k = dir.join("bzImage");
+    std::fs::copy(fake_bzimage(), &k).unwrap();
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(&exe)
         .args(["--kernel", k.to_str().unwrap()])
         .uid(65534)
         .gid(65534)
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("running {} as uid 65534: {e}", exe.display()));
+    let _ = std::fs::remove_dir_all(&dir);
     assert_bad_input(&out, &["/dev/kvm", "kvm' group"]);
 }
 

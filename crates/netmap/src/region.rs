@@ -7,6 +7,10 @@
 //!  | ring_ofs[]     |  header 256 + 16 * slots, 64-aligned)   | (reserved)     | (slots)
 //!  +----------------+-----------------------------------------+------------------------+
 //! ```
+//! `ring_ofs[]` is laid out as upstream netmap does: NIC TX rings, one host TX entry, NIC RX
+//! rings, one host RX entry (`host_tx_rings = host_rx_rings = 1`, the host entries 0 since a
+//! VALE port has no host rings). Upstream's ptnet guest finds RX ring i at
+//! `ring_ofs[tx_rings + 1 + i]`; see [`RegionLayout::ring_ofs_index`].
 //! Every object is 64-byte aligned; the total is rounded up to a 4 KiB page so the region
 //! can be mapped into a guest. Buffers 0 and 1 are reserved; each slot of each ring starts
 //! with its own buffer `2 + global slot number`.
@@ -20,6 +24,9 @@ use crate::shm::SharedMem;
 pub const PAGE_SIZE: usize = 4096;
 /// Most rings (TX + RX) a port may have: two 4 KiB CSB pages of 64-byte entries.
 pub const MAX_RINGS: u32 = 64;
+/// Host-ring entries per direction in a `netmap_if`: upstream netmap always counts at least
+/// one (`netmap_all_rings() = nrings + 1`), bound or not (ptnet ABI §4).
+pub const HOST_RINGS: u32 = 1;
 /// Fewest and most slots in a ring.
 pub const MIN_SLOTS: u32 = 4;
 /// See [`MIN_SLOTS`].
@@ -107,7 +114,8 @@ impl RegionLayout {
             return Err(LayoutError::BufSize(c.buf_size));
         }
         let nrings = (c.tx_rings + c.rx_rings) as usize;
-        let if_objsz = align_up(nif::SIZE + 8 * nrings, OBJ_ALIGN);
+        let nentries = nrings + 2 * HOST_RINGS as usize;
+        let if_objsz = align_up(nif::SIZE + 8 * nentries, OBJ_ALIGN);
         let max_slots = c.tx_slots.max(c.rx_slots) as usize;
         let ring_objsz = align_up(ring::HEADER_SIZE + slot::SIZE * max_slots, OBJ_ALIGN);
         let nbufs = RESERVED_BUFS as usize
@@ -153,6 +161,21 @@ impl RegionLayout {
         self.ring_pool.offset as usize + i as usize * self.ring_pool.objsz as usize
     }
 
+    /// Index in `ring_offs[]` of ring `i` (TX rings first, then RX rings, as in
+    /// [`RegionLayout::ring_offset`]): RX entries follow the host TX entries.
+    pub fn ring_ofs_index(&self, i: u32) -> u32 {
+        if i < self.config.tx_rings {
+            i
+        } else {
+            i + HOST_RINGS
+        }
+    }
+
+    /// Entries of `ring_ofs[]`: NIC and host rings of both directions.
+    pub fn ring_ofs_entries(&self) -> u32 {
+        self.num_rings() + 2 * HOST_RINGS
+    }
+
     /// Offset of TX ring `i`.
     pub fn tx_ring_offset(&self, i: u32) -> usize {
         assert!(i < self.config.tx_rings);
@@ -192,8 +215,10 @@ impl RegionLayout {
         mem.store_u32(nifp + nif::TX_RINGS, c.tx_rings, Relaxed);
         mem.store_u32(nifp + nif::RX_RINGS, c.rx_rings, Relaxed);
         mem.store_u32(nifp + nif::BUFS_HEAD, 0, Relaxed);
-        mem.store_u32(nifp + nif::HOST_TX_RINGS, 0, Relaxed);
-        mem.store_u32(nifp + nif::HOST_RX_RINGS, 0, Relaxed);
+        mem.store_u32(nifp + nif::HOST_TX_RINGS, HOST_RINGS, Relaxed);
+        mem.store_u32(nifp + nif::HOST_RX_RINGS, HOST_RINGS, Relaxed);
+        // Unbound host entries are 0; NIC entries are written below.
+        mem.fill(nifp + nif::RING_OFS, 8 * self.ring_ofs_entries() as usize, 0);
         for k in 0..3 {
             mem.store_u32(nifp + nif::SPARE + 4 * k, 0, Relaxed);
         }
@@ -206,7 +231,7 @@ impl RegionLayout {
             };
             let r = self.ring_offset(i);
             mem.store_i64(
-                nifp + nif::RING_OFS + 8 * i as usize,
+                nifp + nif::RING_OFS + 8 * self.ring_ofs_index(i) as usize,
                 (r - nifp) as i64,
                 Relaxed,
             );
@@ -353,7 +378,7 @@ mod tests {
         assert_eq!(nif.rx_rings(), 1);
         let mut seen = std::collections::HashSet::new();
         for i in 0..3u32 {
-            let ofs = nif.ring_ofs(i);
+            let ofs = nif.ring_ofs(l.ring_ofs_index(i));
             assert_eq!(ofs as usize, l.ring_offset(i) - l.nifp_offset());
             let r = RingView::new(mem, l.ring_offset(i), if i < 2 { 8 } else { 16 });
             assert_eq!(
@@ -377,5 +402,47 @@ mod tests {
             }
         }
         assert_eq!(seen.len() as u32, l.nbufs() - 2);
+    }
+
+    /// `ring_ofs[]` as upstream netmap lays it out, pinned for three ring shapes: NIC TX
+    /// entries, one host TX entry (0), NIC RX entries, one host RX entry (0); and RX ring i is
+    /// where upstream's guest looks for it, at `ring_ofs[tx_rings + host_tx_rings + i]`.
+    #[test]
+    fn netmap_if_has_the_host_ring_entries_upstream_expects() {
+        for (tx, rx) in [(1u32, 1u32), (2, 2), (4, 1)] {
+            let cfg = RegionConfig {
+                tx_rings: tx,
+                rx_rings: rx,
+                tx_slots: 8,
+                rx_slots: 8,
+                buf_size: 256,
+            };
+            let l = RegionLayout::new(cfg).unwrap();
+            let mut t = TestMem::new(l.size);
+            let mem = t.mem();
+            l.init(&mem, "vale0:1");
+            let nif = IfView::new(mem, l.nifp_offset());
+            let host_tx = mem.load_u32(nif::HOST_TX_RINGS, Relaxed);
+            let host_rx = mem.load_u32(nif::HOST_RX_RINGS, Relaxed);
+            assert_eq!((host_tx, host_rx), (1, 1), "{tx}+{rx}");
+            let rel = |i: u32| (l.ring_offset(i) - l.nifp_offset()) as i64;
+            let mut want: Vec<i64> = (0..tx).map(rel).collect();
+            want.push(0);
+            want.extend((tx..tx + rx).map(rel));
+            want.push(0);
+            let got: Vec<i64> = (0..tx + rx + 2).map(|k| nif.ring_ofs(k)).collect();
+            assert_eq!(got, want, "ring_ofs for {tx}+{rx} rings");
+            // Upstream's index rule, and the netmap_if object holds every entry.
+            for i in 0..rx {
+                assert_eq!(nif.ring_ofs(tx + host_tx + i), rel(tx + i));
+            }
+            assert!(nif::RING_OFS + 8 * (tx + rx + 2) as usize <= l.if_pool.objsz as usize);
+            assert!(nif.ring_ofs(tx + host_tx) != 0, "RX ring 0 is never the netmap_if");
+        }
+        // Exactly the pinned byte offsets for 1+1 rings of the default shape.
+        let l = RegionLayout::new(RegionConfig::default()).unwrap();
+        assert_eq!(l.if_pool.objsz, 128, "56-byte header + 4 entries, 64-aligned");
+        assert_eq!(l.ring_ofs_index(0), 0);
+        assert_eq!(l.ring_ofs_index(1), 2);
     }
 }
