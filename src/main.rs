@@ -46,6 +46,10 @@ struct Cli {
         allow_negative_numbers = true
     )]
     cpus: i64,
+    /// Host CPUs for the vCPU threads, e.g. 2,3: vCPU i runs on the i-th (the list repeats
+    /// when shorter than --cpus); a pinned vCPU is never migrated between host CPUs
+    #[arg(long, value_name = "CPU,..", value_delimiter = ',')]
+    pin_vcpus: Vec<usize>,
     /// Attach a ptnetmap passthrough NIC to VALE port PORT (valeX:Y; created if new)
     #[arg(long, value_name = "PORT")]
     netmap: Option<String>,
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         cmdline: cli.cmdline,
         memory_mib,
         cpus,
+        pin_vcpus: cli.pin_vcpus,
         net,
     };
     match vmm::run_linux(&cfg) {

@@ -112,6 +112,20 @@ fn cpu_count_out_of_range() {
 }
 
 #[test]
+fn pinning_to_a_cpu_this_host_does_not_give_us() {
+    let k = fake_bzimage();
+    let k = k.to_str().unwrap();
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--pin-vcpus", "0,99999"]),
+        &["--pin-vcpus 99999", "host CPUs"],
+    );
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--pin-vcpus", "x"]),
+        &["--pin-vcpus"],
+    );
+}
+
+#[test]
 fn bad_netmap_options() {
     let k = fake_bzimage();
     let k = k.to_str().unwrap();

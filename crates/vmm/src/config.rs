@@ -18,6 +18,8 @@ pub struct VmConfig {
     pub cmdline: String,
     pub memory_mib: u64,
     pub cpus: u8,
+    /// Host CPUs for the vCPU threads: vCPU i runs on `pin_vcpus[i % len]`; empty: unpinned.
+    pub pin_vcpus: Vec<usize>,
     /// A ptnet NIC on a VALE port, if any.
     pub net: Option<NetConfig>,
 }
@@ -36,6 +38,43 @@ pub struct NetConfig {
     pub slots: u32,
     /// Directory of the VALE switch files (None: `$PTVMM_SHM_DIR` or /dev/shm).
     pub shm_dir: Option<PathBuf>,
+}
+
+/// The host CPUs this process may run on (its affinity mask), or `None` if unknown.
+pub fn allowed_host_cpus() -> Option<Vec<usize>> {
+    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: CPU_ISSET only reads the set, and every index is below CPU_SETSIZE.
+    Some(
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+            .collect(),
+    )
+}
+
+/// `0-3,6` style text of a sorted CPU list.
+fn cpu_list(cpus: &[usize]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            cpus[i].to_string()
+        } else {
+            format!("{}-{}", cpus[i], cpus[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff` into a unicast MAC address.
@@ -81,6 +120,14 @@ impl VmConfig {
                 )));
             }
         }
+        if let Some(allowed) = allowed_host_cpus() {
+            if let Some(&c) = self.pin_vcpus.iter().find(|c| !allowed.contains(c)) {
+                return Err(Error::Config(format!(
+                    "--pin-vcpus {c}: this process may run on host CPUs {} only",
+                    cpu_list(&allowed)
+                )));
+            }
+        }
         if self.cpus == 0 || self.cpus > MAX_CPUS {
             return Err(Error::Config(format!(
                 "--cpus {} is out of range: give 1 to {MAX_CPUS}",
@@ -121,8 +168,22 @@ mod tests {
             cmdline: DEFAULT_CMDLINE.into(),
             memory_mib: mem,
             cpus,
+            pin_vcpus: Vec::new(),
             net: None,
         }
+    }
+
+    #[test]
+    fn pinning_to_cpus_this_process_may_use() {
+        let allowed = allowed_host_cpus().expect("sched_getaffinity");
+        let mut c = cfg(512, 2);
+        c.pin_vcpus = vec![allowed[0]];
+        assert!(c.validate(None).is_ok());
+        c.pin_vcpus = vec![allowed[0], 100_000];
+        let e = c.validate(None).unwrap_err();
+        assert_eq!(e.exit_status(), 2);
+        assert!(e.to_string().contains("--pin-vcpus 100000"), "{e}");
+        assert_eq!(cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
     }
 
     #[test]

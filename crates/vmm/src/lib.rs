@@ -80,6 +80,8 @@ pub struct Machine {
     next_slot: u32,
     /// ptnet NICs, stopped (workers joined) when the VM stops.
     nics: Vec<Arc<Mutex<devices::ptnet::PtnetNic>>>,
+    /// Host CPUs of the vCPU threads (vCPU i on `vcpu_cpus[i % len]`); empty: unpinned.
+    vcpu_cpus: Vec<usize>,
 }
 
 fn shared<T: BusDevice + 'static>(d: T) -> Arc<Mutex<dyn BusDevice>> {
@@ -199,6 +201,7 @@ impl Machine {
             bar_hooks,
             next_slot: layout::FIRST_DEVICE_MEM_SLOT,
             nics: Vec::new(),
+            vcpu_cpus: Vec::new(),
         })
     }
 
@@ -274,6 +277,12 @@ impl Machine {
         regs::setup_boot_cpu(&self.vcpus[0], entry, rsi).map_err(Error::kvm("boot vCPU registers"))
     }
 
+    /// Binds vCPU i's thread to host CPU `cpus[i % cpus.len()]` (empty: no pinning). A
+    /// pinned vCPU thread is never migrated between host CPUs by the scheduler.
+    pub fn pin_vcpus(&mut self, cpus: Vec<usize>) {
+        self.vcpu_cpus = cpus;
+    }
+
     /// Runs the guest until it powers off, resets, writes the debug-exit port, the user
     /// quits, a termination signal arrives, or a vCPU fails. All threads are stopped
     /// before this returns.
@@ -281,7 +290,9 @@ impl Machine {
         signals::install_kick_handler()?;
         let term = signals::TerminationSignals::block()?;
         let stop = Arc::new(AtomicBool::new(false));
+        let nmi_requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let ctx = vcpu::VcpuContext {
+            nmi_requests: nmi_requests.clone(),
             pio: self.pio.clone(),
             mmio: self.mmio.clone(),
             exit: self.exit.clone(),
@@ -292,7 +303,9 @@ impl Machine {
         let mut threads: Vec<JoinHandle<()>> = Vec::new();
         let mut spawn_error = None;
         for (id, fd) in self.vcpus.into_iter().enumerate() {
-            match vcpu::spawn(id as u8, fd, ctx.clone()) {
+            let cpu =
+                (!self.vcpu_cpus.is_empty()).then(|| self.vcpu_cpus[id % self.vcpu_cpus.len()]);
+            match vcpu::spawn(id as u8, fd, ctx.clone(), cpu) {
                 Ok(t) => threads.push(t),
                 Err(e) => {
                     spawn_error = Some(e);
@@ -314,11 +327,17 @@ impl Machine {
         let fds = [self.exit.eventfd().as_raw_fd(), term.raw_fd()];
         while self.exit.reason().is_none() {
             match signals::wait_readable(&fds, -1) {
-                Ok(ready) if ready[1] => {
-                    if let Some(sig) = term.take() {
-                        self.exit.request(ExitReason::Signal(sig));
+                Ok(ready) if ready[1] => match term.take() {
+                    Some(libc::SIGUSR1) => {
+                        log::warn!("SIGUSR1: injecting an NMI into every vCPU");
+                        nmi_requests.fetch_add(1, Ordering::Relaxed);
+                        for t in &threads {
+                            let _ = t.kill(signals::kick_signal());
+                        }
                     }
-                }
+                    Some(sig) => self.exit.request(ExitReason::Signal(sig)),
+                    None => {}
+                },
                 Ok(_) => {}
                 Err(e) => self
                     .exit
@@ -405,6 +424,7 @@ pub fn run_linux(cfg: &VmConfig) -> Result<ExitReason> {
         console: Box::new(FlushingStdout),
         stdin: true,
     })?;
+    machine.pin_vcpus(cfg.pin_vcpus.clone());
     if let (Some(net), Some(port)) = (&cfg.net, port) {
         let name = port.name().to_string();
         let setup = netdev::NicSetup {

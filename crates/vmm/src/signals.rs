@@ -21,8 +21,9 @@ pub fn install_kick_handler() -> Result<()> {
     })
 }
 
-/// SIGINT and SIGTERM, blocked in this thread (and so in every thread it spawns later) and
-/// delivered through a signalfd instead.
+/// SIGINT and SIGTERM (stop), and SIGUSR1 (inject an NMI into every vCPU: with the guest's
+/// `unknown_nmi_panic` a hung guest prints its backtrace), blocked in this thread (and so in
+/// every thread it spawns later) and delivered through a signalfd instead.
 pub struct TerminationSignals {
     fd: OwnedFd,
 }
@@ -34,6 +35,7 @@ fn termination_set() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         set
     }
 }

@@ -22,6 +22,8 @@ pub struct VcpuContext {
     pub stats: Arc<ExitStats>,
     /// Caught before the PIO bus: doorbells and other register handlers.
     pub handlers: HandlerTable,
+    /// Bumped to ask every vCPU for one NMI (SIGUSR1: a hung guest's backtrace).
+    pub nmi_requests: Arc<AtomicU64>,
 }
 
 /// Exit counters, for tests and benchmarks.
@@ -37,15 +39,55 @@ pub struct ExitStats {
 /// The KVM internal-error suberror for an instruction KVM could not emulate.
 const KVM_INTERNAL_ERROR_EMULATION: u32 = 1;
 
-/// Runs `vcpu` on a new thread named `vcpuN` until the VM stops.
-pub fn spawn(id: u8, vcpu: VcpuFd, ctx: VcpuContext) -> std::io::Result<JoinHandle<()>> {
+/// Runs `vcpu` on a new thread named `vcpuN` until the VM stops, on host CPU `cpu` if given.
+pub fn spawn(
+    id: u8,
+    vcpu: VcpuFd,
+    ctx: VcpuContext,
+    cpu: Option<usize>,
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("vcpu{id}"))
-        .spawn(move || run_loop(id, vcpu, ctx))
+        .spawn(move || {
+            if let Some(c) = cpu {
+                match pin_to(c) {
+                    Ok(()) => log::info!("vcpu{id}: pinned to host CPU {c}"),
+                    Err(e) => log::warn!("vcpu{id}: cannot pin to host CPU {c}: {e}"),
+                }
+            }
+            run_loop(id, vcpu, ctx)
+        })
+}
+
+/// Binds the calling thread to host CPU `cpu`.
+fn pin_to(cpu: usize) -> std::io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: an all-zero cpu_set_t is a valid, empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so CPU_SET stays inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: sched_setaffinity reads size_of::<cpu_set_t>() bytes from the valid `set`.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn run_loop(id: u8, mut vcpu: VcpuFd, ctx: VcpuContext) {
+    let mut nmis_seen = ctx.nmi_requests.load(Ordering::Relaxed);
     while !ctx.stop.load(Ordering::Acquire) {
+        let nmis = ctx.nmi_requests.load(Ordering::Relaxed);
+        if nmis != nmis_seen {
+            nmis_seen = nmis;
+            match vcpu.nmi() {
+                Ok(()) => log::warn!("vcpu{id}: NMI injected on request; {}", cpu_state(&vcpu)),
+                Err(e) => log::warn!("vcpu{id}: KVM_NMI failed: {e}"),
+            }
+        }
         let result = match vcpu.run() {
             Ok(VcpuExit::InternalError) => {
                 Some(ExitReason::Error(internal_error_text(id, &mut vcpu)))
@@ -221,6 +263,7 @@ mod tests {
             stop: Arc::new(AtomicBool::new(false)),
             stats: Arc::default(),
             handlers: HandlerTable::new(),
+            nmi_requests: Arc::default(),
         }
     }
 
