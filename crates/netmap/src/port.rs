@@ -101,4 +101,34 @@ pub trait NetmapPort: Send + Sync {
 
     /// A handle that interrupts [`NetmapPort::rx_wait`] on ring `ring`.
     fn rx_waker(&self, ring: u32) -> Result<Arc<dyn Waker>, PortError>;
+
+    /// A token for [`NetmapPort::rx_wait_since`], taken *before* the caller's own double
+    /// check (for example of a guest's CSB) so that a [`Waker`] firing between that check and
+    /// the sleep is not lost. The default (0) suits ports whose `rx_wait` never loses one.
+    fn rx_wait_token(&self, _ring: u32) -> Result<u32, PortError> {
+        Ok(0)
+    }
+
+    /// Like [`NetmapPort::rx_wait`], but returns at once if a [`Waker`] fired since `token`
+    /// was taken; with `arrivals` false it waits for a waker (or the timeout) only, not for
+    /// packets, so a full ring's arrivals (dropped anyway) do not wake the caller.
+    fn rx_wait_since(
+        &self,
+        ring: u32,
+        _token: u32,
+        seen_hwtail: u32,
+        arrivals: bool,
+        timeout: Option<Duration>,
+    ) -> Result<bool, PortError> {
+        if arrivals {
+            self.rx_wait(ring, seen_hwtail, timeout)
+        } else {
+            std::thread::sleep(
+                timeout
+                    .unwrap_or(Duration::from_millis(1))
+                    .min(Duration::from_millis(1)),
+            );
+            Ok(false)
+        }
+    }
 }

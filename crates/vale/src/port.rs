@@ -399,22 +399,46 @@ impl NetmapPort for Port {
         seen_hwtail: u32,
         timeout: Option<Duration>,
     ) -> Result<bool, PortError> {
+        let token = self.rx_wait_token(ring)?;
+        self.rx_wait_since(ring, token, seen_hwtail, true, timeout)
+    }
+
+    fn rx_wait_token(&self, ring: u32) -> Result<u32, PortError> {
+        self.check_ring(RingKind::Rx, ring)?;
+        Ok(self
+            .mem()
+            .atomic_u32(self.priv_layout.rx(ring) + RX_SEQ)
+            .load(Acquire))
+    }
+
+    fn rx_wait_since(
+        &self,
+        ring: u32,
+        token: u32,
+        seen_hwtail: u32,
+        arrivals: bool,
+        timeout: Option<Duration>,
+    ) -> Result<bool, PortError> {
         self.check_ring(RingKind::Rx, ring)?;
         let m = self.mem();
         let rs = self.priv_layout.rx(ring);
         let seq = m.atomic_u32(rs + RX_SEQ);
-        let s0 = seq.load(Acquire);
-        m.store_u32(rs + RX_NEED_KICK, 1, Relaxed);
-        fence(SeqCst);
         let moved = |m: &SharedMem| {
             m.load_u32(rs + RX_HWTAIL, Acquire) % self.layout.config.rx_slots != seen_hwtail
         };
-        if moved(&m) {
-            m.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
-            return Ok(true);
+        if arrivals {
+            m.store_u32(rs + RX_NEED_KICK, 1, Relaxed);
+            fence(SeqCst);
+            if moved(&m) {
+                m.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
+                return Ok(true);
+            }
         }
-        sys::futex_wait(seq, s0, timeout);
-        m.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
+        // Returns at once if the sequence moved since `token` (a waker fired meanwhile).
+        sys::futex_wait(seq, token, timeout);
+        if arrivals {
+            m.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
+        }
         Ok(moved(&m))
     }
 

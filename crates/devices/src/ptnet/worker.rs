@@ -9,12 +9,16 @@
 //!    head != hwcur?  txsync, write ktoa,        rxsync (release hwcur..head, publish
 //!      irq if sent and appl_need_kick             arrivals), write ktoa,
 //!      -> loop                                    irq if arrivals and appl_need_kick
-//!    kern_need_kick = 1, fence, re-read         ring full?  kern_need_kick = 1, fence,
-//!    new head? -> loop                            re-read; new head? loop; else sleep on
-//!    sleep on doorbell | stop                     doorbell | stop
-//!                                               else sleep in port.rx_wait (packets,
-//!                                                 or the stop waker)
+//!    kern_need_kick = 1, fence, re-read         ring half full or more?  kern_need_kick = 1,
+//!    new head? -> loop                            fence, re-read; new head? -> loop
+//!    sleep on doorbell | stop                   sleep in port.rx_wait_since: packets (unless
+//!                                                 the ring is full), a guest kick, or stop
 //! ```
+//!
+//! RX kicks reach the RX workers through one relay thread per NIC (`ptnet-rxkick`): it polls
+//! the RX doorbells and wakes the port's RX wait, a futex that the sending process wakes on
+//! arrivals. So the slots a guest releases go back to the switch as soon as the ring is half
+//! full, not at the next arrival: a receiver that keeps up never makes the switch drop.
 //!
 //! Stopping: an explicit DELETE ([`Workers::finish`]) first lets each worker complete the
 //! guest's last published request — TX forwards up to `atok.head`, RX takes back the slots
@@ -104,9 +108,17 @@ impl Workers {
             threads: Vec::new(),
             rx_wakers: Vec::new(),
         };
+        let mut relay = Vec::new();
         for c in rings {
             if c.kind == RingKind::Rx {
-                w.rx_wakers.push(c.port.rx_waker(c.index).map_err(port_io)?);
+                let waker = c.port.rx_waker(c.index).map_err(port_io)?;
+                w.rx_wakers.push(waker.clone());
+                relay.push(KickRelay {
+                    doorbell: c.doorbell.clone(),
+                    waker,
+                    stats: c.stats.clone(),
+                    ring: c.ring,
+                });
             }
             let name = match c.kind {
                 RingKind::Tx => format!("ptnet-tx{}", c.index),
@@ -117,6 +129,13 @@ impl Workers {
                 let mut worker = Worker::new(c, stop);
                 worker.run();
             })?;
+            w.threads.push(t);
+        }
+        if !relay.is_empty() {
+            let stop = w.stop.clone();
+            let t = std::thread::Builder::new()
+                .name("ptnet-rxkick".into())
+                .spawn(move || relay_rx_kicks(&relay, &stop))?;
             w.threads.push(t);
         }
         Ok(w)
@@ -305,20 +324,29 @@ impl Worker {
                 }
                 Err(e) => return Err(e),
             }
+            // Guest kicks reach this sleep through the relay thread (`ptnet-rxkick`), which
+            // wakes the port's RX wait. Take the wait token before the double check, so a
+            // kick between the check and the sleep is not lost.
+            let token = self.c.port.rx_wait_token(self.c.index)?;
             let free = ring::distance(self.st.hwtail, ring::prev(self.st.hwcur, n), n);
-            if free == 0 {
-                // Full: only the guest releasing slots helps. Double check, then sleep.
+            // Ask for kicks once the ring is at least half full: the slots the guest releases
+            // then go back to the switch at once, before senders find the ring full and drop
+            // (a ring with room needs no kicks: arrivals wake this worker anyway).
+            if free <= n / 2 {
                 self.c.csb.set_kern_need_kick(true);
                 if self.new_work(self.c.csb.host_read_atok()) {
                     continue;
                 }
-                self.sleep_on_doorbell();
-            } else {
-                RingStats::add(&self.stats().sleeps, 1);
-                self.c
-                    .port
-                    .rx_wait(self.c.index, self.st.hwtail, Some(MAX_SLEEP))?;
             }
+            RingStats::add(&self.stats().sleeps, 1);
+            // A full ring waits for kicks only: arrivals are dropped by the switch anyway.
+            self.c.port.rx_wait_since(
+                self.c.index,
+                token,
+                self.st.hwtail,
+                free > 0,
+                Some(MAX_SLEEP),
+            )?;
         }
         Ok(())
     }
@@ -396,6 +424,52 @@ impl Worker {
     fn drain_doorbell(&self) {
         if let Ok(k) = self.c.doorbell.read() {
             RingStats::add(&self.stats().kicks, k);
+        }
+    }
+}
+
+/// An RX ring's doorbell as the relay sees it.
+struct KickRelay {
+    doorbell: Arc<EventFd>,
+    waker: Arc<dyn Waker>,
+    stats: Arc<PtnetStats>,
+    ring: u32,
+}
+
+/// The `ptnet-rxkick` thread: turns guest kicks of RX rings (eventfds, from KVM's ioeventfd
+/// or the register-handler table) into wakes of the RX workers, which sleep in the port's
+/// RX wait (a futex another process can wake) and so cannot poll the eventfds themselves.
+fn relay_rx_kicks(relay: &[KickRelay], stop: &Stop) {
+    let mut fds: Vec<libc::pollfd> = relay
+        .iter()
+        .map(|r| r.doorbell.as_raw_fd())
+        .chain(std::iter::once(stop.evt.as_raw_fd()))
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    while !stop.stopped() {
+        // Every descriptor belongs to an EventFd this thread holds an Arc to.
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds for the duration of the call.
+        let r = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                MAX_SLEEP.as_millis() as i32,
+            )
+        };
+        if r <= 0 {
+            continue;
+        }
+        for (r, fd) in relay.iter().zip(&fds) {
+            if fd.revents & libc::POLLIN != 0 {
+                if let Ok(k) = r.doorbell.read() {
+                    RingStats::add(&r.stats.rings[r.ring as usize].kicks, k);
+                }
+                r.waker.wake();
+            }
         }
     }
 }

@@ -440,3 +440,38 @@ fn implicit_delete_and_stop_do_not_trust_the_csb() {
     r.nic.stop();
     assert_eq!(r.port.ring_state(netmap::RingKind::Rx, 0).unwrap().hwcur, 0);
 }
+
+/// A guest that keeps up never makes the switch drop: once its RX ring is half full the worker
+/// asks for kicks, and a kick (through the `ptnet-rxkick` relay) gives the released slots back
+/// to the switch at once — before, they went back only at the next arrival, so a sender that
+/// found the ring full in between dropped frames the guest had room for.
+#[test]
+fn released_rx_slots_go_back_to_the_switch_on_the_kick_without_new_arrivals() {
+    let mut r = rig("valeWB:1");
+    let peer = open_vale(&r.dir, "valeWB:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    // More than half the ring arrives; the worker publishes it and goes to sleep.
+    host_send(&peer, 40);
+    wait_for("RX hwtail", || g.rx.guest_read_ktoa().1 == 40);
+    let_workers_sleep(&r, r.nic.stats().rx().sleeps);
+    wait_for("RX worker asks for kicks past half full", || {
+        g.rx.guest_kern_need_kick()
+    });
+    // The guest consumes everything and releases it with a kick; nothing else arrives.
+    g.release_rx(&r);
+    wait_for("released slots back at the switch", || {
+        r.port.ring_state(netmap::RingKind::Rx, 0).unwrap().hwcur == 40
+    });
+    assert!(r.nic.stats().rx().kicks >= 1);
+    // So the switch has room for a whole ring's worth again: 63 more frames, none dropped.
+    host_send(&peer, 63);
+    wait_for("63 more arrive", || {
+        g.rx.guest_read_ktoa().1 == (40 + 63) % SLOTS
+    });
+    assert_eq!(peer.stats().tx_pkts, 103);
+    assert_eq!(
+        r.nic.stats().rx().packets,
+        103,
+        "every frame reached the guest ring"
+    );
+}
