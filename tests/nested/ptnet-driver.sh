@@ -14,7 +14,7 @@
 #   scripts/nested -c 3 -t 600 DIR tests/nested/ptnet-driver.sh
 . ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
 
-BASE='console=ttyS0 quiet reboot=k panic=-1'
+BASE=$GUEST_CMDLINE
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR"
 MAC_A=02:00:00:00:00:0a
@@ -133,7 +133,7 @@ END_C
 cat test.cpio initramfs.cpio.gz >initrd-test
 
 t0=$(date +%s)
-timeout 400 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
+vm 400 1 --kernel bzImage --initrd initrd-test --memory 256 \
   --netmap vale0:2 --mac "$MAC_B" --cmdline "$BASE -- sh /ptnet-test/b.sh" </dev/null >b.log 2>&1 &
 bpid=$!
 # Wait for B to be up and in netmap mode (ptnet-ctl says so) before A starts sending.
@@ -142,7 +142,7 @@ while [ $i -lt 180 ] && ! grep -q 'PTNET-RX registered' b.log && kill -0 $bpid 2
 echo "    (guest B up after $(( $(date +%s) - t0 )) s)"
 
 t1=$(date +%s)
-a=$( { timeout 300 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
+a=$( { vm 300 1 --kernel bzImage --initrd initrd-test --memory 256 \
   --netmap vale0:1 --mac "$MAC_A" --cmdline "$BASE -- sh /ptnet-test/a.sh" </dev/null 2>&1
   echo "PTVMM-STATUS $?"; } | tr -d '\r')
 arc=$(echo "$a" | sed -n 's/^PTVMM-STATUS //p')
@@ -215,7 +215,7 @@ if [ -x ./ptvmm-pktgen ]; then
   timeout 200 ./ptvmm-pktgen -i vale1:2 -f rx -n 2000 --no-verify </dev/null >hrx.log 2>&1 &
   hrx=$!
   i=0; while [ $i -lt 20 ] && ! grep -q ready hrx.log; do sleep 1; i=$((i+1)); done
-  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-test --memory 256 --cpus 1 \
+  vm 300 1 --kernel bzImage --initrd initrd-test --memory 256 \
     --netmap vale1:1 --mac 02:00:00:00:00:0c --cmdline "$BASE -- sh /ptnet-test/c.sh" </dev/null >c.log 2>&1 &
   cpid=$!
   # The host rx ends after 1000 frames; then, once the guest is in netmap rx, the host sends.

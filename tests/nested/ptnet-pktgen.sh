@@ -23,7 +23,7 @@
 #   scripts/nested -c 3 -t 600 DIR tests/nested/ptnet-pktgen.sh
 . ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
 
-BASE='console=ttyS0 quiet reboot=k panic=-1'
+BASE=$GUEST_CMDLINE
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR"
 # Written [x]... so that the patterns do not match themselves anywhere.
@@ -77,7 +77,7 @@ timeout 200 ./ptvmm-pktgen -i vale2:2 -f rx -T 60000 </dev/null >hrx2.log 2>&1 &
 hrx=$!
 i=0; while [ $i -lt 20 ] && ! grep -q ready hrx2.log; do sleep 1; i=$((i+1)); done
 t0=$(date +%s)
-timeout 300 ./ptvmm --kernel bzImage --initrd initrd-d --memory 256 --cpus 1 \
+vm 300 1 --kernel bzImage --initrd initrd-d --memory 256 \
   --netmap vale2:1 --mac 02:00:00:00:00:0d --cmdline "$BASE -- sh /ptnet-test/d.sh" </dev/null >d.log 2>&1 &
 dpid=$!
 # The host rx counts until both guest senders are done (SIGINT: it drains and reports); then,
@@ -199,11 +199,11 @@ poweroff -f
 END_G
 (cd y2 && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >test-gh.cpio
 cat test-gh.cpio initramfs.cpio.gz >initrd-gh
-timeout 300 ./ptvmm --kernel bzImage --initrd initrd-gh --memory 256 --cpus 1 \
+vm 300 1 --kernel bzImage --initrd initrd-gh --memory 256 \
   --netmap vale4:2 --mac 02:00:00:00:00:0b --cmdline "$BASE -- sh /ptnet-test/h.sh" </dev/null >h.log 2>&1 &
 hpid=$!
 i=0; while [ $i -lt 120 ] && ! grep -q 'H-RX-READY 1' h.log && kill -0 $hpid 2>/dev/null; do sleep 1; i=$((i+1)); done
-timeout 200 ./ptvmm --kernel bzImage --initrd initrd-gh --memory 256 --cpus 1 \
+vm 200 1 --kernel bzImage --initrd initrd-gh --memory 256 \
   --netmap vale4:1 --mac 02:00:00:00:00:0a --cmdline "$BASE -- sh /ptnet-test/g.sh" </dev/null >g.log 2>&1
 grc=$?
 ports_left=$(ls "$PTVMM_SHM_DIR" | grep -c '^ptvmm-vale\.4\.')

@@ -15,7 +15,7 @@
 #   scripts/nested -c 3 -t 420 DIR tests/nested/ptnet-stack.sh
 . ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
 
-BASE='console=ttyS0 quiet reboot=k panic=-1'
+BASE=$GUEST_CMDLINE
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR"
 BAD='[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection'
@@ -91,10 +91,10 @@ cat stack.cpio initramfs.cpio.gz >initrd-stack
 
 RINGS='--netmap-rings 2 --netmap-slots 64'
 t0=$(date +%s)
-timeout 300 ./ptvmm --kernel bzImage --initrd initrd-stack --memory 256 --cpus 1 --netmap vale3:3 $RINGS \
+vm 300 1 --kernel bzImage --initrd initrd-stack --memory 256 --netmap vale3:3 $RINGS \
   --mac 02:00:00:00:00:0e --cmdline "$BASE -- sh /stack-test/e.sh" </dev/null >e.log 2>&1 &
 epid=$!
-timeout 300 ./ptvmm --kernel bzImage --initrd initrd-stack --memory 256 --cpus 1 --netmap vale3:1 $RINGS \
+vm 300 1 --kernel bzImage --initrd initrd-stack --memory 256 --netmap vale3:1 $RINGS \
   --mac 02:00:00:00:00:0f --cmdline "$BASE -- sh /stack-test/f.sh" </dev/null >f.log 2>&1
 frc=$?
 wait $epid; erc=$?
