@@ -49,3 +49,24 @@ build_guest_pktgen() {
     -p pktgen --bin ptvmm-pktgen --target x86_64-unknown-linux-gnu --target-dir target/guest) ||
     die "building the static guest pkt-gen failed"
 }
+
+# The nested suites, in the order scripts/test runs them: NAME L1-CPUS SCRIPT.
+NESTED_SUITES=(
+  "linux-boot 2 tests/nested/linux-boot.sh"
+  "ptnet-driver 3 tests/nested/ptnet-driver.sh"
+  "ptnet-pktgen 3 tests/nested/ptnet-pktgen.sh"
+  "ptnet-stack 3 tests/nested/ptnet-stack.sh"
+)
+
+# prepare_nested_job — builds ptvmm, pkt-gen (host and static guest) and the guest image, and
+# copies what the nested suites need into a fresh folder; sets NESTED_JOB (removed on exit).
+prepare_nested_job() {
+  build_release -p ptvmm -p pktgen
+  build_guest_pktgen
+  "$ROOT/guest-images/build"
+  NESTED_JOB=$(mktemp -d)
+  trap 'rm -rf "$NESTED_JOB"' EXIT
+  cp "$ROOT/target/release/ptvmm" "$ROOT/target/release/ptvmm-pktgen" \
+    "$ROOT/tests/nested/lib.sh" "$ROOT/.cache/guest/bzImage" \
+    "$ROOT/.cache/guest/initramfs.cpio.gz" "$NESTED_JOB/"
+}
