@@ -218,7 +218,11 @@ impl RegionLayout {
         mem.store_u32(nifp + nif::HOST_TX_RINGS, HOST_RINGS, Relaxed);
         mem.store_u32(nifp + nif::HOST_RX_RINGS, HOST_RINGS, Relaxed);
         // Unbound host entries are 0; NIC entries are written below.
-        mem.fill(nifp + nif::RING_OFS, 8 * self.ring_ofs_entries() as usize, 0);
+        mem.fill(
+            nifp + nif::RING_OFS,
+            8 * self.ring_ofs_entries() as usize,
+            0,
+        );
         for k in 0..3 {
             mem.store_u32(nifp + nif::SPARE + 4 * k, 0, Relaxed);
         }
@@ -437,11 +441,17 @@ mod tests {
                 assert_eq!(nif.ring_ofs(tx + host_tx + i), rel(tx + i));
             }
             assert!(nif::RING_OFS + 8 * (tx + rx + 2) as usize <= l.if_pool.objsz as usize);
-            assert!(nif.ring_ofs(tx + host_tx) != 0, "RX ring 0 is never the netmap_if");
+            assert!(
+                nif.ring_ofs(tx + host_tx) != 0,
+                "RX ring 0 is never the netmap_if"
+            );
         }
         // Exactly the pinned byte offsets for 1+1 rings of the default shape.
         let l = RegionLayout::new(RegionConfig::default()).unwrap();
-        assert_eq!(l.if_pool.objsz, 128, "56-byte header + 4 entries, 64-aligned");
+        assert_eq!(
+            l.if_pool.objsz, 128,
+            "56-byte header + 4 entries, 64-aligned"
+        );
         assert_eq!(l.ring_ofs_index(0), 0);
         assert_eq!(l.ring_ofs_index(1), 2);
     }
