@@ -3,6 +3,11 @@
  * ptnet.h — the ptnetmap device ABI as the guest driver sees it
  * (../shared/design/ptnet-abi.md; netmap's sys/net/netmap_virt.h and netmap.h).
  * All values little-endian; register accesses are 4 bytes wide.
+ *
+ * The host's definition is ptvmm's crates/netmap/src/ptnet.rs; a unit test there reads
+ * this file and fails unless every #define with a value is a plain number equal to the
+ * Rust constant of the same meaning, and so is every size in a BUILD_BUG_ON below (a new
+ * #define must be added to the test's table).
  */
 #ifndef PTNET_H
 #define PTNET_H
