@@ -3,7 +3,7 @@
 //! read-only registers (BAR0).
 //!
 //! ```text
-//!  BAR0  I/O, 128 bytes     read-only registers (regs.rs), writes ignored
+//!  BAR0  I/O, 128 bytes     read-only registers (netmap::ptnet, regs.rs), writes ignored
 //!  BAR1  32-bit prefetchable memory, next power of two >= region size;
 //!        [0, size) is the region, the rest is not backed. Not on the MMIO bus:
 //!        the VMM installs a memory slot and moves it on every BarChange of BAR1.
@@ -21,8 +21,8 @@ use crate::pci::{BarChange, BarKind, ConfigSpace, PciDevice, PciIds};
 pub const CLASS: u8 = 0x05;
 pub const SUBCLASS: u8 = 0x80;
 /// The BAR holding the registers and the one holding the region.
-pub const REGS_BAR: u8 = 0;
-pub const MEM_BAR: u8 = 1;
+pub const REGS_BAR: u8 = netmap::ptnet::MEMDEV_REGS_BAR;
+pub const MEM_BAR: u8 = netmap::ptnet::MEMDEV_MEM_BAR;
 /// Smallest memory BAR the config space accepts.
 const MIN_MEM_BAR: u64 = 4096;
 
