@@ -55,7 +55,12 @@
 #define PTNETMAP_PTCTL_CREATE	1
 #define PTNETMAP_PTCTL_DELETE	2
 
-/* Two CSB pages of 64-byte entries: at most 64 rings; the kick window allows 32. */
+/*
+ * Rings in total (TX + RX). KICK(i) is at PTNET_IO_KICK_BASE + 4 * i in the 256-byte BAR0
+ * whose offsets are masked with 0xff (as upstream's netmap_virt.h), so (256 - 128) / 4 = 32
+ * rings can be kicked; the two CSB pages would hold 64. The host uses the same limit
+ * (netmap::ptnet::MAX_RINGS): ptvmm --netmap-rings N takes N from 1 to 16 (N TX + N RX).
+ */
 #define PTNET_MAX_RINGS		32
 
 /* CSB, guest -> host (the guest writes) */

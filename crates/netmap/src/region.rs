@@ -18,12 +18,13 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::abi::{nif, ring, slot, NETMAP_API, OBJ_ALIGN, RESERVED_BUFS};
+/// Most rings (TX + RX) a port may have: the ptnet NIC's limit (one kick register a ring),
+/// so that every port can be passed through to a guest. One limit for every layer.
+pub use crate::ptnet::MAX_RINGS;
 use crate::shm::SharedMem;
 
 /// Page size the region is rounded to.
 pub const PAGE_SIZE: usize = 4096;
-/// Most rings (TX + RX) a port may have: two 4 KiB CSB pages of 64-byte entries.
-pub const MAX_RINGS: u32 = 64;
 /// Host-ring entries per direction in a `netmap_if`: upstream netmap always counts at least
 /// one (`netmap_all_rings() = nrings + 1`), bound or not (ptnet ABI §4).
 pub const HOST_RINGS: u32 = 1;
@@ -314,7 +315,8 @@ mod tests {
         for (tx, rx, ts, rs, bs) in [
             (1, 1, 1024, 1024, 2048),
             (3, 2, 100, 7, 64),
-            (32, 32, 4, 4, 9024),
+            (16, 16, 4, 4, 9024),
+            (31, 1, 4, 4, 64),
         ] {
             let l = RegionLayout::new(RegionConfig {
                 tx_rings: tx,
@@ -348,6 +350,18 @@ mod tests {
             ..d
         })
         .is_err());
+        for (tx, rx) in [(17, 16), (16, 17), (32, 1), (1, 32)] {
+            let c = RegionConfig {
+                tx_rings: tx,
+                rx_rings: rx,
+                ..d
+            };
+            assert_eq!(
+                RegionLayout::new(c),
+                Err(LayoutError::Rings { tx, rx }),
+                "{tx} + {rx} rings: more than the NIC can kick"
+            );
+        }
         assert!(RegionLayout::new(RegionConfig { tx_slots: 3, ..d }).is_err());
         assert!(RegionLayout::new(RegionConfig {
             rx_slots: 1 << 20,
