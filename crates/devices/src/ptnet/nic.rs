@@ -22,7 +22,7 @@ use netmap::{NetmapPort, RegionInfo, SharedMem};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::irq::Interrupts;
-use super::regs::{self, nic::*, NIC_BAR0_SIZE};
+use super::regs::{self, nic::*, Access, NIC_BAR0_SIZE, NIC_REGS};
 use super::stats::PtnetStats;
 use super::worker::{RingCtx, Workers};
 use super::PtnetError;
@@ -239,8 +239,12 @@ impl PtnetNic {
         self.ntx + self.nrx
     }
 
-    /// Reads register `off` (already decoded).
+    /// Reads register `off` (already decoded). [`NIC_REGS`] decides what reads back:
+    /// deprecated, reserved and kick offsets read 0.
     fn reg_read(&self, off: u64) -> u32 {
+        if regs::access(NIC_REGS, off) == Access::Ignored {
+            return 0;
+        }
         let c = &self.region.layout.config;
         let m = self.mac;
         match off {
@@ -263,8 +267,18 @@ impl PtnetNic {
         }
     }
 
-    /// Writes register `off` (already decoded).
+    /// Writes register `off` (already decoded): a kick, or a register [`NIC_REGS`] marks
+    /// read-write; writes anywhere else (read-only, deprecated, reserved) are ignored.
     fn reg_write(&mut self, off: u64, v: u32) {
+        if off >= KICK_BASE {
+            if let Some(d) = self.doorbells.get(((off - KICK_BASE) / 4) as usize) {
+                let _ = d.write(1);
+            }
+            return;
+        }
+        if regs::access(NIC_REGS, off) != Access::Rw {
+            return;
+        }
         match off {
             PTFEAT => self.features = v & self.opts.features,
             PTCTL => self.ptctl(v),
@@ -301,11 +315,6 @@ impl PtnetNic {
                     }
                     m
                 };
-            }
-            k if k >= KICK_BASE => {
-                if let Some(d) = self.doorbells.get(((k - KICK_BASE) / 4) as usize) {
-                    let _ = d.write(1);
-                }
             }
             _ => {}
         }

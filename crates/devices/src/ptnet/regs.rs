@@ -71,6 +71,19 @@ pub const MEMDEV_REGS: &[Reg] = &[
     reg("BUF_POOL_OBJSZ", memdev::BUF_POOL_OBJSZ, Access::Ro),
 ];
 
+/// Position in `map` of the register at offset `off`, or `None` where `map` has none
+/// (reserved offsets, past END, the NIC's kick window).
+pub fn index(map: &[Reg], off: u64) -> Option<usize> {
+    map.binary_search_by_key(&off, |r| r.offset).ok()
+}
+
+/// Who may access offset `off` of `map`: the table's entry, [`Access::Ignored`] where it
+/// has none. The NIC and the memdev decide with it which reads return a value and which
+/// writes take effect.
+pub fn access(map: &[Reg], off: u64) -> Access {
+    index(map, off).map_or(Access::Ignored, |i| map[i].access)
+}
+
 /// The register offset a 4-byte access at `offset` of a BAR0 hits, or `None` for accesses
 /// that are not 4 bytes wide or not 4-byte aligned (reads return 0, writes are ignored).
 pub fn decode(offset: u64, len: usize) -> Option<u64> {
@@ -92,6 +105,26 @@ mod tests {
         assert_eq!(MEMDEV_REGS.last().unwrap().offset + 4, memdev::END);
         assert_eq!(NIC_REGS.len(), 17);
         const { assert!(nic::END <= nic::KICK_BASE) };
+    }
+
+    #[test]
+    fn lookups_find_every_register_and_nothing_else() {
+        for map in [NIC_REGS, MEMDEV_REGS] {
+            for (i, r) in map.iter().enumerate() {
+                assert_eq!(index(map, r.offset), Some(i), "{}", r.name);
+                assert_eq!(access(map, r.offset), r.access, "{}", r.name);
+            }
+        }
+        for off in [nic::END, 124, nic::KICK_BASE, nic::kick(31), 2, u64::MAX] {
+            assert_eq!(index(NIC_REGS, off), None, "{off}");
+            assert_eq!(access(NIC_REGS, off), Access::Ignored, "{off}");
+        }
+        for off in [12, 60, memdev::END, 124] {
+            assert_eq!(index(MEMDEV_REGS, off), None, "{off}");
+        }
+        assert_eq!(access(NIC_REGS, nic::MAC_LO), Access::Ro);
+        assert_eq!(access(NIC_REGS, nic::CSBBAL), Access::Ignored);
+        assert_eq!(access(NIC_REGS, nic::CSB_HG_BAL), Access::Rw);
     }
 
     #[test]
