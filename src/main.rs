@@ -63,7 +63,8 @@ struct Cli {
     /// How the NIC's MSI-X interrupts reach KVM: irqfd on an MSI route, or KVM_SIGNAL_MSI
     #[arg(long, value_enum, default_value = "irqfd", requires = "netmap")]
     msi: MsiArg,
-    /// Rings per direction of the VALE port (a new port only)
+    /// Rings per direction of the VALE port, 1 to 16: N TX + N RX rings, at most the 32 the
+    /// NIC has kick registers for (a new port only)
     #[arg(long, value_name = "N", default_value_t = 1, requires = "netmap")]
     netmap_rings: u32,
     /// Slots per ring of the VALE port (a new port only)
@@ -132,12 +133,6 @@ fn main() -> ExitCode {
                 Ok(m) => m,
                 Err(e) => return bad_input(e),
             };
-            if !(1..=32).contains(&cli.netmap_rings) {
-                return bad_input(format!(
-                    "--netmap-rings {} is out of range: give 1 to 32",
-                    cli.netmap_rings
-                ));
-            }
             Some(NetConfig {
                 port: port.clone(),
                 mac,
@@ -193,5 +188,30 @@ fn main() -> ExitCode {
             eprintln!("ptvmm: {e}");
             ExitCode::from(e.exit_status() as u8)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use vmm::config::MAX_NETMAP_RINGS;
+
+    use super::Cli;
+
+    /// The help text cannot name the constants, so it is checked against them.
+    #[test]
+    fn netmap_rings_help_states_the_limit() {
+        let cmd = Cli::command();
+        let arg = cmd.get_arguments().find(|a| a.get_id() == "netmap_rings");
+        let help = arg.and_then(|a| a.get_help()).expect("--netmap-rings help");
+        let help = help.to_string();
+        assert!(
+            help.contains(&format!("1 to {MAX_NETMAP_RINGS}:")),
+            "{help}"
+        );
+        assert!(
+            help.contains(&format!("the {} the NIC", 2 * MAX_NETMAP_RINGS)),
+            "{help}"
+        );
     }
 }

@@ -158,6 +158,36 @@ fn bad_netmap_options() {
     );
 }
 
+/// `--netmap-rings N` gives N TX + N RX rings, and the NIC has kick registers for 32 rings
+/// in total: 17 is refused before anything is opened, 16 gets past the check (and here
+/// fails on the missing kernel, so no VALE port is created).
+#[test]
+fn netmap_rings_beyond_the_kick_registers() {
+    let k = fake_bzimage();
+    assert_bad_input(
+        &ptvmm(&[
+            "--kernel",
+            k.to_str().unwrap(),
+            "--netmap",
+            "vale0:1",
+            "--netmap-rings",
+            "17",
+        ]),
+        &["--netmap-rings 17", "give 1 to 16", "32 rings"],
+    );
+    let out = ptvmm(&[
+        "--kernel",
+        "/nonexistent/bzImage",
+        "--netmap",
+        "vale0:1",
+        "--netmap-rings",
+        "16",
+    ]);
+    assert_bad_input(&out, &["/nonexistent/bzImage"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("--netmap-rings"), "16 is accepted: {err}");
+}
+
 #[test]
 fn unknown_option() {
     assert_bad_input(&ptvmm(&["--kernel", "x", "--bogus"]), &["--bogus"]);

@@ -3,6 +3,11 @@
  * ptnet.h — the ptnetmap device ABI as the guest driver sees it
  * (../shared/design/ptnet-abi.md; netmap's sys/net/netmap_virt.h and netmap.h).
  * All values little-endian; register accesses are 4 bytes wide.
+ *
+ * The host's definition is ptvmm's crates/netmap/src/ptnet.rs; a unit test there reads
+ * this file and fails unless every #define with a value is a plain number equal to the
+ * Rust constant of the same meaning, and so is every size in a BUILD_BUG_ON below (a new
+ * #define must be added to the test's table).
  */
 #ifndef PTNET_H
 #define PTNET_H
@@ -50,7 +55,12 @@
 #define PTNETMAP_PTCTL_CREATE	1
 #define PTNETMAP_PTCTL_DELETE	2
 
-/* Two CSB pages of 64-byte entries: at most 64 rings; the kick window allows 32. */
+/*
+ * Rings in total (TX + RX). KICK(i) is at PTNET_IO_KICK_BASE + 4 * i in the 256-byte BAR0
+ * whose offsets are masked with 0xff (as upstream's netmap_virt.h), so (256 - 128) / 4 = 32
+ * rings can be kicked; the two CSB pages would hold 64. The host uses the same limit
+ * (netmap::ptnet::MAX_RINGS): ptvmm --netmap-rings N takes N from 1 to 16 (N TX + N RX).
+ */
 #define PTNET_MAX_RINGS		32
 
 /* CSB, guest -> host (the guest writes) */

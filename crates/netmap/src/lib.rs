@@ -11,6 +11,8 @@
 //! - [`region`]: the `[if pool][ring pool][buf pool]` region layout and its initialisation;
 //! - [`ring`]: index arithmetic modulo the ring size;
 //! - [`prologue`]: validation of untrusted `head`/`cur` (netmap's sync prologues);
+//! - [`ptnet`]: the ptnet device ABI: PCI ids, BARs, register offsets, PTCTL commands,
+//!   feature bits and the one ring limit [`ptnet::MAX_RINGS`] (ABI reference §1);
 //! - [`csb`]: the ptnetmap communication status block with its memory-ordering rules;
 //! - [`port`]: the [`port::NetmapPort`] trait a backend (VALE, a real `/dev/netmap`) offers
 //!   to the VMM.
@@ -19,6 +21,7 @@ pub mod abi;
 pub mod csb;
 pub mod port;
 pub mod prologue;
+pub mod ptnet;
 pub mod region;
 pub mod ring;
 pub mod shm;

@@ -18,12 +18,13 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::abi::{nif, ring, slot, NETMAP_API, OBJ_ALIGN, RESERVED_BUFS};
+/// Most rings (TX + RX) a port may have: the ptnet NIC's limit (one kick register a ring),
+/// so that every port can be passed through to a guest. One limit for every layer.
+pub use crate::ptnet::MAX_RINGS;
 use crate::shm::SharedMem;
 
 /// Page size the region is rounded to.
 pub const PAGE_SIZE: usize = 4096;
-/// Most rings (TX + RX) a port may have: two 4 KiB CSB pages of 64-byte entries.
-pub const MAX_RINGS: u32 = 64;
 /// Host-ring entries per direction in a `netmap_if`: upstream netmap always counts at least
 /// one (`netmap_all_rings() = nrings + 1`), bound or not (ptnet ABI §4).
 pub const HOST_RINGS: u32 = 1;
@@ -218,7 +219,11 @@ impl RegionLayout {
         mem.store_u32(nifp + nif::HOST_TX_RINGS, HOST_RINGS, Relaxed);
         mem.store_u32(nifp + nif::HOST_RX_RINGS, HOST_RINGS, Relaxed);
         // Unbound host entries are 0; NIC entries are written below.
-        mem.fill(nifp + nif::RING_OFS, 8 * self.ring_ofs_entries() as usize, 0);
+        mem.fill(
+            nifp + nif::RING_OFS,
+            8 * self.ring_ofs_entries() as usize,
+            0,
+        );
         for k in 0..3 {
             mem.store_u32(nifp + nif::SPARE + 4 * k, 0, Relaxed);
         }
@@ -310,7 +315,8 @@ mod tests {
         for (tx, rx, ts, rs, bs) in [
             (1, 1, 1024, 1024, 2048),
             (3, 2, 100, 7, 64),
-            (32, 32, 4, 4, 9024),
+            (16, 16, 4, 4, 9024),
+            (31, 1, 4, 4, 64),
         ] {
             let l = RegionLayout::new(RegionConfig {
                 tx_rings: tx,
@@ -344,6 +350,18 @@ mod tests {
             ..d
         })
         .is_err());
+        for (tx, rx) in [(17, 16), (16, 17), (32, 1), (1, 32)] {
+            let c = RegionConfig {
+                tx_rings: tx,
+                rx_rings: rx,
+                ..d
+            };
+            assert_eq!(
+                RegionLayout::new(c),
+                Err(LayoutError::Rings { tx, rx }),
+                "{tx} + {rx} rings: more than the NIC can kick"
+            );
+        }
         assert!(RegionLayout::new(RegionConfig { tx_slots: 3, ..d }).is_err());
         assert!(RegionLayout::new(RegionConfig {
             rx_slots: 1 << 20,
@@ -437,11 +455,17 @@ mod tests {
                 assert_eq!(nif.ring_ofs(tx + host_tx + i), rel(tx + i));
             }
             assert!(nif::RING_OFS + 8 * (tx + rx + 2) as usize <= l.if_pool.objsz as usize);
-            assert!(nif.ring_ofs(tx + host_tx) != 0, "RX ring 0 is never the netmap_if");
+            assert!(
+                nif.ring_ofs(tx + host_tx) != 0,
+                "RX ring 0 is never the netmap_if"
+            );
         }
         // Exactly the pinned byte offsets for 1+1 rings of the default shape.
         let l = RegionLayout::new(RegionConfig::default()).unwrap();
-        assert_eq!(l.if_pool.objsz, 128, "56-byte header + 4 entries, 64-aligned");
+        assert_eq!(
+            l.if_pool.objsz, 128,
+            "56-byte header + 4 entries, 64-aligned"
+        );
         assert_eq!(l.ring_ofs_index(0), 0);
         assert_eq!(l.ring_ofs_index(1), 2);
     }

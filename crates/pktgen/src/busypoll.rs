@@ -24,6 +24,7 @@ use std::cell::Cell;
 use std::io;
 
 use netmap::csb::CsbRing;
+use netmap::ptnet::{nic, MAX_RINGS};
 use netmap::{ring, RingView, SyncResult};
 use thiserror::Error;
 
@@ -147,23 +148,18 @@ pub struct PortIo {
     rings: u32,
 }
 
-/// Offset of KICK(0) in the NIC's BAR0 (ABI §1).
-const KICK_BASE: u32 = 128;
-
 impl PortIo {
     /// Asks for access to the kick registers of `rings` rings of the NIC whose BAR0 is the
-    /// I/O port `bar0` (`ptnet_layout.kick_port`).
+    /// I/O port `bar0` (`ptnet_layout.kick_port`): KICK(0) to KICK(rings - 1), at most
+    /// [`MAX_RINGS`], so no `outl` can reach past the NIC's kick window.
     pub fn new(bar0: u32, rings: u32) -> io::Result<Self> {
-        let first = bar0.checked_add(KICK_BASE);
-        let len = rings.checked_mul(4);
-        let (Some(first), Some(len)) = (first, len) else {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        };
-        if bar0 == 0 || rings == 0 || u64::from(first) + u64::from(len) > 0x1_0000 {
+        let first = u64::from(bar0) + nic::kick(0);
+        let end = u64::from(bar0) + nic::kick(rings);
+        if bar0 == 0 || rings == 0 || rings > MAX_RINGS || end > 0x1_0000 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
         // SAFETY: ioperm only changes this thread's I/O permission bitmap; no memory is passed.
-        let r = unsafe { libc::ioperm(first.into(), len.into(), 1) };
+        let r = unsafe { libc::ioperm(first, end - first, 1) };
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -399,5 +395,9 @@ mod tests {
         assert!(PortIo::new(0, 2).is_err());
         assert!(PortIo::new(0xffc0, 32).is_err());
         assert!(PortIo::new(0xc000, 0).is_err());
+        assert!(
+            PortIo::new(0xc000, MAX_RINGS + 1).is_err(),
+            "past the kick window"
+        );
     }
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use netmap::abi::{nif, ring, slot};
 use netmap::csb::CsbRing;
+use netmap::ptnet::nic;
 use netmap::{IfView, Pool, RingView, SharedMem, SyncResult};
 
 use crate::backend::Backend;
@@ -92,7 +93,7 @@ impl PtnetDevice {
             let p = PortIo::new(layout.kick_port, rings).with_context(|| {
                 format!(
                     "--busy-poll: ioperm on the kick registers at {:#x} (needs root)",
-                    layout.kick_port + 128
+                    u64::from(layout.kick_port) + nic::KICK_BASE
                 )
             })?;
             Some(p)

@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 pub const MIN_MEMORY_MIB: u64 = 64;
 pub const MAX_CPUS: u8 = 32;
 pub const DEFAULT_MEMORY_MIB: u64 = 512;
+/// Most rings per direction of a ptnet port (`--netmap-rings N` gives N TX + N RX rings):
+/// half of [`netmap::ptnet::MAX_RINGS`], the rings the NIC has kick registers for.
+pub const MAX_NETMAP_RINGS: u32 = netmap::ptnet::MAX_RINGS / 2;
 /// The kernel command line used when the user gives none.
 pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=-1";
 
@@ -134,6 +137,16 @@ impl VmConfig {
                 self.cpus
             )));
         }
+        if let Some(net) = &self.net {
+            if !(1..=MAX_NETMAP_RINGS).contains(&net.rings) {
+                return Err(Error::Config(format!(
+                    "--netmap-rings {} is out of range: give 1 to {MAX_NETMAP_RINGS} \
+                     (the NIC has kick registers for {} rings, N TX + N RX)",
+                    net.rings,
+                    netmap::ptnet::MAX_RINGS
+                )));
+            }
+        }
         if self.cmdline.len() >= crate::layout::CMDLINE_MAX_SIZE {
             return Err(Error::Config(format!(
                 "--cmdline is {} bytes long; the limit is {}",
@@ -216,6 +229,37 @@ mod tests {
         long.cmdline = "x".repeat(3000);
         assert!(msg(long, None).contains("--cmdline"));
         assert_eq!(cfg(1, 1).validate(None).unwrap_err().exit_status(), 2);
+    }
+
+    #[test]
+    fn netmap_rings_per_direction_fit_the_kick_registers() {
+        let with_rings = |rings| VmConfig {
+            net: Some(NetConfig {
+                port: "vale0:1".into(),
+                mac: None,
+                doorbells: crate::io_handlers::Doorbells::Ioeventfd,
+                msi: crate::msi::MsiMode::Irqfd,
+                rings,
+                slots: 1024,
+                shm_dir: None,
+            }),
+            ..cfg(512, 1)
+        };
+        assert_eq!(MAX_NETMAP_RINGS, 16);
+        for ok in [1, 2, MAX_NETMAP_RINGS] {
+            assert!(with_rings(ok).validate(None).is_ok(), "{ok}");
+        }
+        for bad in [0, MAX_NETMAP_RINGS + 1, 32, u32::MAX] {
+            let e = with_rings(bad).validate(None).unwrap_err();
+            assert_eq!(e.exit_status(), 2);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "--netmap-rings {bad} is out of range: give 1 to 16 \
+                     (the NIC has kick registers for 32 rings, N TX + N RX)"
+                )
+            );
+        }
     }
 
     #[test]

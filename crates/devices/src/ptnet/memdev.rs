@@ -3,7 +3,7 @@
 //! read-only registers (BAR0).
 //!
 //! ```text
-//!  BAR0  I/O, 128 bytes     read-only registers (regs.rs), writes ignored
+//!  BAR0  I/O, 128 bytes     read-only registers (netmap::ptnet, regs.rs), writes ignored
 //!  BAR1  32-bit prefetchable memory, next power of two >= region size;
 //!        [0, size) is the region, the rest is not backed. Not on the MMIO bus:
 //!        the VMM installs a memory slot and moves it on every BarChange of BAR1.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use netmap::{NetmapPort, RegionInfo};
 
-use super::regs::{self, memdev::*, MEMDEV_BAR0_SIZE};
+use super::regs::{self, memdev::*, MEMDEV_BAR0_SIZE, MEMDEV_REGS};
 use super::PtnetError;
 use crate::pci::{BarChange, BarKind, ConfigSpace, PciDevice, PciIds};
 
@@ -21,16 +21,16 @@ use crate::pci::{BarChange, BarKind, ConfigSpace, PciDevice, PciIds};
 pub const CLASS: u8 = 0x05;
 pub const SUBCLASS: u8 = 0x80;
 /// The BAR holding the registers and the one holding the region.
-pub const REGS_BAR: u8 = 0;
-pub const MEM_BAR: u8 = 1;
+pub const REGS_BAR: u8 = netmap::ptnet::MEMDEV_REGS_BAR;
+pub const MEM_BAR: u8 = netmap::ptnet::MEMDEV_MEM_BAR;
 /// Smallest memory BAR the config space accepts.
 const MIN_MEM_BAR: u64 = 4096;
 
 /// The memdev function of one port.
 pub struct PtnetMemdev {
     config: ConfigSpace,
-    /// Register file, indexed by offset / 4.
-    regs: [u32; (MEMDEV_BAR0_SIZE / 4) as usize],
+    /// Register file: the value of each register of [`MEMDEV_REGS`], in its order.
+    regs: [u32; MEMDEV_REGS.len()],
     region: RegionInfo,
     bar1_size: u64,
     memid: u16,
@@ -62,24 +62,22 @@ impl PtnetMemdev {
             )
             .map_err(|_| PtnetError::RegionTooLarge(region.size))?;
         let l = &region.layout;
-        let values: [(u64, u32); 12] = [
-            (MEMSIZE_LO, size as u32),
-            (MEMSIZE_HI, (size >> 32) as u32),
-            (MEMID, memid.into()),
-            (IF_POOL_OFS, l.if_pool.offset as u32),
-            (IF_POOL_OBJNUM, l.if_pool.objnum),
-            (IF_POOL_OBJSZ, l.if_pool.objsz),
-            (RING_POOL_OFS, l.ring_pool.offset as u32),
-            (RING_POOL_OBJNUM, l.ring_pool.objnum),
-            (RING_POOL_OBJSZ, l.ring_pool.objsz),
-            (BUF_POOL_OFS, l.buf_pool.offset as u32),
-            (BUF_POOL_OBJNUM, l.buf_pool.objnum),
-            (BUF_POOL_OBJSZ, l.buf_pool.objsz),
-        ];
-        let mut regs = [0; (MEMDEV_BAR0_SIZE / 4) as usize];
-        for (off, v) in values {
-            regs[(off / 4) as usize] = v;
-        }
+        let value = |off| match off {
+            MEMSIZE_LO => size as u32,
+            MEMSIZE_HI => (size >> 32) as u32,
+            MEMID => memid.into(),
+            IF_POOL_OFS => l.if_pool.offset as u32,
+            IF_POOL_OBJNUM => l.if_pool.objnum,
+            IF_POOL_OBJSZ => l.if_pool.objsz,
+            RING_POOL_OFS => l.ring_pool.offset as u32,
+            RING_POOL_OBJNUM => l.ring_pool.objnum,
+            RING_POOL_OBJSZ => l.ring_pool.objsz,
+            BUF_POOL_OFS => l.buf_pool.offset as u32,
+            BUF_POOL_OBJNUM => l.buf_pool.objnum,
+            BUF_POOL_OBJSZ => l.buf_pool.objsz,
+            _ => 0,
+        };
+        let regs = std::array::from_fn(|i| value(MEMDEV_REGS[i].offset));
         Ok(Self {
             config,
             regs,
@@ -111,9 +109,9 @@ impl PtnetMemdev {
         self.config.decoded_address(MEM_BAR.into())
     }
 
-    /// Register value at `off` (0 past END).
+    /// Register value at `off`: 0 where [`MEMDEV_REGS`] has no register (reserved, past END).
     fn reg(&self, off: u64) -> u32 {
-        self.regs.get((off / 4) as usize).copied().unwrap_or(0)
+        regs::index(MEMDEV_REGS, off).map_or(0, |i| self.regs[i])
     }
 }
 
@@ -132,12 +130,7 @@ impl PciDevice for PtnetMemdev {
             return;
         }
         if let Some(off) = regs::decode(offset, data.len()) {
-            let v = if off < MEMDEV_BAR0_SIZE {
-                self.reg(off)
-            } else {
-                0
-            };
-            data.copy_from_slice(&v.to_le_bytes());
+            data.copy_from_slice(&self.reg(off).to_le_bytes());
         }
     }
 

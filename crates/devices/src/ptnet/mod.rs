@@ -26,7 +26,10 @@ use crate::pci::ConfigError;
 /// Errors of building the ptnet functions.
 #[derive(Debug, thiserror::Error)]
 pub enum PtnetError {
-    #[error("{0} rings in total; a ptnet NIC has at most 32 (one kick register each)")]
+    #[error(
+        "{0} rings in total; a ptnet NIC has at most {max} (one kick register each)",
+        max = netmap::ptnet::MAX_RINGS
+    )]
     TooManyRings(u32),
     #[error("Netmap region of {0} bytes does not fit a 32-bit BAR")]
     RegionTooLarge(usize),

@@ -3,7 +3,7 @@
 //! workers, and the doorbell eventfds the VMM wires to KICK(i).
 //!
 //! ```text
-//!  BAR0  I/O, 256 bytes        registers (regs.rs); KICK(i) at 128 + 4*i
+//!  BAR0  I/O, 256 bytes        registers (netmap::ptnet, regs.rs); KICK(i) at 128 + 4*i
 //!  BAR2  32-bit memory, 4 KiB  MSI-X table at 0 (16 bytes a vector), PBA at 0x800
 //!  config 0x40                 MSI-X capability (table BIR 2 @0, PBA BIR 2 @0x800)
 //! ```
@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use netmap::csb::CsbRing;
 use netmap::port::RingKind;
+use netmap::ptnet::{self, MAX_RINGS};
 use netmap::{NetmapPort, RegionInfo, SharedMem};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::irq::Interrupts;
-use super::regs::{self, nic::*, NIC_BAR0_SIZE};
+use super::regs::{self, nic::*, Access, NIC_BAR0_SIZE, NIC_REGS};
 use super::stats::PtnetStats;
 use super::worker::{RingCtx, Workers};
 use super::PtnetError;
@@ -31,14 +32,11 @@ use crate::pci::{msix, BarChange, BarKind, ConfigSpace, MsiMessage, PciDevice, P
 /// PCI class network / ethernet.
 pub const CLASS: u8 = 0x02;
 pub const SUBCLASS: u8 = 0x00;
-pub const REGS_BAR: u8 = 0;
-pub const MSIX_BAR: u8 = 2;
+pub const REGS_BAR: u8 = ptnet::NIC_REGS_BAR;
+pub const MSIX_BAR: u8 = ptnet::NIC_MSIX_BAR;
 pub const MSIX_BAR_SIZE: u64 = 0x1000;
 pub const MSIX_TABLE_OFFSET: u64 = 0;
 pub const MSIX_PBA_OFFSET: u64 = 0x800;
-/// Rings a NIC may have in total. The CSB pages would hold 64, but KICK(i) at `128 + 4*i`
-/// must stay inside the 256-byte BAR0 (offsets are masked with 0xff), so 32 can be kicked.
-pub const MAX_RINGS: u32 = ((NIC_BAR0_SIZE - KICK_BASE) / 4) as u32;
 
 /// What the NIC offers the guest beyond the port's geometry.
 #[derive(Debug, Clone)]
@@ -177,7 +175,7 @@ impl PtnetNic {
         self.doorbells
             .iter()
             .enumerate()
-            .map(|(i, e)| (KICK_BASE + 4 * i as u64, e.clone()))
+            .map(|(i, e)| (kick(i as u32), e.clone()))
             .collect()
     }
 
@@ -241,8 +239,12 @@ impl PtnetNic {
         self.ntx + self.nrx
     }
 
-    /// Reads register `off` (already decoded).
+    /// Reads register `off` (already decoded). [`NIC_REGS`] decides what reads back:
+    /// deprecated, reserved and kick offsets read 0.
     fn reg_read(&self, off: u64) -> u32 {
+        if regs::access(NIC_REGS, off) == Access::Ignored {
+            return 0;
+        }
         let c = &self.region.layout.config;
         let m = self.mac;
         match off {
@@ -265,8 +267,18 @@ impl PtnetNic {
         }
     }
 
-    /// Writes register `off` (already decoded).
+    /// Writes register `off` (already decoded): a kick, or a register [`NIC_REGS`] marks
+    /// read-write; writes anywhere else (read-only, deprecated, reserved) are ignored.
     fn reg_write(&mut self, off: u64, v: u32) {
+        if off >= KICK_BASE {
+            if let Some(d) = self.doorbells.get(((off - KICK_BASE) / 4) as usize) {
+                let _ = d.write(1);
+            }
+            return;
+        }
+        if regs::access(NIC_REGS, off) != Access::Rw {
+            return;
+        }
         match off {
             PTFEAT => self.features = v & self.opts.features,
             PTCTL => self.ptctl(v),
@@ -303,11 +315,6 @@ impl PtnetNic {
                     }
                     m
                 };
-            }
-            k if k >= KICK_BASE => {
-                if let Some(d) = self.doorbells.get(((k - KICK_BASE) / 4) as usize) {
-                    let _ = d.write(1);
-                }
             }
             _ => {}
         }

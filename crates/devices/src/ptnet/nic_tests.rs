@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use netmap::ptnet::MAX_RINGS;
 use netmap::NetmapPort;
 use vale::fuzzing::TempDir;
 

@@ -31,15 +31,18 @@ pub const DEBUG_EXIT: u16 = 0x501;
 /// MSI vector numbers in the guest's IDT: vector i of the NIC -> IDT 0x40 + i.
 pub const IDT_BASE_VECTOR: u8 = 0x40;
 
-/// ptnet NIC registers (ABI §1).
+/// The ptnet NIC registers the driver uses (ABI §1), as I/O port offsets from
+/// `netmap::ptnet`, the one definition.
 pub mod reg {
-    pub const PTCTL: u16 = 4;
-    pub const CSB_GH_BAH: u16 = 52;
-    pub const CSB_GH_BAL: u16 = 56;
-    pub const CSB_HG_BAH: u16 = 60;
-    pub const CSB_HG_BAL: u16 = 64;
-    pub const KICK0: u16 = 128;
-    pub const PTCTL_CREATE: u32 = 1;
+    use netmap::ptnet::nic;
+
+    pub const PTCTL: u16 = nic::PTCTL as u16;
+    pub const CSB_GH_BAH: u16 = nic::CSB_GH_BAH as u16;
+    pub const CSB_GH_BAL: u16 = nic::CSB_GH_BAL as u16;
+    pub const CSB_HG_BAH: u16 = nic::CSB_HG_BAH as u16;
+    pub const CSB_HG_BAL: u16 = nic::CSB_HG_BAL as u16;
+    pub const KICK0: u16 = nic::kick(0) as u16;
+    pub const PTCTL_CREATE: u32 = nic::CMD_CREATE;
 }
 
 /// What the host tells the driver about the devices (a real driver reads these from the
