@@ -347,8 +347,16 @@ impl Machine {
 
         stop.store(true, Ordering::Release);
         stop_threads(threads);
+        let died = matches!(self.exit.reason(), Some(ExitReason::Error(_)));
         for nic in &self.nics {
-            nic.lock().unwrap_or_else(|e| e.into_inner()).stop();
+            let mut nic = nic.lock().unwrap_or_else(|e| e.into_inner());
+            if died {
+                // What the guest did last with the NIC, to tell a device fault from a crash.
+                for e in nic.recent_events() {
+                    log::warn!("ptnet: before the guest died: {e}");
+                }
+            }
+            nic.stop();
         }
         // Break the bus <-> PCI router cycle so every device, and the netmap ports they
         // hold, is dropped with the Machine (a VALE port removes its file when dropped).

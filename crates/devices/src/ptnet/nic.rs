@@ -91,7 +91,13 @@ pub struct PtnetNic {
     stats: Arc<PtnetStats>,
     workers: Option<Workers>,
     create_msgs: Vec<MsiMessage>,
+    /// The last guest-visible events (CREATE/DELETE, CSB mappings, features, reset), for
+    /// the VMM to print when the guest dies.
+    events: std::collections::VecDeque<String>,
 }
+
+/// How many guest-visible events [`PtnetNic::recent_events`] keeps.
+pub const EVENTS_KEPT: usize = 16;
 
 impl PtnetNic {
     /// The NIC of `port`, with MAC `mac`, reaching guest RAM through `ram` (for the CSB)
@@ -167,6 +173,7 @@ impl PtnetNic {
             stats: Arc::new(PtnetStats::new(ntx, nrx)),
             workers: None,
             create_msgs: Vec::new(),
+            events: std::collections::VecDeque::with_capacity(EVENTS_KEPT),
         })
     }
 
@@ -226,6 +233,7 @@ impl PtnetNic {
     /// Guest reset: stops the workers and returns the registers to their power-on values
     /// (CSB unmapped, features and header length cleared).
     pub fn reset(&mut self) {
+        self.note("reset: registers back to power-on values".into());
         self.stop();
         self.features = 0;
         self.vnet_hdr_len = 0;
@@ -233,6 +241,21 @@ impl PtnetNic {
         self.gh = CsbArray::default();
         self.hg = CsbArray::default();
         self.create_msgs.clear();
+    }
+
+    /// Records a guest-visible event: logged at debug level and kept among the last
+    /// [`EVENTS_KEPT`].
+    fn note(&mut self, what: String) {
+        log::debug!("{}: {what}", self.port.name());
+        if self.events.len() == EVENTS_KEPT {
+            self.events.pop_front();
+        }
+        self.events.push_back(what);
+    }
+
+    /// The last guest-visible events, oldest first.
+    pub fn recent_events(&self) -> Vec<String> {
+        self.events.iter().cloned().collect()
     }
 
     fn rings(&self) -> u32 {
@@ -280,7 +303,10 @@ impl PtnetNic {
             return;
         }
         match off {
-            PTFEAT => self.features = v & self.opts.features,
+            PTFEAT => {
+                self.features = v & self.opts.features;
+                self.note(format!("PTFEAT {v:#x} wanted, {:#x} acked", self.features));
+            }
             PTCTL => self.ptctl(v),
             VNET_HDR_LEN => {
                 let feature = v == 0 || self.features & FEAT_VNET_HDR != 0;
@@ -288,6 +314,10 @@ impl PtnetNic {
                 if VNET_HDR_LENS.contains(&v) && feature && accepted {
                     self.vnet_hdr_len = v;
                 }
+                self.note(format!(
+                    "VNET_HDR_LEN {v} asked, {} in effect",
+                    self.vnet_hdr_len
+                ));
             }
             CSB_GH_BAH => self.gh.bah = v,
             CSB_HG_BAH => self.hg.bah = v,
@@ -315,6 +345,12 @@ impl PtnetNic {
                     }
                     m
                 };
+                let (which, mapped) =
+                    (if off == CSB_GH_BAL { "GH" } else { "HG" }, a.mem.is_some());
+                self.note(format!(
+                    "CSB {which} array at {gpa:#x}: {}",
+                    if mapped { "mapped" } else { "unmapped" }
+                ));
             }
             _ => {}
         }
@@ -329,6 +365,15 @@ impl PtnetNic {
             }
             _ => libc::EINVAL as u32,
         };
+        let name = match cmd {
+            CMD_CREATE => "CREATE",
+            CMD_DELETE => "DELETE",
+            _ => "unknown command",
+        };
+        self.note(format!(
+            "PTCTL {name} ({cmd}): status {}",
+            self.ptctl_status
+        ));
     }
 
     /// CREATE: initialises the CSB from the port's state and starts the workers. Errors are

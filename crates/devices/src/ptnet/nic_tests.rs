@@ -212,6 +212,27 @@ fn create_needs_both_csb_arrays_and_reports_errnos() {
     assert!(!nic.running());
     wr(&mut nic, PTCTL, CMD_DELETE);
     assert_eq!(rd(&mut nic, PTCTL), 0, "DELETE when stopped is fine");
+    // The guest-visible events are kept, newest last, for the VMM to print if the guest dies.
+    let ev = nic.recent_events();
+    assert_eq!(ev.len(), 9, "{ev:#?}");
+    assert!(ev[0].starts_with("PTCTL CREATE (1): status 6"), "{ev:#?}");
+    assert!(ev[1].starts_with("CSB GH array at 0x"), "{ev:#?}");
+    assert!(
+        ev.iter()
+            .any(|e| e == "PTCTL unknown command (7): status 22"),
+        "{ev:#?}"
+    );
+    assert_eq!(ev.last().unwrap(), "PTCTL DELETE (2): status 0");
+    for _ in 0..40 {
+        wr(&mut nic, PTCTL, CMD_DELETE);
+    }
+    nic.reset();
+    let ev = nic.recent_events();
+    assert_eq!(ev.len(), EVENTS_KEPT, "only the last ones are kept");
+    assert_eq!(
+        ev.last().unwrap(),
+        "reset: registers back to power-on values"
+    );
 }
 
 #[test]
