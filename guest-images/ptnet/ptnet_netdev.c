@@ -6,22 +6,38 @@
 #include "ptnet_priv.h"
 
 /*
- * The TX ring is full: stop the queue and ask for an interrupt, with the double check of
- * ABI §2. Returns true if the queue stays stopped.
+ * Publishes the frames queued since the last publication (ABI §2 guest write) and kicks if
+ * the host asked for it. With xmit_more the stack has more frames coming: they are queued in
+ * the slots and published together, so the host's TX worker takes a batch at a time.
+ */
+static void ptnet_tx_flush(struct ptnet_queue *q)
+{
+	ptnet_publish(q);
+	ptnet_kick_if_needed(q);
+}
+
+/*
+ * The TX ring is full: publish, stop the queue and ask for an interrupt, with the double check
+ * of ABI §2; then kick. Returns true if the queue stays stopped. The kick comes after the
+ * double check: a host worker woken first could drain the ring during the check, and the
+ * queue would never stop (a stop the TX interrupt must undo is what this path is for); the
+ * ABI's rule holds either way, since the host re-reads appl_need_kick after every sync.
  */
 static bool ptnet_tx_stop(struct ptnet_queue *q, struct netdev_queue *txq)
 {
 	if (q->kick_pending)
-		ptnet_kick_if_needed(q);
+		ptnet_publish(q);
 	netif_tx_stop_queue(txq);
 	WRITE_ONCE(q->atok->appl_need_kick, 1);
 	virt_mb();
 	if (ptnet_tx_space(q)) {
 		WRITE_ONCE(q->atok->appl_need_kick, 0);
 		netif_tx_start_queue(txq);
-		return false;
+		return false;	/* a kick still pending goes with the next flush */
 	}
 	q->stops++;
+	if (q->kick_pending)
+		ptnet_kick_if_needed(q);
 	return true;
 }
 
@@ -57,8 +73,7 @@ static netdev_tx_t ptnet_start_xmit(struct sk_buff *skb, struct net_device *dev)
 	WRITE_ONCE(slot->len, len);
 	WRITE_ONCE(slot->flags, 0);
 	q->head = q->cur = nm_next(q->head, q->num_slots);
-	ptnet_publish(q);
-	q->kick_pending = true;
+	q->kick_pending = true;		/* queued, published by the next flush */
 	dev->stats.tx_packets++;
 	dev->stats.tx_bytes += len;
 	dev_consume_skb_any(skb);
@@ -67,7 +82,7 @@ static netdev_tx_t ptnet_start_xmit(struct sk_buff *skb, struct net_device *dev)
 		ptnet_tx_stop(q, txq);
 out:
 	if (q->kick_pending && (!netdev_xmit_more() || netif_xmit_stopped(txq)))
-		ptnet_kick_if_needed(q);
+		ptnet_tx_flush(q);
 	return NETDEV_TX_OK;
 }
 

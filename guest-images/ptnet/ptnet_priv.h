@@ -59,7 +59,7 @@ struct ptnet_queue {
 	u32 head;			/* last head published (stack mode: == cur) */
 	u32 cur;			/* last cur published */
 	u32 hwtail;
-	bool kick_pending;		/* TX: published with xmit_more, not kicked yet */
+	bool kick_pending;		/* TX: queued with xmit_more, not published nor kicked yet */
 	bool in_frag;			/* RX: dropping a MOREFRAG chain */
 	struct napi_struct napi;
 	/* Counters for ethtool -S (ptnet_ethtool.c); each written from one context only. */
