@@ -67,6 +67,7 @@ prepare_nested_job() {
   NESTED_JOB=$(mktemp -d)
   trap 'rm -rf "$NESTED_JOB"' EXIT
   cp "$ROOT/target/release/ptvmm" "$ROOT/target/release/ptvmm-pktgen" \
+    "$ROOT/target/release/ptvmm-vale-ctl" \
     "$ROOT/tests/nested/lib.sh" "$ROOT/.cache/guest/bzImage" \
     "$ROOT/.cache/guest/initramfs.cpio.gz" "$NESTED_JOB/"
 }
