@@ -107,7 +107,10 @@ ping -c 1 -W 10 10.0.0.2 >/dev/null
 ping -q -i 0.01 -s 1000 10.0.0.2 >/dev/null &
 sleep 2
 echo "A-TRAFFIC3 \$(cat /sys/class/net/eth0/statistics/tx_packets)"
-echo done | timeout 10 nc 10.0.0.2 5002 >/dev/null
+# B listens on 5002 only after its 45 s wait for the dead 5001 stream: knock until it answers.
+i=0; while [ \$i -lt 60 ] && ! echo done | timeout 5 nc 10.0.0.2 5002 >/dev/null 2>&1; do
+  sleep 1; i=\$((i+1)); done
+echo "A-DONE-SENT \$i"
 END_A
 cat >x/ptnet-test/c.sh <<END_C
 # Guest C (vale1:1, alone with the host's pkt-gen): netmap mode both ways.

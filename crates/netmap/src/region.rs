@@ -376,6 +376,14 @@ mod tests {
         assert!(RegionLayout::new(RegionConfig { buf_size: 0, ..d }).is_err());
     }
 
+    /// The layout of `cfg` and a region initialised with it, named `vale0:1`.
+    fn fresh(cfg: RegionConfig) -> (RegionLayout, TestMem) {
+        let l = RegionLayout::new(cfg).unwrap();
+        let mut t = TestMem::new(l.size);
+        l.init(&t.mem(), "vale0:1");
+        (l, t)
+    }
+
     #[test]
     fn init_writes_netmap_structures() {
         let cfg = RegionConfig {
@@ -385,10 +393,8 @@ mod tests {
             rx_slots: 16,
             buf_size: 256,
         };
-        let l = RegionLayout::new(cfg).unwrap();
-        let mut t = TestMem::new(l.size);
+        let (l, mut t) = fresh(cfg);
         let mem = t.mem();
-        l.init(&mem, "vale0:1");
         let nif = IfView::new(mem, l.nifp_offset());
         assert_eq!(nif.name(), "vale0:1");
         assert_eq!(mem.load_u32(nif::VERSION, Relaxed), 14);
@@ -435,10 +441,8 @@ mod tests {
                 rx_slots: 8,
                 buf_size: 256,
             };
-            let l = RegionLayout::new(cfg).unwrap();
-            let mut t = TestMem::new(l.size);
+            let (l, mut t) = fresh(cfg);
             let mem = t.mem();
-            l.init(&mem, "vale0:1");
             let nif = IfView::new(mem, l.nifp_offset());
             let host_tx = mem.load_u32(nif::HOST_TX_RINGS, Relaxed);
             let host_rx = mem.load_u32(nif::HOST_RX_RINGS, Relaxed);
