@@ -28,6 +28,7 @@ export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR"
 # Written [x]... so that the patterns do not match themselves anywhere.
 BAD='[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection'
+LOSSLESS_N=50000                  # host -> guest D, unpaced, from a lossless port
 PACED_N=20000 PACED_RATE=10000   # host -> guest D, paced: 2 s at 10 kpps (1024 slots = 100 ms of frames)
 
 # The guest's script goes into a small cpio archive in front of the gzipped initramfs (see
@@ -63,6 +64,13 @@ i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/rxp.log; do sleep 1; i=\$((i+1
 echo "D-RXPACED-READY \$(grep -c ready /tmp/rxp.log)"
 wait \$p; echo "D-RXPACEDRC \$?"
 sed 's/^/D-RXP: /' /tmp/rxp.log
+# Lossless host -> guest: an unpaced flood from a lossless host port; the switch holds the sender
+# whenever the guest's ring is full, so the guest gets every frame.
+timeout 120 pkt-gen -i ptnet0 -f rx -n $LOSSLESS_N >/tmp/rxl.log 2>&1 & p=\$!
+i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/rxl.log; do sleep 1; i=\$((i+1)); done
+echo "D-RXLOSSLESS-READY \$(grep -c ready /tmp/rxl.log)"
+wait \$p; echo "D-RXLOSSLESSRC \$?"
+sed 's/^/D-RXL: /' /tmp/rxl.log
 # pong for the host's ping (same handshake), then volume with nobody listening (the switch
 # drops): the TX ring fills and pkt-gen sleeps in poll() for space.
 timeout 120 pkt-gen -i ptnet0 -f pong -n 100 >/tmp/pong.log 2>&1 & p=\$!
@@ -116,6 +124,12 @@ timeout 60 ./ptvmm-pktgen -i vale2:3 -f tx -n $PACED_N -R $PACED_RATE </dev/null
 sleep 1
 drops1=$(rx_drops)
 i=0
+while [ $i -lt 120 ] && ! grep -q 'D-RXLOSSLESS-READY 1' d.log && kill -0 $dpid 2>/dev/null; do
+  sleep 1; i=$((i+1))
+done
+timeout 60 ./ptvmm-pktgen -i vale2:3 -f tx -n $LOSSLESS_N --lossless </dev/null >htxl.log 2>&1; htcl=$?
+drops2=$(rx_drops)
+i=0
 while [ $i -lt 120 ] && ! grep -q 'D-PONG-READY 1' d.log && kill -0 $dpid 2>/dev/null; do
   sleep 1; i=$((i+1))
 done
@@ -126,7 +140,7 @@ wait $dpid; drc=$?
 echo "    (guest D ran $(( $(date +%s) - t0 )) s)"
 d=$(tr -d '\r' <d.log)
 echo "$d" | grep -E '^D-' | sed 's/^/    D| /'
-grep -E 'ready|Sent|Received|Verified|rror|replies' hrx2.log htx2.log htx3.log htxp.log hping2.log |
+grep -E 'ready|Sent|Received|Verified|rror|replies' hrx2.log htx2.log htx3.log htxp.log htxl.log hping2.log |
   sed 's/^/    host| /'
 if [ "$(val "$d" D-INSMOD)" != 0 ] || ! has "$d" "PTVMM-CMD-EXIT 0"; then
   echo "    --- guest D console (last 40 lines) ---"; echo "$d" | tail -n 40 | sed 's/^/    | /'
@@ -161,6 +175,10 @@ check "paced host -> guest, $PACED_N frames at $PACED_RATE pps: the guest gets e
   test "$htcp" = 0 -a "$(val "$d" D-RXPACEDRC)" = 0 -a -n "$drops0" -a "$drops0" = "$drops1" \
     -a -n "$(echo "$d" | grep "^D-RXP: Received $PACED_N packets")" \
     -a -n "$(echo "$d" | grep "^D-RXP: Verified $PACED_N good 0 bad")"
+check "lossless host -> guest, $LOSSLESS_N frames unpaced: the guest gets exactly $LOSSLESS_N, verified, none dropped (rx_drops $drops1 -> $drops2; status $htcl, $(val "$d" D-RXLOSSLESSRC))" \
+  test "$htcl" = 0 -a "$(val "$d" D-RXLOSSLESSRC)" = 0 -a -n "$drops1" -a "$drops1" = "$drops2" \
+    -a -n "$(echo "$d" | grep "^D-RXL: Received $LOSSLESS_N packets")" \
+    -a -n "$(echo "$d" | grep "^D-RXL: Verified $LOSSLESS_N good 0 bad")"
 check "host ping -n 100 -> guest pkt-gen -f pong: 100 replies of 100 (status $hpc)" \
   test "$hpc" = 0 -a "$(val "$d" D-PONGRC)" = 0 \
     -a -n "$(grep '^ping: 100 replies of 100,' hping2.log | tail -n1)"
