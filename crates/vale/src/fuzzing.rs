@@ -69,6 +69,7 @@ pub fn txsync_input(data: &[u8]) -> usize {
     let opts = PortOptions {
         config: cfg,
         shm_dir: Some(dir.0.clone()),
+        lossless: false,
     };
     let ports: Vec<Port> = (0..3)
         .map(|i| Port::open(&format!("valefz:{i}"), &opts).expect("open fuzz port"))

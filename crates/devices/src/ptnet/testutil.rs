@@ -83,6 +83,7 @@ pub fn open_vale(dir: &TempDir, name: &str, tx: u32, rx: u32, slots: u32) -> Por
                 buf_size: 2048,
             },
             shm_dir: Some(dir.0.clone()),
+            lossless: false,
         },
     )
     .expect("open VALE port")
