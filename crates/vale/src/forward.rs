@@ -409,7 +409,15 @@ impl TxCtx {
             let pkts = &self.lists[job.start as usize..job.end as usize];
             let rs = peer.priv_layout.rx(job.ring);
             if taken > 0 {
-                let bytes = copy_packets(src, peer, job.ring, start, &pkts[..taken], &self.ft, &self.frags);
+                let bytes = copy_packets(
+                    src,
+                    peer,
+                    job.ring,
+                    start,
+                    &pkts[..taken],
+                    &self.ft,
+                    &self.frags,
+                );
                 complete(src, peer, rs, lease, taken, bytes);
             } else if taken < pkts.len() {
                 // Full: a receiver asleep with slots its consumer has since given back syncs.
@@ -439,7 +447,11 @@ fn hold(holds: &mut Vec<Hold>, key: DstKey, hwcur: u32, owner: u32) -> bool {
     match holds.iter_mut().find(|h| h.key == key) {
         Some(h) if h.hwcur != hwcur => {
             if h.released {
-                log::info!("lossless: port {} ring {} frees slots again", key.idx, key.ring);
+                log::info!(
+                    "lossless: port {} ring {} frees slots again",
+                    key.idx,
+                    key.ring
+                );
             }
             (h.hwcur, h.since, h.released) = (hwcur, now, false);
             true
@@ -476,7 +488,11 @@ fn hold(holds: &mut Vec<Hold>, key: DstKey, hwcur: u32, owner: u32) -> bool {
 fn forget_hold(holds: &mut Vec<Hold>, key: DstKey) {
     if let Some(p) = holds.iter().position(|h| h.key == key) {
         if holds[p].released {
-            log::info!("lossless: port {} ring {} frees slots again", key.idx, key.ring);
+            log::info!(
+                "lossless: port {} ring {} frees slots again",
+                key.idx,
+                key.ring
+            );
         }
         holds.swap_remove(p);
     }

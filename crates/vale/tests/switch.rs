@@ -471,7 +471,11 @@ fn lossless_full_destination_holds_slots_in_the_ring() {
     assert_eq!(a.tx_ring(0).tail(), s.hwtail);
     assert_eq!(b.stats().rx_pkts, 63);
     assert_eq!(b.stats().rx_drops, 0);
-    assert_eq!(a.stats().tx_pkts, 63, "pending frames are not counted as sent");
+    assert_eq!(
+        a.stats().tx_pkts,
+        63,
+        "pending frames are not counted as sent"
+    );
     // A retry with nothing freed forwards nothing, and does not sleep.
     a.txsync_ring(0).unwrap();
     assert_eq!(pending(&a), 37);
@@ -507,7 +511,10 @@ fn lossless_flood_into_slow_receivers_loses_nothing() {
     send_lossless(&a, BCAST, N, deadline);
     assert_eq!(hs.join().unwrap(), N);
     assert_eq!(hf.join().unwrap(), N);
-    assert!(recv(&slow).is_empty() && recv(&fast).is_empty(), "no duplicate");
+    assert!(
+        recv(&slow).is_empty() && recv(&fast).is_empty(),
+        "no duplicate"
+    );
     for p in [&slow, &fast] {
         assert_eq!(p.stats().rx_pkts, N as u64);
         assert_eq!(p.stats().rx_drops, 0);
@@ -611,7 +618,10 @@ fn lossless_sender_waiting_is_released_when_the_receiver_closes() {
     std::thread::sleep(Duration::from_millis(50));
     drop(b);
     let waited = h.join().unwrap();
-    assert!(waited < Duration::from_millis(500), "woken after {waited:?}");
+    assert!(
+        waited < Duration::from_millis(500),
+        "woken after {waited:?}"
+    );
     // B is gone: the pending frames have nowhere to go and leave the ring.
     a.txsync_ring(0).unwrap();
     assert_eq!(pending(&a), 0);
