@@ -3,7 +3,11 @@
 //! For both directions the party may only move `head` and `cur` forward inside the slots it
 //! owns: `hwcur <= head <= cur <= hwtail`, all modulo the ring size (netmap's
 //! `nm_txsync_prologue` and `nm_rxsync_prologue`; TX completes synchronously here, so the
-//! last head the host saw equals `hwcur`).
+//! last head the host saw equals `hwcur`). A lossless VALE port held by a full destination
+//! keeps slots `hwcur..head` pending with `hwtail = hwcur - 1`: the window `[hwcur, hwtail]`
+//! then admits the same or any later head on the retry. Unlike netmap it also admits a head
+//! pulled back into the pending slots (it withdraws frames not yet sent, which is harmless:
+//! every slot is read, validated and copied during the sync itself).
 
 use crate::ring;
 
