@@ -388,6 +388,11 @@ fn lossless(o: PortOptions) -> PortOptions {
 /// Fills as many TX slots of `p` as are free with frames numbered `next..` (at most up to
 /// `total`), txsyncs and returns the new `next` (frames published so far).
 fn publish(p: &Port, dst: [u8; 6], next: u32, total: u32) -> u32 {
+    publish_from(p, mac(1), dst, next, total)
+}
+
+/// As [`publish`], with source MAC `src`.
+fn publish_from(p: &Port, src: [u8; 6], dst: [u8; 6], next: u32, total: u32) -> u32 {
     let r = p.tx_ring(0);
     let n = r.num_slots();
     let mut head = r.head();
@@ -397,7 +402,7 @@ fn publish(p: &Port, dst: [u8; 6], next: u32, total: u32) -> u32 {
         let o = p.layout().buf_offset(s.buf_idx()).unwrap();
         let mut f = [0u8; 60];
         f[..6].copy_from_slice(&dst);
-        f[6..12].copy_from_slice(&mac(1));
+        f[6..12].copy_from_slice(&src);
         f[12] = 0x08;
         f[14..18].copy_from_slice(&k.to_le_bytes());
         p.mem().write_bytes(o, &f);
@@ -421,12 +426,17 @@ fn pending(p: &Port) -> u32 {
 /// Sends `total` numbered frames losslessly: publishes, and sleeps in `tx_wait` whenever
 /// the ring is full of pending slots, until everything has left the ring.
 fn send_lossless(p: &Port, dst: [u8; 6], total: u32, deadline: Duration) {
+    send_lossless_from(p, mac(1), dst, total, deadline)
+}
+
+/// As [`send_lossless`], with source MAC `src`.
+fn send_lossless_from(p: &Port, src: [u8; 6], dst: [u8; 6], total: u32, deadline: Duration) {
     let t0 = std::time::Instant::now();
     let mut next = 0;
     while next < total || pending(p) > 0 {
         assert!(t0.elapsed() < deadline, "sender stuck: {next} published");
         let before = next;
-        next = publish(p, dst, next, total);
+        next = publish_from(p, src, dst, next, total);
         if next == before && pending(p) > 0 {
             p.tx_wait(0, Some(Duration::from_millis(100))).unwrap();
         }
@@ -625,4 +635,48 @@ fn lossless_sender_waiting_is_released_when_the_receiver_closes() {
     // B is gone: the pending frames have nowhere to go and leave the ring.
     a.txsync_ring(0).unwrap();
     assert_eq!(pending(&a), 0);
+}
+
+#[test]
+fn two_lossless_senders_share_a_slow_receiver_without_loss() {
+    const N: u32 = 64 * 40;
+    let d = TempDir::new("t-ll-two");
+    let b = Port::open("valell2:b", &small(&d, 64)).unwrap();
+    // B announces itself, so the senders' frames are unicast to it only.
+    send(&b, BCAST, mac(9), 60, 1);
+    let senders: Vec<_> = [3u8, 4]
+        .into_iter()
+        .map(|i| {
+            let p = Port::open(&format!("valell2:{i}"), &lossless(small(&d, 64))).unwrap();
+            recv(&p);
+            std::thread::spawn(move || {
+                send_lossless_from(&p, mac(i), mac(9), N, Duration::from_secs(60));
+                p.stats().tx_pkts
+            })
+        })
+        .collect();
+    // Each sender's frames arrive complete and in order, interleaved with the other's.
+    let mut next = [0u32; 2];
+    let t0 = std::time::Instant::now();
+    while next != [N, N] {
+        assert!(t0.elapsed() < Duration::from_secs(60), "stuck at {next:?}");
+        let frames = recv(&b);
+        for (_, f) in &frames {
+            let s = (f[11] - 3) as usize;
+            let k = u32::from_le_bytes(f[14..18].try_into().unwrap());
+            assert_eq!(k, next[s], "sender {s}: frame lost or out of order");
+            next[s] += 1;
+        }
+        if frames.is_empty() {
+            let seen = b.ring_state(netmap::RingKind::Rx, 0).unwrap().hwtail;
+            b.rx_wait(0, seen, Some(Duration::from_millis(50))).unwrap();
+        } else {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    for h in senders {
+        assert_eq!(h.join().unwrap(), N as u64);
+    }
+    assert_eq!(b.stats().rx_drops, 0);
+    assert_eq!(b.stats().rx_pkts, 2 * N as u64);
 }
