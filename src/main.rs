@@ -50,7 +50,8 @@ struct Cli {
     /// when shorter than --cpus); a pinned vCPU is never migrated between host CPUs
     #[arg(long, value_name = "CPU,..", value_delimiter = ',')]
     pin_vcpus: Vec<usize>,
-    /// Attach a ptnetmap passthrough NIC to VALE port PORT (valeX:Y; created if new)
+    /// Attach a ptnetmap passthrough NIC to VALE port PORT (valeX:Y; created if new);
+    /// `valeX:Y,lossless` opens it lossless (a full receiver holds the guest's TX frames)
     #[arg(long, value_name = "PORT")]
     netmap: Option<String>,
     /// The NIC's MAC address (default: derived from the port name)
@@ -128,13 +129,17 @@ fn main() -> ExitCode {
 
     let net = match &cli.netmap {
         None => None,
-        Some(port) => {
+        Some(spec) => {
+            let (port, lossless) = match vmm::config::parse_netmap_spec(spec) {
+                Ok(p) => p,
+                Err(e) => return bad_input(e),
+            };
             let mac = match cli.mac.as_deref().map(vmm::config::parse_mac).transpose() {
                 Ok(m) => m,
                 Err(e) => return bad_input(e),
             };
             Some(NetConfig {
-                port: port.clone(),
+                port,
                 mac,
                 doorbells: match cli.doorbell {
                     DoorbellArg::Ioeventfd => Doorbells::Ioeventfd,
@@ -147,6 +152,7 @@ fn main() -> ExitCode {
                 rings: cli.netmap_rings,
                 slots: cli.netmap_slots,
                 shm_dir: None,
+                lossless,
             })
         }
     };

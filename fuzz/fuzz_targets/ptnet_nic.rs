@@ -55,6 +55,7 @@ fuzz_target!(|data: &[u8]| {
                 buf_size: 2048,
             },
             shm_dir: Some(dir.0.clone()),
+            lossless: false,
         },
     )
     .unwrap();

@@ -81,8 +81,10 @@ pub trait NetmapPort: Send + Sync {
     fn ring_state(&self, kind: RingKind, ring: u32) -> Result<SyncResult, PortError>;
 
     /// Transmits the slots `hwcur..head` of TX ring `ring` (head/cur are untrusted and are
-    /// validated). TX completes synchronously: the result has `hwcur == head` and
-    /// `hwtail == head - 1`.
+    /// validated). TX completes synchronously up to the returned `hwcur`, and
+    /// `hwtail == hwcur - 1`. Normally `hwcur == head`; a lossless port held by a full
+    /// destination returns an earlier `hwcur`: slots `hwcur..head` stay pending, and the next
+    /// txsync (with the same or a later head) retries them, best after [`NetmapPort::tx_wait`].
     fn txsync(&self, ring: u32, head: u32, cur: u32) -> Result<SyncResult, PortError>;
 
     /// Releases RX slots `hwcur..head` of ring `ring` and reports packets that arrived
@@ -98,6 +100,19 @@ pub trait NetmapPort: Send + Sync {
         seen_hwtail: u32,
         timeout: Option<Duration>,
     ) -> Result<bool, PortError>;
+
+    /// Sleeps until the destination that held TX ring `ring`'s last txsync (a lossless
+    /// port's full destination) may have room, or `timeout` passes. Returns true if a retry
+    /// may make progress now. The default, for ports whose txsync never holds, sleeps
+    /// briefly.
+    fn tx_wait(&self, _ring: u32, timeout: Option<Duration>) -> Result<bool, PortError> {
+        std::thread::sleep(
+            timeout
+                .unwrap_or(Duration::from_millis(1))
+                .min(Duration::from_millis(1)),
+        );
+        Ok(true)
+    }
 
     /// A handle that interrupts [`NetmapPort::rx_wait`] on ring `ring`.
     fn rx_waker(&self, ring: u32) -> Result<Arc<dyn Waker>, PortError>;

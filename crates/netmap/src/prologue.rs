@@ -3,7 +3,11 @@
 //! For both directions the party may only move `head` and `cur` forward inside the slots it
 //! owns: `hwcur <= head <= cur <= hwtail`, all modulo the ring size (netmap's
 //! `nm_txsync_prologue` and `nm_rxsync_prologue`; TX completes synchronously here, so the
-//! last head the host saw equals `hwcur`).
+//! last head the host saw equals `hwcur`). A lossless VALE port held by a full destination
+//! keeps slots `hwcur..head` pending with `hwtail = hwcur - 1`: the window `[hwcur, hwtail]`
+//! then admits the same or any later head on the retry. Unlike netmap it also admits a head
+//! pulled back into the pending slots (it withdraws frames not yet sent, which is harmless:
+//! every slot is read, validated and copied during the sync itself).
 
 use crate::ring;
 
@@ -116,6 +120,33 @@ mod tests {
             txsync_prologue(0, 0, 0, 0, 0),
             Err(PrologueError::BadRingState { .. })
         ));
+    }
+
+    #[test]
+    fn tx_with_slots_pending_after_a_held_sync() {
+        // A lossless VALE port held by a full destination returned hwcur 10 (hwtail 9) while
+        // the application had published up to head 50: slots 10..50 are pending.
+        let (hwcur, hwtail, n) = (10, 9, 1024);
+        // The retry with the same head, and later heads, are accepted.
+        assert_eq!(txsync_prologue(hwcur, hwtail, n, 50, 50), Ok((50, 50)));
+        assert_eq!(txsync_prologue(hwcur, hwtail, n, 60, 70), Ok((60, 70)));
+        // Up to a ring with n - 1 pending slots, across the wrap.
+        assert_eq!(txsync_prologue(hwcur, hwtail, n, 9, 9), Ok((9, 9)));
+        assert_eq!(txsync_prologue(hwcur, hwtail, n, 1023, 5), Ok((1023, 5)));
+        // Nothing pending (hwcur == head) is the ordinary case.
+        assert_eq!(txsync_prologue(hwcur, hwtail, n, 10, 10), Ok((10, 10)));
+        // Out of range is still rejected.
+        assert!(matches!(
+            txsync_prologue(hwcur, hwtail, n, n, n),
+            Err(PrologueError::BadHead { .. })
+        ));
+        assert!(matches!(
+            txsync_prologue(hwcur, hwtail, n, 50, 40),
+            Err(PrologueError::BadCur { .. })
+        ));
+        // Wrapped: hwcur 1000 (hwtail 999), pending 1000..20.
+        assert_eq!(txsync_prologue(1000, 999, n, 20, 20), Ok((20, 20)));
+        assert_eq!(txsync_prologue(1000, 999, n, 999, 999), Ok((999, 999)));
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub trait Backend {
     fn rxsync(&self) -> Result<SyncResult>;
     /// Sleeps until the RX ring's tail moves past `seen_hwtail` or `timeout`.
     fn rx_wait(&self, seen_hwtail: u32, timeout: Duration) -> Result<()>;
-    /// Sleeps until the TX ring may have space or `timeout` (no-op if sync makes space itself).
+    /// Sleeps until the TX ring may have space or `timeout` (no-op if sync makes space itself;
+    /// a lossless VALE port sleeps until the destination that holds it frees slots).
     fn tx_wait(&self, _timeout: Duration) -> Result<()> {
         Ok(())
     }
@@ -78,12 +79,17 @@ pub fn buf_offset(p: &Pool, idx: u32) -> Option<usize> {
 }
 
 /// Opens the backend an interface name selects; `busy_poll` selects the ptnet device's
-/// busy-poll mode (callers refuse it for VALE ports, whose syncs never enter the kernel).
-pub fn open(name: &str, busy_poll: bool) -> Result<Box<dyn Backend>> {
+/// busy-poll mode (callers refuse it for VALE ports, whose syncs never enter the kernel);
+/// `lossless` opens a VALE port lossless (callers refuse it for ptnet devices).
+pub fn open(name: &str, busy_poll: bool, lossless: bool) -> Result<Box<dyn Backend>> {
     Ok(match Target::parse(name) {
-        Target::Vale(n) => Box::new(
-            Port::open(&n, &PortOptions::default()).with_context(|| format!("opening {n}"))?,
-        ),
+        Target::Vale(n) => {
+            let opts = PortOptions {
+                lossless,
+                ..PortOptions::default()
+            };
+            Box::new(Port::open(&n, &opts).with_context(|| format!("opening {n}"))?)
+        }
         Target::Ptnet(p) => {
             Box::new(PtnetDevice::open(&p, busy_poll).with_context(|| format!("opening {p}"))?)
         }
@@ -129,6 +135,11 @@ impl Backend for Port {
         NetmapPort::rx_wait(self, 0, seen_hwtail, Some(timeout)).context("rx wait")?;
         Ok(())
     }
+
+    fn tx_wait(&self, timeout: Duration) -> Result<()> {
+        NetmapPort::tx_wait(self, 0, Some(timeout)).context("tx wait")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -151,7 +162,7 @@ mod tests {
 
     #[test]
     fn missing_device_is_an_error_not_a_vale_port() {
-        let e = open("/dev/ptnet-does-not-exist", false)
+        let e = open("/dev/ptnet-does-not-exist", false, false)
             .err()
             .expect("must fail");
         assert!(

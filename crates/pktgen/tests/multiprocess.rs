@@ -117,19 +117,30 @@ fn vale_ctl(dir: &TempDir, args: &[&str]) -> String {
     out
 }
 
+/// A vale-ctl listing, or None if it failed (the switch was removed while it listed, as
+/// when the last port closes at that moment).
+fn try_vale_ctl_list(dir: &TempDir) -> Option<String> {
+    let (code, out) = spawn(VALECTL, dir, &["list"]).finish();
+    (code == 0).then_some(out)
+}
+
 /// `(state, rx_pkts, rx_drops)` of port `name` in a vale-ctl listing.
 fn port_row(listing: &str, name: &str) -> Option<(String, u64, u64)> {
+    port_fields(listing, name).map(|f| {
+        (
+            f[3].to_string(),
+            f[9].parse().unwrap(),
+            f[11].parse().unwrap(),
+        )
+    })
+}
+
+/// The columns of port `name`'s row in a vale-ctl listing.
+fn port_fields(listing: &str, name: &str) -> Option<Vec<String>> {
     listing
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some(name))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (
-                f[3].to_string(),
-                f[8].parse().unwrap(),
-                f[10].parse().unwrap(),
-            )
-        })
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
 }
 
 fn files(dir: &TempDir) -> Vec<String> {
@@ -194,6 +205,73 @@ fn unpaced_sender_accounts_for_every_packet() {
     assert_eq!(count(&rout, "Received"), pkts);
     assert!(rout.contains(" 0 bad"), "{rout}");
     assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+const FLOOD: u64 = 2_000_000;
+
+#[test]
+fn lossless_unpaced_flood_loses_nothing() {
+    let d = TempDir::new("mp-lossless");
+    let n = FLOOD.to_string();
+    let rx = pktgen(&d, &["-i", "valemz:2", "-f", "rx", "-n", &n, "--lossless"]);
+    let tx = pktgen(&d, &["-i", "valemz:1", "-f", "tx", "-n", &n, "--lossless"]);
+    // Both ports are listed lossless while they run (unless already done: 2M frames take
+    // a debug build seconds, but a release build only a fraction of one).
+    let listing = try_vale_ctl_list(&d).unwrap_or_default();
+    for p in ["valemz:1", "valemz:2"] {
+        if let Some(f) = port_fields(&listing, p) {
+            assert_eq!(f[4], "lossless", "{listing}");
+        }
+    }
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&tout, "Sent"), FLOOD);
+    // While the receiver still runs, the switch has dropped nothing for it (it may have
+    // received everything and closed the switch meanwhile).
+    let listing = try_vale_ctl_list(&d).unwrap_or_default();
+    if let Some((_, _, drops)) = port_row(&listing, "valemz:2") {
+        assert_eq!(drops, 0, "{listing}");
+    }
+    // The receiver stops by itself only once every frame has arrived: nothing was lost.
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&rout, "Received"), FLOOD);
+    assert!(
+        rout.contains(&format!("Verified {FLOOD} good 0 bad")),
+        "{rout}"
+    );
+    assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+#[test]
+fn default_unpaced_flood_accounts_for_every_packet() {
+    let d = TempDir::new("mp-lossy");
+    let n = FLOOD.to_string();
+    let rx = pktgen(&d, &["-i", "valemy:2", "-f", "rx", "-n", &n]);
+    let (code, tout) = pktgen(&d, &["-i", "valemy:1", "-f", "tx", "-n", &n]).finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&tout, "Sent"), FLOOD);
+    // The receiver may fall behind and the switch drops: delivered + dropped = sent.
+    let mut row = None;
+    wait_for("the receiver's counters", || {
+        let listing = vale_ctl(&d, &["list"]);
+        row = port_row(&listing, "valemy:2");
+        row.as_ref().is_none_or(|(_, p, dr)| p + dr == FLOOD)
+    });
+    let Some((state, pkts, drops)) = row else {
+        // Gone: it received everything and exited.
+        let (code, rout) = rx.finish();
+        assert_eq!(code, 0);
+        assert_eq!(count(&rout, "Received"), FLOOD);
+        return;
+    };
+    assert_eq!(state, "alive");
+    assert_eq!(pkts + drops, FLOOD);
+    rx.signal(libc::SIGINT);
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&rout, "Received"), pkts);
+    assert!(rout.contains(" 0 bad"), "{rout}");
 }
 
 #[test]
@@ -289,6 +367,30 @@ fn killed_receiver_is_reclaimed_and_sender_keeps_going() {
 }
 
 #[test]
+fn killed_receiver_releases_a_lossless_sender() {
+    let d = TempDir::new("mp-llkill");
+    let rx = pktgen(&d, &["-i", "valemq:2", "-f", "rx", "--lossless"]);
+    // Unpaced and lossless: the sender is held by the receiver most of the time.
+    let tx = pktgen(
+        &d,
+        &["-i", "valemq:1", "-f", "tx", "-n", "3000000", "--lossless"],
+    );
+    wait_for("first packets", || {
+        port_row(&vale_ctl(&d, &["list"]), "valemq:2").is_some_and(|(_, p, _)| p > 1000)
+    });
+    rx.signal(libc::SIGKILL);
+    let _ = rx.finish();
+    // The sender gives up on the dead receiver at once and finishes its count (a wedged
+    // sender would hit the deadline in finish()).
+    let t0 = Instant::now();
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0);
+    assert_eq!(count(&tout, "Sent"), 3_000_000);
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    assert!(files(&d).is_empty(), "{:?}", files(&d));
+}
+
+#[test]
 fn stale_switch_is_listed_and_deleted() {
     let d = TempDir::new("mp-stale");
     let rx = pktgen(&d, &["-i", "valems:7", "-f", "rx"]);
@@ -320,6 +422,8 @@ fn bad_input_exits_2_with_one_line() {
         vec!["-i", "valebad:1", "-f", "rx", "--busy-poll"],
         vec!["--copy-loop", "--busy-poll"],
         vec!["-i", "/dev/ptnet-missing", "-f", "tx", "--busy-poll"],
+        vec!["-i", "ptnet0", "-f", "tx", "--lossless"],
+        vec!["--copy-loop", "--lossless"],
     ] {
         let mut p = spawn(PKTGEN, &d, &args);
         let status = p.child.wait().unwrap();

@@ -9,6 +9,7 @@
 //! consistent (lease entry before `lease_idx`, `lease_idx` before `hwlease`).
 
 use std::sync::atomic::{fence, Ordering::*};
+use std::time::{Duration, Instant};
 
 use netmap::abi::{slot, MAX_FRAGS};
 use netmap::{ring, RingView, SharedMem};
@@ -22,8 +23,15 @@ use crate::sys;
 /// Packets handled per forwarding round.
 pub const BATCH: usize = 512;
 
+/// How long a lossless sender stays held by a destination ring that frees nothing (its
+/// receiver neither syncs nor exits) before it gives up on it: the frames for that ring are
+/// then dropped and counted, as for a default port, until the receiver frees a slot again.
+/// A destination whose owner process is dead is given up at once.
+pub const HOLD_MAX: Duration = Duration::from_secs(1);
+
 const DST_FLOOD: u16 = u16::MAX;
 const DST_DROP: u16 = u16::MAX - 1;
+const DST_BAD: u16 = u16::MAX - 2;
 
 /// One packet of a batch.
 #[derive(Debug, Clone, Copy)]
@@ -31,8 +39,48 @@ struct Ft {
     /// First of its fragments in `TxCtx::frags`.
     frag: u32,
     nfrags: u16,
+    /// A peer position, `DST_FLOOD`, or `DST_DROP`/`DST_BAD` (consumed without delivery).
     dst: u16,
     len: u32,
+    /// Its first slot in the sender's TX ring (where a held lossless sender stops).
+    slot: u32,
+}
+
+/// Packets `lists[start..end]` (indices into `ft`, ascending) for RX ring `ring` of peer
+/// `peer` (a position in `Peers::list`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Job {
+    peer: usize,
+    ring: u32,
+    start: u32,
+    end: u32,
+}
+
+/// A destination RX ring, identified across peer-list refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DstKey {
+    pub idx: u32,
+    pub gen: u32,
+    pub ring: u32,
+}
+
+/// The destination ring that stopped a lossless txsync, and its `hwcur` then: the sender
+/// waits for that `hwcur` to move (`Port::tx_wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocker {
+    pub key: DstKey,
+    pub hwcur: u32,
+}
+
+/// A full destination ring that holds (or held) a lossless sender.
+#[derive(Debug)]
+struct Hold {
+    key: DstKey,
+    /// The ring's `hwcur` when it was last seen to move (or first found full).
+    hwcur: u32,
+    since: Instant,
+    /// Given up: excess frames for it are dropped until its `hwcur` moves.
+    released: bool,
 }
 
 /// Counters of one txsync.
@@ -47,12 +95,18 @@ pub struct TxStats {
 #[derive(Debug, Default)]
 pub struct TxCtx {
     pub peers: Peers,
+    /// A full destination holds this ring's sender instead of dropping (`PortOptions`).
+    pub lossless: bool,
+    /// Set by a [`TxCtx::forward`] that stopped early (lossless only).
+    pub blocker: Option<Blocker>,
+    holds: Vec<Hold>,
     ft: Vec<Ft>,
     /// `(buffer offset in the source region, len)` of every fragment of the batch.
     frags: Vec<(usize, u16)>,
     uni: Vec<Vec<u32>>,
     flood: Vec<u32>,
-    merged: Vec<u32>,
+    jobs: Vec<Job>,
+    lists: Vec<u32>,
     pub syncs: u64,
 }
 
@@ -67,8 +121,20 @@ pub struct Src<'a> {
 }
 
 impl TxCtx {
+    /// A fresh context for a TX ring of a port opened lossless or not.
+    pub fn new(lossless: bool) -> Self {
+        TxCtx {
+            lossless,
+            ..TxCtx::default()
+        }
+    }
+
     /// Forwards slots `from..to` of TX ring `ring` of `src` (indices already validated).
-    pub fn forward(&mut self, src: &Src, ring_idx: u32, from: u32, to: u32) -> TxStats {
+    /// Returns the counters and the first slot not consumed: `to`, unless the sender is
+    /// lossless and a destination was full (then the slots from there on stay pending and
+    /// [`TxCtx::blocker`] names the destination).
+    pub fn forward(&mut self, src: &Src, ring_idx: u32, from: u32, to: u32) -> (TxStats, u32) {
+        self.blocker = None;
         let n = src.layout.config.tx_slots;
         let txr = RingView::new(src.mem, src.layout.tx_ring_offset(ring_idx), n);
         let buf_size = src.layout.config.buf_size;
@@ -81,6 +147,7 @@ impl TxCtx {
             self.frags.clear();
             while j != to && self.ft.len() < BATCH {
                 // Gather one packet: a MOREFRAG chain, at most MAX_FRAGS slots.
+                let slot0 = j;
                 let frag = self.frags.len() as u32;
                 let mut nfrags = 0usize;
                 let mut len = 0u32;
@@ -102,15 +169,24 @@ impl TxCtx {
                         break;
                     }
                 }
+                let skip = |dst| Ft {
+                    frag,
+                    nfrags: 0,
+                    dst,
+                    len: 0,
+                    slot: slot0,
+                };
                 if bad {
                     self.frags.truncate(frag as usize);
                     st.bad += 1;
+                    self.ft.push(skip(DST_BAD));
                     continue;
                 }
                 let (first_ofs, first_len) = self.frags[frag as usize];
                 if first_len < 14 {
                     self.frags.truncate(frag as usize);
                     st.bad += 1;
+                    self.ft.push(skip(DST_BAD));
                     continue;
                 }
                 let mut hdr = [0u8; 12];
@@ -126,6 +202,7 @@ impl TxCtx {
                 };
                 if dst == DST_DROP {
                     self.frags.truncate(frag as usize);
+                    self.ft.push(skip(DST_DROP));
                     continue;
                 }
                 st.pkts += 1;
@@ -135,11 +212,26 @@ impl TxCtx {
                     nfrags: nfrags as u16,
                     dst,
                     len,
+                    slot: slot0,
                 });
             }
-            self.dispatch(src, ring_idx);
+            let cut = self.dispatch(src, ring_idx);
+            if cut < self.ft.len() {
+                // Held: the packets from `cut` on stay in the ring and are counted when sent.
+                for f in &self.ft[cut..] {
+                    match f.dst {
+                        DST_BAD => st.bad -= 1,
+                        DST_DROP => {}
+                        _ => {
+                            st.pkts -= 1;
+                            st.bytes -= f.len as u64;
+                        }
+                    }
+                }
+                return (st, self.ft[cut].slot);
+            }
         }
-        st
+        (st, to)
     }
 
     /// Learns the source MAC and picks the destination of a frame with header `hdr`.
@@ -159,11 +251,12 @@ impl TxCtx {
         }
     }
 
-    /// Sends the batch in `self.ft` to its destinations.
-    fn dispatch(&mut self, src: &Src, ring_idx: u32) {
+    /// Sends the batch in `self.ft` to its destinations. Returns the index in `ft` of the
+    /// first packet not consumed (`ft.len()` unless a lossless sender is held).
+    fn dispatch(&mut self, src: &Src, ring_idx: u32) -> usize {
         let np = self.peers.list.len();
         if np == 0 || self.ft.is_empty() {
-            return;
+            return self.ft.len();
         }
         self.uni.resize_with(np, Vec::new);
         for l in &mut self.uni {
@@ -171,98 +264,282 @@ impl TxCtx {
         }
         self.flood.clear();
         for (i, f) in self.ft.iter().enumerate() {
-            if f.dst == DST_FLOOD {
-                self.flood.push(i as u32);
-            } else {
-                self.uni[f.dst as usize].push(i as u32);
+            match f.dst {
+                DST_BAD | DST_DROP => {}
+                DST_FLOOD => self.flood.push(i as u32),
+                d => self.uni[d as usize].push(i as u32),
             }
         }
-        let mut merged = std::mem::take(&mut self.merged);
+        // One job per destination ring, its packets in batch order.
+        self.jobs.clear();
+        self.lists.clear();
         for p in 0..np {
-            let peer = &self.peers.list[p];
             let uni = &self.uni[p];
             if uni.is_empty() && self.flood.is_empty() {
                 continue;
             }
-            let ring_u = ring_idx % peer.layout.config.rx_rings;
-            if ring_u == 0 && !uni.is_empty() && !self.flood.is_empty() {
-                merged.clear();
-                let (mut a, mut b) = (0, 0);
-                while a < uni.len() || b < self.flood.len() {
-                    if b == self.flood.len() || (a < uni.len() && uni[a] < self.flood[b]) {
-                        merged.push(uni[a]);
-                        a += 1;
+            let ring_u = ring_idx % self.peers.list[p].layout.config.rx_rings;
+            let mut job = |ring: u32, lists: &mut Vec<u32>, a: &[u32], b: &[u32]| {
+                let start = lists.len() as u32;
+                let (mut x, mut y) = (0, 0);
+                while x < a.len() || y < b.len() {
+                    if y == b.len() || (x < a.len() && a[x] < b[y]) {
+                        lists.push(a[x]);
+                        x += 1;
                     } else {
-                        merged.push(self.flood[b]);
-                        b += 1;
+                        lists.push(b[y]);
+                        y += 1;
                     }
                 }
-                deliver(src, peer, 0, &merged, &self.ft, &self.frags);
+                self.jobs.push(Job {
+                    peer: p,
+                    ring,
+                    start,
+                    end: lists.len() as u32,
+                });
+            };
+            if ring_u == 0 {
+                job(0, &mut self.lists, uni, &self.flood);
             } else {
                 if !uni.is_empty() {
-                    deliver(src, peer, ring_u, uni, &self.ft, &self.frags);
+                    job(ring_u, &mut self.lists, uni, &[]);
                 }
                 if !self.flood.is_empty() {
-                    deliver(src, peer, 0, &self.flood, &self.ft, &self.frags);
+                    job(0, &mut self.lists, &[], &self.flood);
                 }
             }
         }
-        self.merged = merged;
+        if self.lossless {
+            return self.dispatch_lossless(src);
+        }
+        for job in &self.jobs {
+            let pkts = &self.lists[job.start as usize..job.end as usize];
+            deliver(
+                src,
+                &self.peers.list[job.peer],
+                job.ring,
+                pkts,
+                &self.ft,
+                &self.frags,
+            );
+        }
+        self.ft.len()
+    }
+
+    /// The lossless delivery of `self.jobs`: with the locks of every destination ring held
+    /// at once (taken in port/ring order, so two lossless senders cannot deadlock), find the
+    /// first packet that does not fit one of its destinations that still holds us (`cut`),
+    /// reserve everything before it, then copy and publish as [`deliver`] does. A packet is
+    /// thus delivered to all its destinations or to none, and is never duplicated on retry.
+    fn dispatch_lossless(&mut self, src: &Src) -> usize {
+        let nft = self.ft.len();
+        self.jobs.sort_unstable_by_key(|j| (j.peer, j.ring));
+        if self.holds.len() > 16 {
+            // Forget rings of ports that are gone.
+            let peers = &self.peers;
+            self.holds
+                .retain(|h| peers.find_exact(h.key.idx, h.key.gen).is_some());
+        }
+        // Per job: how many of its packets fit.
+        let mut fits: Vec<usize> = Vec::with_capacity(self.jobs.len());
+        let mut cut = nft;
+        let mut blocker = None;
+        let mut held = lock::Held::new(src.tid);
+        for job in &self.jobs {
+            let peer = &self.peers.list[job.peer];
+            let (pm, n) = (peer.mem, peer.layout.config.rx_slots);
+            let rs = peer.priv_layout.rx(job.ring);
+            held.take(pm, rs + RX_LOCK);
+            advance(&pm, rs, n, src.tid);
+            let hwcur = pm.load_u32(rs + RX_HWCUR, Acquire);
+            let space = ring_space(&pm, rs, n, hwcur);
+            let pkts = &self.lists[job.start as usize..job.end as usize];
+            let mut slots = 0u32;
+            let mut fit = pkts.len();
+            for (k, &i) in pkts.iter().enumerate() {
+                let f = self.ft[i as usize].nfrags as u32;
+                if slots + f > space {
+                    fit = k;
+                    break;
+                }
+                slots += f;
+            }
+            let key = DstKey {
+                idx: peer.idx,
+                gen: peer.gen,
+                ring: job.ring,
+            };
+            if fit == pkts.len() {
+                if !self.holds.is_empty() {
+                    forget_hold(&mut self.holds, key);
+                }
+            } else if hold(&mut self.holds, key, hwcur, peer.owner) {
+                let first = pkts[fit] as usize;
+                if first < cut {
+                    cut = first;
+                    blocker = Some(Blocker { key, hwcur });
+                }
+            }
+            fits.push(fit);
+        }
+        // Reserve what comes before the cut (for a given-up ring: what fits, the rest drops).
+        let mut plan: Vec<(u32, u32, usize, usize)> = Vec::with_capacity(self.jobs.len());
+        for (job, &fit) in self.jobs.iter().zip(&fits) {
+            let peer = &self.peers.list[job.peer];
+            let (pm, n) = (peer.mem, peer.layout.config.rx_slots);
+            let rs = peer.priv_layout.rx(job.ring);
+            let pkts = &self.lists[job.start as usize..job.end as usize];
+            let before = pkts.partition_point(|&i| (i as usize) < cut);
+            let taken = fit.min(before);
+            let slots: u32 = pkts[..taken]
+                .iter()
+                .map(|&i| self.ft[i as usize].nfrags as u32)
+                .sum();
+            let (start, lease) = if slots > 0 {
+                reserve(&pm, rs, n, src.tid, slots)
+            } else {
+                (0, 0)
+            };
+            plan.push((start, lease, taken, before - taken));
+        }
+        drop(held);
+        // Copy and publish outside the locks.
+        for (job, &(start, lease, taken, dropped)) in self.jobs.iter().zip(&plan) {
+            let peer = &self.peers.list[job.peer];
+            let pkts = &self.lists[job.start as usize..job.end as usize];
+            let rs = peer.priv_layout.rx(job.ring);
+            if taken > 0 {
+                let bytes = copy_packets(
+                    src,
+                    peer,
+                    job.ring,
+                    start,
+                    &pkts[..taken],
+                    &self.ft,
+                    &self.frags,
+                );
+                complete(src, peer, rs, lease, taken, bytes);
+            } else if taken < pkts.len() {
+                // Full: a receiver asleep with slots its consumer has since given back syncs.
+                wake_receiver(&peer.mem, rs);
+            }
+            if dropped > 0 {
+                account_drops(&src.sw, peer.idx, dropped as u64);
+            }
+        }
+        self.blocker = blocker;
+        cut
     }
 }
 
-/// Copies the packets `pkts` (indices into `ft`) into RX ring `rx` of `peer`.
-fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(usize, u16)]) {
+/// Whether the full destination `key` (whose `hwcur` is now `hwcur`) still holds a lossless
+/// sender: a new or moving one does; one whose owner `owner` is dead, or that freed nothing
+/// for [`HOLD_MAX`], is given up (logged once) until its `hwcur` moves again.
+fn hold(holds: &mut Vec<Hold>, key: DstKey, hwcur: u32, owner: u32) -> bool {
+    let now = Instant::now();
+    let give_up = |reason: &str| {
+        log::warn!(
+            "lossless: port {} ring {}: {reason}, dropping what does not fit until it frees slots",
+            key.idx,
+            key.ring
+        );
+    };
+    match holds.iter_mut().find(|h| h.key == key) {
+        Some(h) if h.hwcur != hwcur => {
+            if h.released {
+                log::info!(
+                    "lossless: port {} ring {} frees slots again",
+                    key.idx,
+                    key.ring
+                );
+            }
+            (h.hwcur, h.since, h.released) = (hwcur, now, false);
+            true
+        }
+        Some(h) if h.released => false,
+        Some(h) => {
+            if !sys::alive(owner) {
+                give_up("receiver process gone");
+            } else if now.duration_since(h.since) >= HOLD_MAX {
+                give_up("receiver freed nothing for 1 s");
+            } else {
+                return true;
+            }
+            h.released = true;
+            false
+        }
+        None => {
+            let alive = sys::alive(owner);
+            if !alive {
+                give_up("receiver process gone");
+            }
+            holds.push(Hold {
+                key,
+                hwcur,
+                since: now,
+                released: !alive,
+            });
+            alive
+        }
+    }
+}
+
+/// A destination ring had room for everything: it no longer holds anyone.
+fn forget_hold(holds: &mut Vec<Hold>, key: DstKey) {
+    if let Some(p) = holds.iter().position(|h| h.key == key) {
+        if holds[p].released {
+            log::info!(
+                "lossless: port {} ring {} frees slots again",
+                key.idx,
+                key.ring
+            );
+        }
+        holds.swap_remove(p);
+    }
+}
+
+/// Free slots of the destination ring at `rs` whose receiver's `hwcur` is `hwcur`
+/// (untrusted: out of range means no space). Ring lock held.
+fn ring_space(pm: &SharedMem, rs: usize, n: u32, hwcur: u32) -> u32 {
+    let hwlease = pm.load_u32(rs + RX_HWLEASE, Relaxed) % n;
+    if hwcur < n {
+        ring::distance(hwlease, ring::prev(hwcur, n), n)
+    } else {
+        0
+    }
+}
+
+/// Takes `[hwlease, hwlease + slots)` and a lease for thread `tid`. Ring lock held, `slots`
+/// within the ring's space. Returns the first slot and the lease index.
+fn reserve(pm: &SharedMem, rs: usize, n: u32, tid: u32, slots: u32) -> (u32, u32) {
+    let hwlease = pm.load_u32(rs + RX_HWLEASE, Relaxed) % n;
+    let lease = pm.load_u32(rs + RX_LEASE_IDX, Relaxed) % n;
+    let end = ring::add(hwlease, slots, n);
+    let le = rs + RX_LEASES + 8 * lease as usize;
+    pm.store_u32(le, end, Relaxed);
+    pm.store_u32(le + 4, tid, Relaxed);
+    pm.store_u32(rs + RX_LEASE_IDX, ring::next(lease, n), Relaxed);
+    pm.store_u32(rs + RX_HWLEASE, end, Relaxed);
+    (hwlease, lease)
+}
+
+/// Copies the packets `pkts` into RX ring `rx` of `peer` from slot `start` on (reserved).
+/// Returns their bytes.
+fn copy_packets(
+    src: &Src,
+    peer: &Peer,
+    rx: u32,
+    start: u32,
+    pkts: &[u32],
+    ft: &[Ft],
+    frags: &[(usize, u16)],
+) -> u64 {
     let pm = peer.mem;
     let n = peer.layout.config.rx_slots;
-    let rs = peer.priv_layout.rx(rx);
-    let lockw = pm.atomic_u32(rs + RX_LOCK);
-
-    // 1. Reserve under the lock.
-    let (start, lease, taken) = {
-        let _g = lock::lock(lockw, src.tid);
-        advance(&pm, rs, n, src.tid);
-        let hwcur = pm.load_u32(rs + RX_HWCUR, Acquire);
-        let hwlease = pm.load_u32(rs + RX_HWLEASE, Relaxed) % n;
-        let space = if hwcur < n {
-            ring::distance(hwlease, ring::prev(hwcur, n), n)
-        } else {
-            0
-        };
-        let mut slots = 0u32;
-        let mut taken = 0usize;
-        for &i in pkts {
-            let f = ft[i as usize].nfrags as u32;
-            if slots + f > space {
-                break;
-            }
-            slots += f;
-            taken += 1;
-        }
-        if slots == 0 {
-            drop(_g);
-            account_drops(&src.sw, peer.idx, pkts.len() as u64);
-            // The receiver may be asleep with slots its own consumer has since given back
-            // (a ptnet RX worker waiting for arrivals): wake it so it syncs and frees them,
-            // instead of dropping until its next timeout.
-            wake_receiver(&pm, rs);
-            return;
-        }
-        let lease = pm.load_u32(rs + RX_LEASE_IDX, Relaxed) % n;
-        let end = ring::add(hwlease, slots, n);
-        let le = rs + RX_LEASES + 8 * lease as usize;
-        pm.store_u32(le, end, Relaxed);
-        pm.store_u32(le + 4, src.tid, Relaxed);
-        pm.store_u32(rs + RX_LEASE_IDX, ring::next(lease, n), Relaxed);
-        pm.store_u32(rs + RX_HWLEASE, end, Relaxed);
-        (hwlease, lease, taken)
-    };
-
-    // 2. Copy outside the lock.
     let rxr = RingView::new(pm, peer.layout.rx_ring_offset(rx), n);
     let mut k = start;
     let mut bytes = 0u64;
-    for &i in &pkts[..taken] {
+    for &i in pkts {
         let f = &ft[i as usize];
         let last = f.nfrags as usize - 1;
         for (fi, &(sofs, len)) in frags[f.frag as usize..f.frag as usize + f.nfrags as usize]
@@ -282,10 +559,16 @@ fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(u
         }
         bytes += f.len as u64;
     }
+    bytes
+}
 
-    // 3. Complete the lease and publish in order.
+/// Completes lease `lease` of the ring at `rs`, publishes in order, wakes the receiver and
+/// counts `taken` packets of `bytes`.
+fn complete(src: &Src, peer: &Peer, rs: usize, lease: u32, taken: usize, bytes: u64) {
+    let pm = peer.mem;
+    let n = peer.layout.config.rx_slots;
     {
-        let _g = lock::lock(lockw, src.tid);
+        let _g = lock::lock(pm.atomic_u32(rs + RX_LOCK), src.tid);
         pm.store_u32(rs + RX_LEASES + 8 * lease as usize + 4, 0, Release);
         advance(&pm, rs, n, src.tid);
     }
@@ -293,6 +576,50 @@ fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(u
     let e = entry(peer.idx);
     src.sw.add_u64(e + E_RX_PKTS, taken as u64);
     src.sw.add_u64(e + E_RX_BYTES, bytes);
+}
+
+/// Copies the packets `pkts` (indices into `ft`) into RX ring `rx` of `peer`; what does not
+/// fit is dropped and counted.
+fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(usize, u16)]) {
+    let pm = peer.mem;
+    let n = peer.layout.config.rx_slots;
+    let rs = peer.priv_layout.rx(rx);
+    let lockw = pm.atomic_u32(rs + RX_LOCK);
+
+    // 1. Reserve under the lock.
+    let (start, lease, taken) = {
+        let _g = lock::lock(lockw, src.tid);
+        advance(&pm, rs, n, src.tid);
+        let hwcur = pm.load_u32(rs + RX_HWCUR, Acquire);
+        let space = ring_space(&pm, rs, n, hwcur);
+        let mut slots = 0u32;
+        let mut taken = 0usize;
+        for &i in pkts {
+            let f = ft[i as usize].nfrags as u32;
+            if slots + f > space {
+                break;
+            }
+            slots += f;
+            taken += 1;
+        }
+        if slots == 0 {
+            drop(_g);
+            account_drops(&src.sw, peer.idx, pkts.len() as u64);
+            // The receiver may be asleep with slots its own consumer has since given back
+            // (a ptnet RX worker waiting for arrivals): wake it so it syncs and frees them,
+            // instead of dropping until its next timeout.
+            wake_receiver(&pm, rs);
+            return;
+        }
+        let (start, lease) = reserve(&pm, rs, n, src.tid, slots);
+        (start, lease, taken)
+    };
+
+    // 2. Copy outside the lock.
+    let bytes = copy_packets(src, peer, rx, start, &pkts[..taken], ft, frags);
+
+    // 3. Complete the lease and publish in order.
+    complete(src, peer, rs, lease, taken, bytes);
     account_drops(&src.sw, peer.idx, (pkts.len() - taken) as u64);
 }
 
@@ -345,6 +672,8 @@ pub fn init_rx_state(pm: &SharedMem, rs: usize, n: u32) {
         RX_HWCUR,
         RX_NEED_KICK,
         RX_SEQ,
+        RX_SPACE_WANTED,
+        RX_SPACE_SEQ,
     ] {
         pm.store_u32(rs + off, 0, Relaxed);
     }

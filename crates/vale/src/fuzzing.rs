@@ -66,12 +66,17 @@ pub fn txsync_input(data: &[u8]) -> usize {
         rx_slots: 8,
         buf_size: 128,
     };
-    let opts = PortOptions {
-        config: cfg,
-        shm_dir: Some(dir.0.clone()),
-    };
+    // Port 0 is lossless, so held syncs (pending slots, the all-destinations check) are
+    // fuzzed too.
     let ports: Vec<Port> = (0..3)
-        .map(|i| Port::open(&format!("valefz:{i}"), &opts).expect("open fuzz port"))
+        .map(|i| {
+            let opts = PortOptions {
+                config: cfg,
+                shm_dir: Some(dir.0.clone()),
+                lossless: i == 0,
+            };
+            Port::open(&format!("valefz:{i}"), &opts).expect("open fuzz port")
+        })
         .collect();
     let mut inp = Input(data);
     let mut ops = 0;

@@ -6,7 +6,7 @@
 //! 4096    port table: 256 entries x 256 bytes (entries 0..254 usable)
 //!           +0   state u32 (0 free, 1 active)    +4  owner pid u32   +8  gen u32
 //!           +12  tx_rings  +16 rx_rings  +20 tx_slots  +24 rx_slots  +28 buf_size
-//!           +32  region_size u64   +40 file_size u64
+//!           +32  region_size u64   +40 file_size u64   +48 flags u32 (bit 0: lossless)
 //!           +64  name [u8; 64] (the Y of valeX:Y, NUL padded)
 //!           +128 tx_pkts u64 +136 tx_bytes u64 +144 tx_bad u64        (written by the owner)
 //!           +192 rx_pkts u64 +200 rx_bytes u64 +208 rx_drops u64      (written by senders)
@@ -22,7 +22,9 @@
 //!   +0   lock u32 (owner tid)  +4 hwlease u32  +8 lease_idx u32  +12 lease_first u32
 //!   +64  hwtail u32                                   (published by senders)
 //!   +128 hwcur u32  +132 need_kick u32                (written by the receiver)
-//!   +192 seq u32                                      (futex word)
+//!   +192 seq u32                                      (futex word: arrivals, wakers)
+//!   +196 space_wanted u32                             (set by held lossless senders)
+//!   +200 space_seq u32                                (futex word: the receiver freed slots)
 //!   +256 leases[rx_slots]: end u32, owner tid u32 (0 = complete)
 //! ```
 
@@ -30,8 +32,9 @@ use netmap::RegionLayout;
 
 /// `"PTVMMVAL"` little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"PTVMMVAL");
-/// Bumped on any incompatible change of these layouts.
-pub const VERSION: u32 = 1;
+/// Bumped on any incompatible change of these layouts (2: port flags, space_wanted and
+/// space_seq for lossless senders).
+pub const VERSION: u32 = 2;
 /// Ports per switch (netmap's VALE limit).
 pub const MAX_PORTS: u32 = 254;
 
@@ -55,6 +58,7 @@ pub const E_RX_SLOTS: usize = 24;
 pub const E_BUF_SIZE: usize = 28;
 pub const E_REGION_SIZE: usize = 32;
 pub const E_FILE_SIZE: usize = 40;
+pub const E_FLAGS: usize = 48;
 pub const E_NAME: usize = 64;
 pub const NAME_MAX: usize = 63;
 pub const E_TX_PKTS: usize = 128;
@@ -66,6 +70,9 @@ pub const E_RX_DROPS: usize = 208;
 
 pub const STATE_FREE: u32 = 0;
 pub const STATE_ACTIVE: u32 = 1;
+
+/// `E_FLAGS` bit: the port's TX rings are lossless (a full destination holds the sender).
+pub const FLAG_LOSSLESS: u32 = 1;
 
 pub const MAC_OFS: usize = TABLE_OFS + TABLE_ENTRIES * ENTRY_SIZE;
 pub const MAC_BUCKETS: usize = 4096;
@@ -88,6 +95,8 @@ pub const RX_HWTAIL: usize = 64;
 pub const RX_HWCUR: usize = 128;
 pub const RX_NEED_KICK: usize = 132;
 pub const RX_SEQ: usize = 192;
+pub const RX_SPACE_WANTED: usize = 196;
+pub const RX_SPACE_SEQ: usize = 200;
 pub const RX_LEASES: usize = 256;
 
 /// Where the private state of a port lives inside its file.

@@ -9,6 +9,8 @@
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
+use netmap::SharedMem;
+
 use crate::sys;
 
 /// Spins before each liveness check of the holder.
@@ -52,6 +54,40 @@ impl Drop for Guard<'_> {
     fn drop(&mut self) {
         // Release only if still ours (it cannot have been stolen from a live holder).
         let _ = self.word.compare_exchange(self.tid, 0, Release, Relaxed);
+    }
+}
+
+/// Several locks held at once, released (in reverse order) when dropped. Callers take them
+/// in one global order (a lossless sender: by port, then ring), so holders cannot deadlock.
+pub struct Held {
+    words: Vec<(SharedMem, usize)>,
+    tid: u32,
+}
+
+impl Held {
+    /// No lock yet, for thread `tid`.
+    pub fn new(tid: u32) -> Self {
+        Held {
+            words: Vec::new(),
+            tid,
+        }
+    }
+
+    /// Takes the lock word at `ofs` of `mem` (which must stay mapped while held).
+    pub fn take(&mut self, mem: SharedMem, ofs: usize) {
+        std::mem::forget(lock(mem.atomic_u32(ofs), self.tid));
+        self.words.push((mem, ofs));
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for (mem, ofs) in self.words.iter().rev() {
+            drop(Guard {
+                word: mem.atomic_u32(*ofs),
+                tid: self.tid,
+            });
+        }
     }
 }
 

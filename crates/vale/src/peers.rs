@@ -16,6 +16,8 @@ use crate::sys::{self, Mapping};
 pub struct Peer {
     pub idx: u32,
     pub gen: u32,
+    /// Owner process (for liveness checks of a destination that holds a lossless sender).
+    pub owner: u32,
     pub layout: RegionLayout,
     pub priv_layout: PrivLayout,
     pub mem: SharedMem,
@@ -33,6 +35,12 @@ pub struct Peers {
 }
 
 impl Peers {
+    /// Position in `list` of port `idx` with generation `gen`.
+    pub fn find_exact(&self, idx: u32, gen: u32) -> Option<usize> {
+        let p = (*self.pos.get(idx as usize)?)? as usize;
+        (self.list[p].gen == gen).then_some(p)
+    }
+
     /// Position in `list` of port `idx` if its low generation byte is `gen8`.
     #[inline]
     pub fn find(&self, idx: u32, gen8: u32) -> Option<usize> {
@@ -72,6 +80,7 @@ impl Peers {
                 Ok((_fd, map)) => list.push(Peer {
                     idx,
                     gen: e.gen,
+                    owner: e.owner,
                     layout,
                     priv_layout,
                     mem: map.mem(),

@@ -32,6 +32,11 @@ pub struct PortOptions {
     pub config: RegionConfig,
     /// Directory of the shared-memory files (default: `$PTVMM_SHM_DIR` or `/dev/shm`).
     pub shm_dir: Option<PathBuf>,
+    /// Lossless sending: a full destination ring holds this port's TX slots in its ring
+    /// (txsync returns early, [`NetmapPort::tx_wait`] sleeps until the receiver frees
+    /// slots) instead of dropping them; a dead or stuck receiver releases it within
+    /// [`forward::HOLD_MAX`]. Shown by `ptvmm-vale-ctl list`.
+    pub lossless: bool,
 }
 
 /// Counters of a port (see vale-ctl).
@@ -78,6 +83,7 @@ pub struct Port {
     layout: RegionLayout,
     priv_layout: PrivLayout,
     tx: Vec<Mutex<TxRing>>,
+    lossless: bool,
 }
 
 impl std::fmt::Debug for Port {
@@ -98,7 +104,8 @@ impl Port {
         let priv_layout = PrivLayout::new(&layout);
         let dir = shm_dir(opts.shm_dir.as_deref());
         let sw = SwitchFile::open_locked(&dir, swname, true)?;
-        let r = Self::create_locked(&sw, full_name, pname, layout, priv_layout);
+        let flags = if opts.lossless { FLAG_LOSSLESS } else { 0 };
+        let r = Self::create_locked(&sw, full_name, pname, layout, priv_layout, flags);
         if r.is_err() {
             sw.remove_if_empty();
         }
@@ -107,14 +114,15 @@ impl Port {
         let tx = (0..layout.config.tx_rings)
             .map(|_| {
                 Mutex::new(TxRing {
-                    ctx: TxCtx::default(),
+                    ctx: TxCtx::new(opts.lossless),
                     last_maint: Instant::now(),
                 })
             })
             .collect();
         log::info!(
-            "{full_name}: opened as port {idx} ({} bytes region)",
-            layout.size
+            "{full_name}: opened as port {idx} ({} bytes region{})",
+            layout.size,
+            if opts.lossless { ", lossless" } else { "" }
         );
         Ok(Port {
             full_name: full_name.to_string(),
@@ -127,6 +135,7 @@ impl Port {
             layout,
             priv_layout,
             tx,
+            lossless: opts.lossless,
         })
     }
 
@@ -137,6 +146,7 @@ impl Port {
         pname: &str,
         layout: RegionLayout,
         priv_layout: PrivLayout,
+        flags: u32,
     ) -> Result<(u32, u32, PathBuf, OwnedFd, Mapping), ValeError> {
         sw.reclaim_dead();
         if let Some(e) = sw.find(pname) {
@@ -151,6 +161,7 @@ impl Port {
             &layout.config,
             layout.size as u64,
             priv_layout.file_size as u64,
+            flags,
         )?;
         let path = port_path(&sw.dir, &sw.name, idx, gen);
         let (fd, map) =
@@ -177,6 +188,11 @@ impl Port {
     /// The port's file: bytes `0..layout().size` are the netmap region.
     pub fn region_path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// Whether the port sends losslessly ([`PortOptions::lossless`]).
+    pub fn lossless(&self) -> bool {
+        self.lossless
     }
 
     /// Index of the port in its switch.
@@ -284,6 +300,18 @@ impl Port {
     }
 }
 
+/// After a receiver advanced `hwcur` of the RX ring at `rs`: wakes lossless senders waiting
+/// in `tx_wait` for room there (the flag check costs a fence per sync that frees slots).
+fn wake_held_senders(m: &SharedMem, rs: usize) {
+    fence(SeqCst);
+    if m.load_u32(rs + RX_SPACE_WANTED, Relaxed) != 0 {
+        m.store_u32(rs + RX_SPACE_WANTED, 0, Relaxed);
+        let seq = m.atomic_u32(rs + RX_SPACE_SEQ);
+        seq.fetch_add(1, Release);
+        sys::futex_wake(seq);
+    }
+}
+
 struct RxWaker {
     map: Arc<Mapping>,
     seq_ofs: usize,
@@ -345,7 +373,11 @@ impl NetmapPort for Port {
         let ts = self.priv_layout.tx(ring);
         let hwcur = m.load_u32(ts + TX_HWCUR, Relaxed);
         let hwtail = m.load_u32(ts + TX_HWTAIL, Relaxed);
+        // Pending slots of a held lossless sender are `hwcur..head` with `hwtail = hwcur - 1`,
+        // so the window `[hwcur, hwtail]` admits the next head as usual.
         let (head, _cur) = txsync_prologue(hwcur, hwtail, n, head, cur)?;
+        let mut done = head;
+        t.ctx.blocker = None;
         if head != hwcur {
             let sw = self.sw.mem();
             t.ctx
@@ -359,18 +391,19 @@ impl NetmapPort for Port {
                 sw,
                 tid: sys::gettid(),
             };
-            let st = t.ctx.forward(&src, ring, hwcur, head);
+            let (st, stop) = t.ctx.forward(&src, ring, hwcur, head);
+            done = stop;
             let e = entry(self.idx);
             sw.add_u64(e + E_TX_PKTS, st.pkts);
             sw.add_u64(e + E_TX_BYTES, st.bytes);
             sw.add_u64(e + E_TX_BAD, st.bad);
         }
-        let hwtail = ring::prev(head, n);
-        m.store_u32(ts + TX_HWCUR, head, Relaxed);
+        let hwtail = ring::prev(done, n);
+        m.store_u32(ts + TX_HWCUR, done, Relaxed);
         m.store_u32(ts + TX_HWTAIL, hwtail, Relaxed);
         self.maintain(&mut t);
         Ok(SyncResult {
-            hwcur: head,
+            hwcur: done,
             hwtail,
         })
     }
@@ -385,6 +418,7 @@ impl NetmapPort for Port {
         let (head, _cur) = rxsync_prologue(hwcur, hwtail, n, head, cur)?;
         if head != hwcur {
             m.store_u32(rs + RX_HWCUR, head, Release);
+            wake_held_senders(&m, rs);
         }
         let hwtail = m.load_u32(rs + RX_HWTAIL, Acquire) % n;
         Ok(SyncResult {
@@ -442,6 +476,41 @@ impl NetmapPort for Port {
         Ok(moved(&m))
     }
 
+    fn tx_wait(&self, ring: u32, timeout: Option<Duration>) -> Result<bool, PortError> {
+        self.check_ring(RingKind::Tx, ring)?;
+        let (peer, b) = {
+            let t = self.tx[ring as usize]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let Some(b) = t.ctx.blocker else {
+                return Ok(true);
+            };
+            match t.ctx.peers.find_exact(b.key.idx, b.key.gen) {
+                // The clone keeps the peer's file mapped while we sleep on it.
+                Some(p) => (t.ctx.peers.list[p].clone(), b),
+                None => return Ok(true), // gone: the next txsync no longer sends there
+            }
+        };
+        if b.key.ring >= peer.layout.config.rx_rings {
+            return Ok(true);
+        }
+        let rs = peer.priv_layout.rx(b.key.ring);
+        let pm = peer.mem;
+        let seq = pm.atomic_u32(rs + RX_SPACE_SEQ);
+        let token = seq.load(Acquire);
+        pm.store_u32(rs + RX_SPACE_WANTED, 1, Relaxed);
+        // Pairs with the receiver's fence between publishing hwcur and reading the flag.
+        fence(SeqCst);
+        let moved = || pm.load_u32(rs + RX_HWCUR, Acquire) != b.hwcur;
+        if moved() || !sys::alive(peer.owner) {
+            return Ok(true);
+        }
+        // Never past the hold bound, so a stuck receiver is given up on time.
+        let t = timeout.unwrap_or(forward::HOLD_MAX).min(forward::HOLD_MAX);
+        sys::futex_wait(seq, token, Some(t));
+        Ok(moved() || !sys::alive(peer.owner))
+    }
+
     fn rx_waker(&self, ring: u32) -> Result<Arc<dyn Waker>, PortError> {
         self.check_ring(RingKind::Rx, ring)?;
         Ok(Arc::new(RxWaker {
@@ -460,6 +529,13 @@ impl Drop for Port {
             log::info!("{}: last port closed, switch removed", self.full_name);
         }
         self.sw.unlock();
+        // Lossless senders held by our rings retry now and find us gone.
+        let m = self.mem();
+        for i in 0..self.layout.config.rx_rings {
+            let seq = m.atomic_u32(self.priv_layout.rx(i) + RX_SPACE_SEQ);
+            seq.fetch_add(1, Release);
+            sys::futex_wake(seq);
+        }
         // The file is unlinked; the mapping lives on while wakers hold it.
     }
 }

@@ -45,6 +45,15 @@ pub struct EntryInfo {
     pub config: RegionConfig,
     pub region_size: u64,
     pub file_size: u64,
+    /// `FLAG_*` bits (lossless, ...); unknown bits are ignored.
+    pub flags: u32,
+}
+
+impl EntryInfo {
+    /// Whether the port sends losslessly (a full destination holds it).
+    pub fn lossless(&self) -> bool {
+        self.flags & FLAG_LOSSLESS != 0
+    }
 }
 
 /// An open switch file.
@@ -188,6 +197,7 @@ impl SwitchFile {
         cfg: &RegionConfig,
         region: u64,
         file: u64,
+        flags: u32,
     ) -> Result<(u32, u32), ValeError> {
         let mem = self.mem();
         let idx = (0..MAX_PORTS)
@@ -204,6 +214,7 @@ impl SwitchFile {
         mem.store_u32(e + E_BUF_SIZE, cfg.buf_size, Relaxed);
         mem.store_u64(e + E_REGION_SIZE, region, Relaxed);
         mem.store_u64(e + E_FILE_SIZE, file, Relaxed);
+        mem.store_u32(e + E_FLAGS, flags, Relaxed);
         let mut name = [0u8; NAME_MAX + 1];
         name[..port.len()].copy_from_slice(port.as_bytes());
         mem.write_bytes(e + E_NAME, &name);
@@ -250,6 +261,7 @@ pub fn read_entry(mem: &SharedMem, idx: u32) -> Option<EntryInfo> {
         },
         region_size: mem.load_u64(e + E_REGION_SIZE, Relaxed),
         file_size: mem.load_u64(e + E_FILE_SIZE, Relaxed),
+        flags: mem.load_u32(e + E_FLAGS, Relaxed),
     };
     fence(Acquire);
     if mem.load_u32(e + E_STATE, Relaxed) != STATE_ACTIVE || mem.load_u32(e + E_GEN, Relaxed) != gen

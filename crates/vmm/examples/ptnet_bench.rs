@@ -54,6 +54,7 @@ fn main() {
                 ..Default::default()
             },
             shm_dir: None,
+            lossless: false,
         },
     )
     .expect("open the VALE port");

@@ -41,6 +41,27 @@ pub struct NetConfig {
     pub slots: u32,
     /// Directory of the VALE switch files (None: `$PTVMM_SHM_DIR` or /dev/shm).
     pub shm_dir: Option<PathBuf>,
+    /// Open the port lossless: a full destination holds the guest's TX frames instead of
+    /// dropping them (docs/vale.md, "Lossless ports").
+    pub lossless: bool,
+}
+
+/// Splits a `--netmap` value `valeX:Y[,lossless]` into the port name and the lossless flag.
+pub fn parse_netmap_spec(spec: &str) -> std::result::Result<(String, bool), String> {
+    let mut parts = spec.split(',');
+    let port = parts.next().unwrap_or_default().to_string();
+    let mut lossless = false;
+    for opt in parts {
+        match opt {
+            "lossless" => lossless = true,
+            _ => {
+                return Err(format!(
+                    "--netmap {spec}: unknown option '{opt}' (valeX:Y or valeX:Y,lossless)"
+                ))
+            }
+        }
+    }
+    Ok((port, lossless))
 }
 
 /// The host CPUs this process may run on (its affinity mask), or `None` if unknown.
@@ -187,6 +208,17 @@ mod tests {
     }
 
     #[test]
+    fn netmap_spec_takes_an_optional_lossless_flag() {
+        assert_eq!(parse_netmap_spec("vale0:1"), Ok(("vale0:1".into(), false)));
+        assert_eq!(
+            parse_netmap_spec("vale0:1,lossless"),
+            Ok(("vale0:1".into(), true))
+        );
+        let e = parse_netmap_spec("vale0:1,fast").unwrap_err();
+        assert!(e.contains("unknown option 'fast'"), "{e}");
+    }
+
+    #[test]
     fn pinning_to_cpus_this_process_may_use() {
         let allowed = allowed_host_cpus().expect("sched_getaffinity");
         let mut c = cfg(512, 2);
@@ -242,6 +274,7 @@ mod tests {
                 rings,
                 slots: 1024,
                 shm_dir: None,
+                lossless: false,
             }),
             ..cfg(512, 1)
         };

@@ -465,6 +465,7 @@ fn open_port(net: &config::NetConfig) -> Result<Arc<dyn netmap::NetmapPort>> {
             ..Default::default()
         },
         shm_dir: net.shm_dir.clone(),
+        lossless: net.lossless,
     };
     let port = vale::Port::open(&net.port, &opts).map_err(|e| {
         let mut text = format!("--netmap {}: {e}", net.port);

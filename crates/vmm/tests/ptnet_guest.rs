@@ -40,6 +40,7 @@ fn open(dir: &TempDir, name: &str) -> Port {
                 buf_size: 2048,
             },
             shm_dir: Some(dir.0.clone()),
+            lossless: false,
         },
     )
     .expect("open VALE port")

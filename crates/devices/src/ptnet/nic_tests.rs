@@ -33,6 +33,11 @@ pub(crate) struct Rig {
 pub(crate) fn rig_with(name: &str, tx: u32, rx: u32, slots: u32, opts: NicOptions) -> Rig {
     let dir = TempDir::new("ptnet");
     let vale = Arc::new(super::testutil::open_vale(&dir, name, tx, rx, slots));
+    rig_on(dir, vale, opts)
+}
+
+/// A NIC on the already open port `vale` (whose files are in `dir`).
+pub(crate) fn rig_on(dir: TempDir, vale: Arc<vale::Port>, opts: NicOptions) -> Rig {
     let port: Arc<dyn NetmapPort> = vale.clone();
     let ram = TestRam::new(RAM_BASE, RAM_LEN);
     let sink = Arc::new(RecordingSink::default());

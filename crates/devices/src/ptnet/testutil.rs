@@ -72,6 +72,18 @@ pub fn open_port(dir: &TempDir, name: &str, tx: u32, rx: u32, slots: u32) -> Arc
 
 /// As [`open_port`], keeping the concrete type (for the test's own sends and receives).
 pub fn open_vale(dir: &TempDir, name: &str, tx: u32, rx: u32, slots: u32) -> Port {
+    open_vale_with(dir, name, tx, rx, slots, false)
+}
+
+/// As [`open_vale`], lossless or not.
+pub fn open_vale_with(
+    dir: &TempDir,
+    name: &str,
+    tx: u32,
+    rx: u32,
+    slots: u32,
+    lossless: bool,
+) -> Port {
     Port::open(
         name,
         &PortOptions {
@@ -83,6 +95,7 @@ pub fn open_vale(dir: &TempDir, name: &str, tx: u32, rx: u32, slots: u32) -> Por
                 buf_size: 2048,
             },
             shm_dir: Some(dir.0.clone()),
+            lossless,
         },
     )
     .expect("open VALE port")

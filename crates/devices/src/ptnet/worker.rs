@@ -7,8 +7,9 @@
 //!    kern_need_kick = 0                         kern_need_kick = 0
 //!    read atok (head, cur)                      read atok (head, cur)
 //!    head != hwcur?  txsync, write ktoa,        rxsync (release hwcur..head, publish
-//!      irq if sent and appl_need_kick             arrivals), write ktoa,
-//!      -> loop                                    irq if arrivals and appl_need_kick
+//!      irq if sent and appl_need_kick,            arrivals), write ktoa,
+//!      held (hwcur != head)? port.tx_wait         irq if arrivals and appl_need_kick
+//!      -> loop
 //!    kern_need_kick = 1, fence, re-read         ring half full or more?  kern_need_kick = 1,
 //!    new head? -> loop                            fence, re-read; new head? -> loop
 //!    sleep on doorbell | stop                   sleep in port.rx_wait_since: packets (unless
@@ -49,6 +50,12 @@ use super::stats::{PtnetStats, RingStats};
 
 /// Longest sleep before a worker re-checks its stop flag (stops also wake it at once).
 const MAX_SLEEP: Duration = Duration::from_millis(200);
+/// Longest sleep of a TX worker held by a lossless port's full destination before it
+/// re-checks its stop flag and the guest's ring (stops do not interrupt this wait).
+const HELD_SLEEP: Duration = Duration::from_millis(20);
+/// How long a DELETE lets a held lossless port forward the guest's last frames (the switch
+/// releases a sender held by a dead or stuck receiver within a second).
+const FINAL_TX_WAIT: Duration = Duration::from_secs(2);
 
 /// The stop request shared by the workers of one CREATE.
 struct Stop {
@@ -235,7 +242,16 @@ impl Worker {
         }
         let (i, n) = (self.c.index, self.c.num_slots);
         let r = match self.c.kind {
-            RingKind::Tx => self.c.port.txsync(i, a.head, a.cur),
+            RingKind::Tx => {
+                // A held lossless port gets a bounded time to forward the rest.
+                let until = std::time::Instant::now() + FINAL_TX_WAIT;
+                let mut r = self.c.port.txsync(i, a.head, a.cur);
+                while matches!(r, Ok(s) if s.hwcur != a.head) && std::time::Instant::now() < until {
+                    self.c.port.tx_wait(i, Some(HELD_SLEEP))?;
+                    r = self.c.port.txsync(i, a.head, a.cur);
+                }
+                r
+            }
             RingKind::Rx => self.c.port.rxsync(i, a.head, a.cur),
         };
         match r {
@@ -272,6 +288,13 @@ impl Worker {
                         RingStats::add(&self.stats().packets, sent.into());
                         if sent > 0 && self.c.csb.appl_need_kick() {
                             self.interrupt();
+                        }
+                        if r.hwcur != a.head {
+                            // A lossless port held by a full destination: slots
+                            // hwcur..head stay pending. Sleep until the receiver frees
+                            // room (or briefly, to see a stop), then retry.
+                            RingStats::add(&self.stats().sleeps, 1);
+                            self.c.port.tx_wait(self.c.index, Some(HELD_SLEEP))?;
                         }
                     }
                     Err(PortError::Prologue(_)) => self.reset(a)?,

@@ -9,9 +9,9 @@ use netmap::{ring, NetmapPort, RingView};
 use vale::Port;
 
 use super::nic::NicOptions;
-use super::nic_tests::{enable_msix, map_csb, rd, rig_with, wr, Rig, GH, HG, MAC};
+use super::nic_tests::{enable_msix, map_csb, rd, rig_on, rig_with, wr, Rig, GH, HG, MAC};
 use super::regs::nic::{CMD_CREATE, CMD_DELETE, CSB_GH_BAL, PTCTL};
-use super::testutil::open_vale;
+use super::testutil::{open_vale, open_vale_with};
 use crate::pci::PciDevice;
 
 const SLOTS: u32 = 64;
@@ -474,4 +474,52 @@ fn released_rx_slots_go_back_to_the_switch_on_the_kick_without_new_arrivals() {
         103,
         "every frame reached the guest ring"
     );
+}
+
+#[test]
+fn a_lossless_port_holds_guest_frames_until_the_receiver_frees_slots() {
+    const TOTAL: u32 = SLOTS * 10;
+    let dir = vale::fuzzing::TempDir::new("ptnet-ll");
+    let vale = std::sync::Arc::new(open_vale_with(&dir, "valeWL:1", 1, 1, SLOTS, true));
+    let mut r = rig_on(dir, vale, super::nic::NicOptions::default());
+    let peer = open_vale(&r.dir, "valeWL:2", 1, 1, SLOTS);
+    let mut g = Guest::up(&mut r);
+    // Fill the peer's ring and more: the worker is held with the rest pending.
+    g.send(&r, SLOTS - 1);
+    wait_for("first frames", || {
+        peer.stats().rx_pkts == (SLOTS - 1) as u64
+    });
+    g.send(&r, 20);
+    let head = g.tx_head;
+    wait_for("held", || {
+        let (hwcur, hwtail) = g.tx.guest_read_ktoa();
+        hwcur != head && hwtail == ring::prev(hwcur, SLOTS)
+    });
+    // Held, the worker sleeps in tx_wait instead of spinning on txsync.
+    let before = r.nic.stats().tx().syncs;
+    std::thread::sleep(Duration::from_millis(300));
+    let syncs = r.nic.stats().tx().syncs - before;
+    assert!(syncs < 100, "{syncs} syncs in 300 ms while held");
+    // The receiver drains slowly; everything arrives, nothing is dropped.
+    let mut sent = SLOTS - 1 + 20;
+    let mut got = 0;
+    let t = Instant::now();
+    while got < TOTAL {
+        assert!(t.elapsed() < Duration::from_secs(10), "stuck at {got}");
+        let space = ring::distance(g.tx_head, g.tx.guest_read_ktoa().1, SLOTS);
+        let k = space.min(TOTAL - sent);
+        if k > 0 {
+            g.send(&r, k);
+            sent += k;
+        }
+        got += host_drain(&peer);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(got, TOTAL);
+    assert_eq!(peer.stats().rx_drops, 0);
+    assert_eq!(peer.stats().rx_pkts, TOTAL as u64);
+    assert_eq!(r.vale.stats().tx_pkts, TOTAL as u64);
+    let head = g.tx_head;
+    wait_for("all sent", || g.tx.guest_read_ktoa().0 == head);
+    assert_eq!(r.nic.stats().tx().packets, TOTAL as u64);
 }

@@ -77,6 +77,10 @@ struct Cli {
     /// (needs root for ioperm). Prints the kicks and interrupts per 1000 packets at the end.
     #[arg(long)]
     busy_poll: bool,
+    /// VALE ports only: open the port lossless, so that a full receiver holds this sender
+    /// (it waits) instead of dropping its frames (docs/vale.md, "Lossless ports").
+    #[arg(long)]
+    lossless: bool,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -187,7 +191,19 @@ fn validate(cli: &Cli) -> Result<()> {
             ),
         }
     }
+    if cli.lossless {
+        match cli.interface.as_deref().map(backend::Target::parse) {
+            Some(backend::Target::Vale(_)) if !cli.copy_loop => {}
+            _ => bail!("--lossless needs a VALE port (-i valeX:Y)"),
+        }
+    }
     Ok(())
+}
+
+/// Slots published to the TX ring that the port has not sent yet (a held lossless port).
+fn tx_pending(port: &dyn Backend, s: &netmap::SyncResult) -> u32 {
+    let r = port.tx_ring();
+    ring::distance(s.hwcur, r.head(), r.num_slots())
 }
 
 /// Sends `cli.count` frames (or forever), `burst` per txsync, paced by `-R`.
@@ -233,6 +249,8 @@ fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
         }
         r.set_cur(head);
         r.set_head(head);
+        // A lossless port may send fewer slots than published: they stay in the ring (its
+        // tail stops short of them), and the next round's space accounts for that.
         port.txsync()?;
         if want == 0 {
             // Ring full: sleep until the peer frees slots (no-op where txsync forwards).
@@ -244,6 +262,21 @@ fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
         sent += want;
         events += 1;
         rep.tick(sent, sent * cli.len as u64, events);
+    }
+    if cli.lossless {
+        // Frames still held in the ring leave before the port closes (the switch releases
+        // a sender held by a dead or stuck receiver within a second; bounded here anyway).
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut s = port.txsync()?;
+        while tx_pending(port, &s) > 0 && Instant::now() < until {
+            port.tx_wait(Duration::from_millis(100))?;
+            s = port.txsync()?;
+        }
+        let left = tx_pending(port, &s) as u64;
+        if left > 0 {
+            eprintln!("ptvmm-pktgen: {left} frames still held at exit, not sent");
+            sent -= left;
+        }
     }
     let el = start.elapsed();
     println!(
@@ -508,7 +541,7 @@ fn run(cli: Cli) -> Result<()> {
         return copy_loop(&cli, &ep);
     }
     let ifname = cli.interface.clone().unwrap_or_default();
-    let port = backend::open(&ifname, cli.busy_poll)?;
+    let port = backend::open(&ifname, cli.busy_poll, cli.lossless)?;
     let port = port.as_ref();
     if cli.len > port.bufs().objsz as usize {
         bail!(

@@ -53,11 +53,12 @@ fn list(dir: Option<&std::path::Path>, one: Option<String>) -> Result<()> {
     for s in switches {
         println!("vale{}: {} port(s)", s.name, s.ports.len());
         println!(
-            "  {:<4} {:<20} {:>8} {:<5} {:>9} {:>12} {:>14} {:>10} {:>12} {:>14} {:>10}",
+            "  {:<4} {:<20} {:>8} {:<5} {:<8} {:>9} {:>12} {:>14} {:>10} {:>12} {:>14} {:>10}",
             "idx",
             "port",
             "pid",
             "state",
+            "mode",
             "rings",
             "tx_pkts",
             "tx_bytes",
@@ -69,11 +70,16 @@ fn list(dir: Option<&std::path::Path>, one: Option<String>) -> Result<()> {
         for p in s.ports {
             let c = p.info.config;
             println!(
-                "  {:<4} {:<20} {:>8} {:<5} {:>9} {:>12} {:>14} {:>10} {:>12} {:>14} {:>10}",
+                "  {:<4} {:<20} {:>8} {:<5} {:<8} {:>9} {:>12} {:>14} {:>10} {:>12} {:>14} {:>10}",
                 p.info.idx,
                 format!("vale{}:{}", s.name, p.info.name),
                 p.info.owner,
                 if p.alive { "alive" } else { "dead" },
+                if p.info.lossless() {
+                    "lossless"
+                } else {
+                    "drop"
+                },
                 format!(
                     "{}x{}/{}x{}",
                     c.tx_rings, c.tx_slots, c.rx_rings, c.rx_slots
