@@ -75,11 +75,9 @@ impl SharedMem {
 
     #[inline(always)]
     fn check(&self, offset: usize, size: usize, align: usize) {
-        assert!(
-            self.contains(offset, size) && offset.is_multiple_of(align),
-            "shared memory access out of bounds or misaligned: offset {offset} size {size} len {}",
-            self.len
-        );
+        if !(self.contains(offset, size) && offset.is_multiple_of(align)) {
+            out_of_bounds(offset, size, self.len);
+        }
     }
 
     /// The atomic `u32` at `offset` (for futexes and read-modify-write operations).
@@ -227,13 +225,31 @@ impl SharedMem {
         dst.check(dst_offset, len, 1);
         let src = self.base.as_ptr().wrapping_add(src_offset);
         let dstp = dst.base.as_ptr().wrapping_add(dst_offset);
-        assert!(
-            src.wrapping_add(len) <= dstp || dstp.wrapping_add(len) <= src,
-            "overlapping shared memory copy"
-        );
+        if !(src.wrapping_add(len) <= dstp || dstp.wrapping_add(len) <= src) {
+            overlapping_copy();
+        }
         // SAFETY: both ranges are in bounds of live mappings and do not overlap (both checked).
         unsafe { std::ptr::copy_nonoverlapping(src, dstp, len) }
     }
+}
+
+/// The failure of [`SharedMem`]'s bounds check, out of line: the checks sit on every
+/// forwarded frame's path, where preparing a panic message inline costs instructions.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn out_of_bounds(offset: usize, size: usize, len: usize) -> ! {
+    panic!(
+        "shared memory access out of bounds or misaligned: offset {offset} size {size} len {len}"
+    )
+}
+
+/// The failure of [`SharedMem::copy_to`]'s overlap check, out of line.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn overlapping_copy() -> ! {
+    panic!("overlapping shared memory copy")
 }
 
 #[cfg(test)]

@@ -79,7 +79,9 @@ impl RingView {
     /// Slot `i` (`i < num_slots`, panics otherwise).
     #[inline(always)]
     pub fn slot(&self, i: u32) -> SlotView {
-        assert!(i < self.num_slots, "slot {i} out of range");
+        if i >= self.num_slots {
+            slot_out_of_range(i, self.num_slots);
+        }
         SlotView {
             mem: self.mem,
             offset: self.offset + ring::SLOTS + i as usize * slot::SIZE,
@@ -222,4 +224,12 @@ mod tests {
         let mut t = TestMem::new(4096);
         RingView::new(t.mem(), 0, 8).slot(8);
     }
+}
+
+/// The failure of [`RingView::slot`]'s check, out of line (see `shm::out_of_bounds`).
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn slot_out_of_range(i: u32, n: u32) -> ! {
+    panic!("slot {i} out of range (ring of {n} slots)")
 }

@@ -5,29 +5,52 @@
 
 /// One's-complement sum of `data` (big-endian 16-bit words, odd byte padded) added to
 /// `init`, not yet folded.
+#[inline]
 pub fn sum(data: &[u8], init: u64) -> u64 {
-    let mut acc: u128 = 0;
+    // 64-bit words with the carry added back (end-around carry): one add per 8 bytes.
+    let add = |acc: u64, w: u64| {
+        let (s, carry) = acc.overflowing_add(w);
+        s + carry as u64 // cannot overflow: after a carry, s <= 2^64 - 2
+    };
+    let mut acc = 0u64;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        acc += u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as u128;
+        acc = add(acc, u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
     }
+    // The last 0..=7 bytes as one little-endian word, in 4-, 2- and 1-byte pieces.
     let rest = chunks.remainder();
-    let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
-    acc += u64::from_le_bytes(tail) as u128;
-    // Fold to 16 bits (in little-endian order), then swap into network order.
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
+    let (mut tail, mut at) = (0u64, 0usize);
+    if rest.len() >= 4 {
+        tail = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as u64;
+        at = 4;
     }
-    init + (acc as u16).swap_bytes() as u64
+    if rest.len() - at >= 2 {
+        tail |= (u16::from_le_bytes([rest[at], rest[at + 1]]) as u64) << (8 * at);
+        at += 2;
+    }
+    if rest.len() > at {
+        tail |= (rest[at] as u64) << (8 * at);
+    }
+    acc = add(acc, tail);
+    // Fold to 16 bits (in little-endian order), then swap into network order.
+    init + (fold16(acc)).swap_bytes() as u64
+}
+
+/// Folds a 64-bit one's-complement sum to 16 bits, in a fixed number of steps.
+#[inline]
+fn fold16(x: u64) -> u16 {
+    let x = (x & 0xffff_ffff) + (x >> 32); // < 2^33
+    let x = (x & 0xffff_ffff) + (x >> 32); // <= 2^32
+    let x = (x & 0xffff) + (x >> 16); // <= 0x1_ffff
+    let x = (x & 0xffff) + (x >> 16); // <= 0x1_0000
+    let x = (x & 0xffff) + (x >> 16); // <= 0xffff
+    x as u16
 }
 
 /// Folds a sum to 16 bits and complements it.
-pub fn finish(mut acc: u64) -> u16 {
-    while acc >> 16 != 0 {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
+#[inline]
+pub fn finish(acc: u64) -> u16 {
+    !fold16(acc)
 }
 
 /// The checksum of `data`.
@@ -73,6 +96,9 @@ mod tests {
             assert_eq!(finish(sum(&d, 0x1234)), finish(sum(&d, 0) + 0x1234));
         }
         assert_eq!(checksum(&[0xff; 1000]), naive(&[0xff; 1000]));
+        assert_eq!(checksum(&[0xff; 65535]), naive(&[0xff; 65535]));
+        assert_eq!(finish(u64::MAX), finish(0xffff));
+        assert_eq!(finish(0x1_0000_ffff), naive(&[0, 1, 0xff, 0xff, 0, 0]));
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl TxCtx {
         let txr = RingView::new(src.mem, src.layout.tx_ring_offset(ring_idx), n);
         let buf_size = src.layout.config.buf_size;
         let mut st = TxStats::default();
-        let mut last_hdr = [0u8; 12];
+        let mut last_hdr = (0u64, 0u32);
         let mut last_dst: Option<u16> = None;
         let mut j = from;
         while j != to {
@@ -189,12 +189,20 @@ impl TxCtx {
                     self.ft.push(skip(DST_BAD));
                     continue;
                 }
-                let mut hdr = [0u8; 12];
-                src.mem.read_bytes(first_ofs, &mut hdr);
+                // The two MACs as two aligned loads (buffers are 64-byte aligned): a batch
+                // from one flow compares them against the previous frame's and skips the
+                // learning and the lookup.
+                let hdr = (
+                    src.mem.load_u64(first_ofs, Relaxed),
+                    src.mem.load_u32(first_ofs + 8, Relaxed),
+                );
                 let dst = match last_dst {
                     Some(d) if hdr == last_hdr => d,
                     _ => {
-                        let d = self.decide(src, &hdr);
+                        let mut bytes = [0u8; 12];
+                        bytes[..8].copy_from_slice(&hdr.0.to_le_bytes());
+                        bytes[8..].copy_from_slice(&hdr.1.to_le_bytes());
+                        let d = self.decide(src, &bytes);
                         last_hdr = hdr;
                         last_dst = Some(d);
                         d
@@ -258,6 +266,59 @@ impl TxCtx {
         if np == 0 || self.ft.is_empty() {
             return self.ft.len();
         }
+        self.jobs.clear();
+        self.lists.clear();
+        if !self.plan_uniform(ring_idx) {
+            self.plan_mixed(ring_idx);
+        }
+        if self.lossless {
+            return self.dispatch_lossless(src);
+        }
+        for job in &self.jobs {
+            let pkts = &self.lists[job.start as usize..job.end as usize];
+            deliver(
+                src,
+                &self.peers.list[job.peer],
+                job.ring,
+                pkts,
+                &self.ft,
+                &self.frags,
+            );
+        }
+        self.ft.len()
+    }
+
+    /// The common batch, one flow: every packet has the same destination (one port, or a
+    /// flood), so every job takes the whole batch in order and no per-port lists are built.
+    /// Returns false (nothing planned) for any other batch.
+    fn plan_uniform(&mut self, ring_idx: u32) -> bool {
+        let d = self.ft[0].dst;
+        if d == DST_BAD || d == DST_DROP || self.ft.iter().any(|f| f.dst != d) {
+            return false;
+        }
+        self.lists.extend(0..self.ft.len() as u32);
+        let end = self.lists.len() as u32;
+        let whole = |peer, ring| Job {
+            peer,
+            ring,
+            start: 0,
+            end,
+        };
+        if d == DST_FLOOD {
+            self.jobs
+                .extend((0..self.peers.list.len()).map(|p| whole(p, 0)));
+        } else {
+            let p = d as usize;
+            let ring = ring_idx % self.peers.list[p].layout.config.rx_rings;
+            self.jobs.push(whole(p, ring));
+        }
+        true
+    }
+
+    /// Any batch: per destination port, its unicast packets merged in batch order with the
+    /// flooded ones (one job per destination ring).
+    fn plan_mixed(&mut self, ring_idx: u32) {
+        let np = self.peers.list.len();
         self.uni.resize_with(np, Vec::new);
         for l in &mut self.uni {
             l.clear();
@@ -271,8 +332,6 @@ impl TxCtx {
             }
         }
         // One job per destination ring, its packets in batch order.
-        self.jobs.clear();
-        self.lists.clear();
         for p in 0..np {
             let uni = &self.uni[p];
             if uni.is_empty() && self.flood.is_empty() {
@@ -309,21 +368,6 @@ impl TxCtx {
                 }
             }
         }
-        if self.lossless {
-            return self.dispatch_lossless(src);
-        }
-        for job in &self.jobs {
-            let pkts = &self.lists[job.start as usize..job.end as usize];
-            deliver(
-                src,
-                &self.peers.list[job.peer],
-                job.ring,
-                pkts,
-                &self.ft,
-                &self.frags,
-            );
-        }
-        self.ft.len()
     }
 
     /// The lossless delivery of `self.jobs`: with the locks of every destination ring held
@@ -534,32 +578,43 @@ fn copy_packets(
     ft: &[Ft],
     frags: &[(usize, u16)],
 ) -> u64 {
-    let pm = peer.mem;
     let n = peer.layout.config.rx_slots;
-    let rxr = RingView::new(pm, peer.layout.rx_ring_offset(rx), n);
+    let rxr = RingView::new(peer.mem, peer.layout.rx_ring_offset(rx), n);
     let mut k = start;
     let mut bytes = 0u64;
+    let put = |k, frag, flags| copy_fragment(src, peer, &rxr, k, frag, flags);
     for &i in pkts {
         let f = &ft[i as usize];
-        let last = f.nfrags as usize - 1;
-        for (fi, &(sofs, len)) in frags[f.frag as usize..f.frag as usize + f.nfrags as usize]
-            .iter()
-            .enumerate()
-        {
-            let d = rxr.slot(k);
-            let flags = if fi < last { slot::F_MOREFRAG } else { 0 };
-            match peer.layout.buf_offset(d.buf_idx()) {
-                Some(dofs) => {
-                    src.mem.copy_to(sofs, &pm, dofs, len as usize);
-                    d.set_len_flags(len, flags);
-                }
-                None => d.set_len_flags(0, flags),
-            }
+        let chain = &frags[f.frag as usize..f.frag as usize + f.nfrags as usize];
+        // Every fragment but the last carries MOREFRAG (the usual packet has only the one).
+        let Some((last, more)) = chain.split_last() else {
+            continue; // never planned: consumed packets have no fragments
+        };
+        for &fr in more {
+            put(k, fr, slot::F_MOREFRAG);
             k = ring::next(k, n);
         }
+        put(k, *last, 0);
+        k = ring::next(k, n);
         bytes += f.len as u64;
     }
     bytes
+}
+
+/// Copies one fragment `(source offset, len)` into slot `k` of `rxr`, a ring of `peer`: a
+/// destination slot with a bad buffer index (its receiver wrote it) gets an empty fragment
+/// rather than a write outside the pool.
+#[inline(always)]
+fn copy_fragment(src: &Src, peer: &Peer, rxr: &RingView, k: u32, frag: (usize, u16), flags: u16) {
+    let (sofs, len) = frag;
+    let d = rxr.slot(k);
+    match peer.layout.buf_offset(d.buf_idx()) {
+        Some(dofs) => {
+            src.mem.copy_to(sofs, &peer.mem, dofs, len as usize);
+            d.set_len_flags(len, flags);
+        }
+        None => d.set_len_flags(0, flags),
+    }
 }
 
 /// Completes lease `lease` of the ring at `rs`, publishes in order, wakes the receiver and

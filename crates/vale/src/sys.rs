@@ -157,10 +157,15 @@ pub fn getpid() -> u32 {
     std::process::id()
 }
 
-/// The calling thread id (unique system-wide while the thread lives).
+/// The calling thread id (unique system-wide while the thread lives). Asked of the kernel
+/// once per thread and kept: every txsync needs it, and a system call per sync is a cost the
+/// forwarding path does not otherwise pay.
 pub fn gettid() -> u32 {
-    // SAFETY: gettid(2) takes no arguments and cannot fail.
-    unsafe { libc::gettid() as u32 }
+    thread_local! {
+        // SAFETY: gettid(2) takes no arguments and cannot fail.
+        static TID: u32 = unsafe { libc::gettid() as u32 };
+    }
+    TID.with(|t| *t)
 }
 
 /// Whether process (or thread) `pid` exists. EPERM counts as alive.

@@ -113,6 +113,72 @@ fn unicast_counts_match_and_order_is_kept() {
     assert_eq!(b.stats().rx_drops, 0);
 }
 
+/// Queues one frame from `src` to `dst` carrying `tag` in bytes 14..18, without syncing.
+fn queue(p: &Port, dst: [u8; 6], src: [u8; 6], tag: u32) {
+    let r = p.tx_ring(0);
+    let head = r.head();
+    let s = r.slot(head);
+    let o = p.layout().buf_offset(s.buf_idx()).unwrap();
+    let mut f = [0u8; 60];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12] = 0x08;
+    f[14..18].copy_from_slice(&tag.to_le_bytes());
+    p.mem().write_bytes(o, &f);
+    s.set_len(60);
+    s.set_flags(0);
+    let next = (head + 1) % r.num_slots();
+    r.set_head(next);
+    r.set_cur(next);
+}
+
+fn tags(frames: &[(u16, Vec<u8>)]) -> Vec<u32> {
+    frames
+        .iter()
+        .map(|(_, f)| u32::from_le_bytes(f[14..18].try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn one_batch_to_several_destinations_keeps_each_ones_order() {
+    // A single txsync whose frames go to B, to C, everywhere, and nowhere (a garbage slot),
+    // interleaved: the forwarder's general path (one flow per batch takes a shortcut).
+    let d = TempDir::new("t-mixed");
+    let a = Port::open("valem:1", &opts(&d)).unwrap();
+    let b = Port::open("valem:2", &opts(&d)).unwrap();
+    let c = Port::open("valem:3", &opts(&d)).unwrap();
+    // Teach the switch where B and C are.
+    send(&b, BCAST, mac(2), 60, 1);
+    send(&c, BCAST, mac(3), 60, 1);
+    recv(&a);
+    recv(&b);
+    recv(&c);
+    let plan = [2u8, 3, 0xff, 2, 2, 0, 3, 0xff, 3, 2];
+    for (tag, &to) in plan.iter().enumerate() {
+        match to {
+            0xff => queue(&a, BCAST, mac(1), tag as u32),
+            0 => {
+                // A slot whose buffer index is outside the pool: dropped and counted.
+                queue(&a, mac(2), mac(1), tag as u32);
+                let r = a.tx_ring(0);
+                let last = (r.head() + r.num_slots() - 1) % r.num_slots();
+                r.slot(last).set_buf_idx(u32::MAX);
+            }
+            n => queue(&a, mac(n), mac(1), tag as u32),
+        }
+    }
+    a.txsync_ring(0).unwrap();
+    let want = |who: u8| -> Vec<u32> {
+        (0..plan.len() as u32)
+            .filter(|&t| plan[t as usize] == who || plan[t as usize] == 0xff)
+            .collect()
+    };
+    assert_eq!(tags(&recv(&b)), want(2));
+    assert_eq!(tags(&recv(&c)), want(3));
+    assert_eq!(a.stats().tx_bad, 1);
+    assert_eq!(a.stats().tx_pkts, plan.len() as u64 - 1);
+}
+
 #[test]
 fn broadcast_reaches_every_other_port() {
     let d = TempDir::new("t-bc");
