@@ -3,6 +3,8 @@
 //! This crate performs no I/O and knows nothing of KVM or of the VALE switch. It describes
 //! the memory a netmap port shares with its application (or with a guest through ptnetmap):
 //!
+//! - [`checksum`]: the Internet checksum (RFC 1071), for pkt-gen's frames and the switch's
+//!   offload completion;
 //! - [`abi`]: exact offsets and sizes of `netmap_slot`, `netmap_ring`, `netmap_if` and the
 //!   CSB entries (ABI reference §2 and §4);
 //! - [`shm`]: the single module that touches shared memory, through bounds-checked atomic
@@ -18,6 +20,7 @@
 //!   to the VMM.
 
 pub mod abi;
+pub mod checksum;
 pub mod csb;
 pub mod port;
 pub mod prologue;

@@ -5,7 +5,7 @@
 
 pub mod backend;
 pub mod busypoll;
-pub mod checksum;
+pub use netmap::checksum;
 pub mod cli;
 pub mod copyloop;
 pub mod frame;

@@ -21,6 +21,7 @@ mod peers;
 mod port;
 pub mod switch;
 mod sys;
+pub mod vnet;
 
 pub use error::ValeError;
 pub use port::{Port, PortOptions, PortStats};

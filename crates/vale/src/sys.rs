@@ -159,7 +159,8 @@ pub fn getpid() -> u32 {
 
 /// The calling thread id (unique system-wide while the thread lives). Asked of the kernel
 /// once per thread and kept: every txsync needs it, and a system call per sync is a cost the
-/// forwarding path does not otherwise pay.
+/// forwarding path does not otherwise pay. A child of fork(2) would inherit its parent's
+/// value; ports are never used across a fork (a port belongs to the process that opened it).
 pub fn gettid() -> u32 {
     thread_local! {
         // SAFETY: gettid(2) takes no arguments and cannot fail.
