@@ -51,7 +51,9 @@ struct Cli {
     #[arg(long, value_name = "CPU,..", value_delimiter = ',')]
     pin_vcpus: Vec<usize>,
     /// Attach a ptnetmap passthrough NIC to VALE port PORT (valeX:Y; created if new);
-    /// `valeX:Y,lossless` opens it lossless (a full receiver holds the guest's TX frames)
+    /// `valeX:Y,lossless` opens it lossless (a full receiver holds the guest's TX frames);
+    /// `,offloads` offers the guest the virtio-net header (checksum and segmentation
+    /// offloads, converted by the switch for ports without one)
     #[arg(long, value_name = "PORT")]
     netmap: Option<String>,
     /// The NIC's MAC address (default: derived from the port name)
@@ -130,7 +132,11 @@ fn main() -> ExitCode {
     let net = match &cli.netmap {
         None => None,
         Some(spec) => {
-            let (port, lossless) = match vmm::config::parse_netmap_spec(spec) {
+            let vmm::config::NetmapSpec {
+                port,
+                lossless,
+                offloads,
+            } = match vmm::config::parse_netmap_spec(spec) {
                 Ok(p) => p,
                 Err(e) => return bad_input(e),
             };
@@ -153,6 +159,7 @@ fn main() -> ExitCode {
                 slots: cli.netmap_slots,
                 shm_dir: None,
                 lossless,
+                offloads,
             })
         }
     };

@@ -146,4 +146,11 @@ pub trait NetmapPort: Send + Sync {
             Ok(false)
         }
     }
+
+    /// Sets the length of the virtio-net header on the port's frames (ptnet's VNET_HDR_LEN:
+    /// 0, 10 or 12). Returns false, changing nothing, for a length the backend does not
+    /// support; the default backend supports only 0.
+    fn set_vnet_hdr_len(&self, len: u32) -> bool {
+        len == 0
+    }
 }

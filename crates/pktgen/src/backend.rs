@@ -78,20 +78,32 @@ pub fn buf_offset(p: &Pool, idx: u32) -> Option<usize> {
     (idx < p.objnum).then(|| p.offset as usize + idx as usize * p.objsz as usize)
 }
 
-/// Opens the backend an interface name selects; `busy_poll` selects the ptnet device's
-/// busy-poll mode (callers refuse it for VALE ports, whose syncs never enter the kernel);
-/// `lossless` opens a VALE port lossless (callers refuse it for ptnet devices).
-pub fn open(name: &str, busy_poll: bool, lossless: bool) -> Result<Box<dyn Backend>> {
+/// How to open a port (see [`open`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// The ptnet device's busy-poll mode (callers refuse it for VALE ports, whose syncs
+    /// never enter the kernel).
+    pub busy_poll: bool,
+    /// A VALE port opened lossless (callers refuse it for ptnet devices).
+    pub lossless: bool,
+    /// A VALE port's virtio-net header length, 0, 10 or 12 (callers refuse others, and any
+    /// but 0 for ptnet devices, whose driver sets it).
+    pub vnet_hdr_len: u32,
+}
+
+/// Opens the backend an interface name selects.
+pub fn open(name: &str, o: OpenOptions) -> Result<Box<dyn Backend>> {
     Ok(match Target::parse(name) {
         Target::Vale(n) => {
             let opts = PortOptions {
-                lossless,
+                lossless: o.lossless,
+                vnet_hdr_len: o.vnet_hdr_len,
                 ..PortOptions::default()
             };
             Box::new(Port::open(&n, &opts).with_context(|| format!("opening {n}"))?)
         }
         Target::Ptnet(p) => {
-            Box::new(PtnetDevice::open(&p, busy_poll).with_context(|| format!("opening {p}"))?)
+            Box::new(PtnetDevice::open(&p, o.busy_poll).with_context(|| format!("opening {p}"))?)
         }
     })
 }
@@ -162,7 +174,7 @@ mod tests {
 
     #[test]
     fn missing_device_is_an_error_not_a_vale_port() {
-        let e = open("/dev/ptnet-does-not-exist", false, false)
+        let e = open("/dev/ptnet-does-not-exist", OpenOptions::default())
             .err()
             .expect("must fail");
         assert!(

@@ -187,6 +187,32 @@ fn tx_to_rx_counts_match_exactly() {
 }
 
 #[test]
+fn frames_cross_ports_of_different_header_lengths_exactly() {
+    // -H 10 sender to a port without header and back to -H 12: every frame arrives and
+    // verifies, its header added or removed by the switch.
+    for (i, (htx, hrx)) in [("10", "0"), ("0", "12"), ("12", "10")]
+        .into_iter()
+        .enumerate()
+    {
+        let d = TempDir::new("mp-hdr");
+        let (a, b) = (format!("valeh{i}:1"), format!("valeh{i}:2"));
+        let rx = pktgen(&d, &["-i", &b, "-f", "rx", "-n", "3000", "-H", hrx]);
+        let tx = pktgen(
+            &d,
+            &["-i", &a, "-f", "tx", "-n", "3000", "-R", "20000", "-H", htx],
+        );
+        let (code, tout) = tx.finish();
+        assert_eq!((code, count(&tout, "Sent")), (0, 3000), "{htx}->{hrx}");
+        let (code, rout) = rx.finish();
+        assert_eq!(code, 0);
+        assert!(
+            rout.contains("Verified 3000 good 0 bad"),
+            "{htx}->{hrx}: {rout}"
+        );
+    }
+}
+
+#[test]
 fn unpaced_sender_accounts_for_every_packet() {
     let d = TempDir::new("mp-unpaced");
     let rx = pktgen(&d, &["-i", "valemu:2", "-f", "rx"]);
@@ -424,6 +450,9 @@ fn bad_input_exits_2_with_one_line() {
         vec!["-i", "/dev/ptnet-missing", "-f", "tx", "--busy-poll"],
         vec!["-i", "ptnet0", "-f", "tx", "--lossless"],
         vec!["--copy-loop", "--lossless"],
+        vec!["-i", "valebad:1", "-H", "11"],
+        vec!["-i", "ptnet0", "-f", "tx", "-H", "10"],
+        vec!["-i", "valebad:1", "-H", "12", "-l", "2048"],
     ] {
         let mut p = spawn(PKTGEN, &d, &args);
         let status = p.child.wait().unwrap();

@@ -25,6 +25,8 @@ pub enum ValeError {
     SwitchInUse { name: String, pid: u32 },
     #[error("No switch named {0}")]
     NoSwitch(String),
+    #[error("Invalid virtio-net header length {0} (0, 10 or 12)")]
+    BadHdrLen(u32),
 }
 
 impl ValeError {

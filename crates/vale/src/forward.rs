@@ -19,6 +19,7 @@ use crate::learn;
 use crate::lock;
 use crate::peers::{Peer, Peers};
 use crate::sys;
+use crate::vnet;
 
 /// Packets handled per forwarding round.
 pub const BATCH: usize = 512;
@@ -54,6 +55,19 @@ struct Job {
     ring: u32,
     start: u32,
     end: u32,
+    /// Its packets converted for the destination's virtio-net header (an index into
+    /// `TxCtx::convs`), or [`NO_CONV`] when both ports have the same header length.
+    conv: u32,
+}
+
+const NO_CONV: u32 = u32::MAX;
+
+/// A job's packets converted for a destination with another header length: the frames
+/// produced, and per packet `(first frame, end frame, slots they take)`.
+#[derive(Debug, Default)]
+struct Conv {
+    out: vnet::Frames,
+    pkts: Vec<(u32, u32, u32)>,
 }
 
 /// A destination RX ring, identified across peer-list refreshes.
@@ -107,6 +121,9 @@ pub struct TxCtx {
     flood: Vec<u32>,
     jobs: Vec<Job>,
     lists: Vec<u32>,
+    convs: Vec<Conv>,
+    /// A private copy of the packet being converted.
+    pkt: Vec<u8>,
     pub syncs: u64,
 }
 
@@ -118,6 +135,8 @@ pub struct Src<'a> {
     pub gen: u32,
     pub sw: SharedMem,
     pub tid: u32,
+    /// Length of the virtio-net header on the sender's frames.
+    pub hdr_len: u32,
 }
 
 impl TxCtx {
@@ -183,7 +202,7 @@ impl TxCtx {
                     continue;
                 }
                 let (first_ofs, first_len) = self.frags[frag as usize];
-                if first_len < 14 {
+                if (first_len as u32) < src.hdr_len + 14 {
                     self.frags.truncate(frag as usize);
                     st.bad += 1;
                     self.ft.push(skip(DST_BAD));
@@ -192,10 +211,19 @@ impl TxCtx {
                 // The two MACs as two aligned loads (buffers are 64-byte aligned): a batch
                 // from one flow compares them against the previous frame's and skips the
                 // learning and the lookup.
-                let hdr = (
-                    src.mem.load_u64(first_ofs, Relaxed),
-                    src.mem.load_u32(first_ofs + 8, Relaxed),
-                );
+                let hdr = if src.hdr_len == 0 {
+                    (
+                        src.mem.load_u64(first_ofs, Relaxed),
+                        src.mem.load_u32(first_ofs + 8, Relaxed),
+                    )
+                } else {
+                    let mut b = [0u8; 12];
+                    src.mem.read_bytes(first_ofs + src.hdr_len as usize, &mut b);
+                    (
+                        u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+                        u32::from_le_bytes(b[8..].try_into().expect("4 bytes")),
+                    )
+                };
                 let dst = match last_dst {
                     Some(d) if hdr == last_hdr => d,
                     _ => {
@@ -271,21 +299,69 @@ impl TxCtx {
         if !self.plan_uniform(ring_idx) {
             self.plan_mixed(ring_idx);
         }
+        self.convert_jobs(src);
         if self.lossless {
             return self.dispatch_lossless(src);
         }
         for job in &self.jobs {
-            let pkts = &self.lists[job.start as usize..job.end as usize];
-            deliver(
-                src,
-                &self.peers.list[job.peer],
-                job.ring,
-                pkts,
-                &self.ft,
-                &self.frags,
-            );
+            deliver(src, &self.peers.list[job.peer], job.ring, self.load(job));
         }
         self.ft.len()
+    }
+
+    /// What `job` delivers.
+    fn load<'a>(&'a self, job: &Job) -> Load<'a> {
+        Load::of(job, &self.lists, &self.ft, &self.frags, &self.convs)
+    }
+
+    /// Converts the packets of every job whose destination has another virtio-net header
+    /// length than the sender ([`vnet::convert`]), from a private copy of each. A packet
+    /// that cannot be converted (a hostile or broken header) is dropped for that
+    /// destination and counted in the sender's `tx_bad`.
+    fn convert_jobs(&mut self, src: &Src) {
+        let mut used = 0;
+        let mut bad = 0u64;
+        for job in self.jobs.iter_mut() {
+            let peer = &self.peers.list[job.peer];
+            if peer.hdr_len == src.hdr_len {
+                continue;
+            }
+            if self.convs.len() == used {
+                self.convs.push(Conv::default());
+            }
+            let conv = &mut self.convs[used];
+            conv.out.clear();
+            conv.pkts.clear();
+            let buf = peer.layout.config.buf_size.max(1) as usize;
+            for &i in &self.lists[job.start as usize..job.end as usize] {
+                let f = &self.ft[i as usize];
+                self.pkt.clear();
+                for &(o, l) in &self.frags[f.frag as usize..(f.frag + f.nfrags as u32) as usize] {
+                    let at = self.pkt.len();
+                    self.pkt.resize(at + l as usize, 0);
+                    src.mem.read_bytes(o, &mut self.pkt[at..]);
+                }
+                let first = conv.out.frames.len();
+                if let Err(e) = vnet::convert(
+                    &self.pkt,
+                    src.hdr_len as usize,
+                    peer.hdr_len as usize,
+                    &mut conv.out,
+                ) {
+                    log::debug!("port {} -> port {}: frame dropped: {e}", src.idx, peer.idx);
+                    bad += 1;
+                }
+                let end = conv.out.frames.len();
+                let slots = conv.out.frames[first..end]
+                    .iter()
+                    .map(|&(_, len)| len.div_ceil(buf).max(1) as u32)
+                    .sum();
+                conv.pkts.push((first as u32, end as u32, slots));
+            }
+            job.conv = used as u32;
+            used += 1;
+        }
+        src.sw.add_u64(entry(src.idx) + E_TX_BAD, bad);
     }
 
     /// The common batch, one flow: every packet has the same destination (one port, or a
@@ -303,6 +379,7 @@ impl TxCtx {
             ring,
             start: 0,
             end,
+            conv: NO_CONV,
         };
         if d == DST_FLOOD {
             self.jobs
@@ -355,6 +432,7 @@ impl TxCtx {
                     ring,
                     start,
                     end: lists.len() as u32,
+                    conv: NO_CONV,
                 });
             };
             if ring_u == 0 {
@@ -397,11 +475,12 @@ impl TxCtx {
             advance(&pm, rs, n, src.tid);
             let hwcur = pm.load_u32(rs + RX_HWCUR, Acquire);
             let space = ring_space(&pm, rs, n, hwcur);
-            let pkts = &self.lists[job.start as usize..job.end as usize];
+            let load = Load::of(job, &self.lists, &self.ft, &self.frags, &self.convs);
+            let pkts = load.pkts();
             let mut slots = 0u32;
             let mut fit = pkts.len();
-            for (k, &i) in pkts.iter().enumerate() {
-                let f = self.ft[i as usize].nfrags as u32;
+            for k in 0..pkts.len() {
+                let f = load.slots(k);
                 if slots + f > space {
                     fit = k;
                     break;
@@ -427,43 +506,33 @@ impl TxCtx {
             fits.push(fit);
         }
         // Reserve what comes before the cut (for a given-up ring: what fits, the rest drops).
-        let mut plan: Vec<(u32, u32, usize, usize)> = Vec::with_capacity(self.jobs.len());
+        // Per job: (first slot, lease, packets taken, packets dropped, slots reserved).
+        let mut plan = Vec::with_capacity(self.jobs.len());
         for (job, &fit) in self.jobs.iter().zip(&fits) {
             let peer = &self.peers.list[job.peer];
             let (pm, n) = (peer.mem, peer.layout.config.rx_slots);
             let rs = peer.priv_layout.rx(job.ring);
-            let pkts = &self.lists[job.start as usize..job.end as usize];
-            let before = pkts.partition_point(|&i| (i as usize) < cut);
+            let load = self.load(job);
+            let before = load.pkts().partition_point(|&i| (i as usize) < cut);
             let taken = fit.min(before);
-            let slots: u32 = pkts[..taken]
-                .iter()
-                .map(|&i| self.ft[i as usize].nfrags as u32)
-                .sum();
+            let slots: u32 = (0..taken).map(|k| load.slots(k)).sum();
             let (start, lease) = if slots > 0 {
                 reserve(&pm, rs, n, src.tid, slots)
             } else {
                 (0, 0)
             };
-            plan.push((start, lease, taken, before - taken));
+            plan.push((start, lease, taken, before - taken, slots));
         }
         drop(held);
         // Copy and publish outside the locks.
-        for (job, &(start, lease, taken, dropped)) in self.jobs.iter().zip(&plan) {
+        for (job, &(start, lease, taken, dropped, slots)) in self.jobs.iter().zip(&plan) {
             let peer = &self.peers.list[job.peer];
-            let pkts = &self.lists[job.start as usize..job.end as usize];
+            let load = self.load(job);
             let rs = peer.priv_layout.rx(job.ring);
-            if taken > 0 {
-                let bytes = copy_packets(
-                    src,
-                    peer,
-                    job.ring,
-                    start,
-                    &pkts[..taken],
-                    &self.ft,
-                    &self.frags,
-                );
-                complete(src, peer, rs, lease, taken, bytes);
-            } else if taken < pkts.len() {
+            if slots > 0 {
+                let (frames, bytes) = load.copy(src, peer, job.ring, start, taken);
+                complete(src, peer, rs, lease, frames, bytes);
+            } else if taken < load.pkts().len() {
                 // Full: a receiver asleep with slots its consumer has since given back syncs.
                 wake_receiver(&peer.mem, rs);
             }
@@ -618,8 +687,8 @@ fn copy_fragment(src: &Src, peer: &Peer, rxr: &RingView, k: u32, frag: (usize, u
 }
 
 /// Completes lease `lease` of the ring at `rs`, publishes in order, wakes the receiver and
-/// counts `taken` packets of `bytes`.
-fn complete(src: &Src, peer: &Peer, rs: usize, lease: u32, taken: usize, bytes: u64) {
+/// counts `frames` frames of `bytes`.
+fn complete(src: &Src, peer: &Peer, rs: usize, lease: u32, frames: u64, bytes: u64) {
     let pm = peer.mem;
     let n = peer.layout.config.rx_slots;
     {
@@ -629,17 +698,18 @@ fn complete(src: &Src, peer: &Peer, rs: usize, lease: u32, taken: usize, bytes: 
     }
     wake_receiver(&pm, rs);
     let e = entry(peer.idx);
-    src.sw.add_u64(e + E_RX_PKTS, taken as u64);
+    src.sw.add_u64(e + E_RX_PKTS, frames);
     src.sw.add_u64(e + E_RX_BYTES, bytes);
 }
 
-/// Copies the packets `pkts` (indices into `ft`) into RX ring `rx` of `peer`; what does not
-/// fit is dropped and counted.
-fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(usize, u16)]) {
+/// Copies what `load` holds into RX ring `rx` of `peer`; what does not fit is dropped and
+/// counted.
+fn deliver(src: &Src, peer: &Peer, rx: u32, load: Load) {
     let pm = peer.mem;
     let n = peer.layout.config.rx_slots;
     let rs = peer.priv_layout.rx(rx);
     let lockw = pm.atomic_u32(rs + RX_LOCK);
+    let total = load.pkts().len();
 
     // 1. Reserve under the lock.
     let (start, lease, taken) = {
@@ -649,8 +719,8 @@ fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(u
         let space = ring_space(&pm, rs, n, hwcur);
         let mut slots = 0u32;
         let mut taken = 0usize;
-        for &i in pkts {
-            let f = ft[i as usize].nfrags as u32;
+        for k in 0..total {
+            let f = load.slots(k);
             if slots + f > space {
                 break;
             }
@@ -659,23 +729,122 @@ fn deliver(src: &Src, peer: &Peer, rx: u32, pkts: &[u32], ft: &[Ft], frags: &[(u
         }
         if slots == 0 {
             drop(_g);
-            account_drops(&src.sw, peer.idx, pkts.len() as u64);
-            // The receiver may be asleep with slots its own consumer has since given back
-            // (a ptnet RX worker waiting for arrivals): wake it so it syncs and frees them,
-            // instead of dropping until its next timeout.
-            wake_receiver(&pm, rs);
-            return;
+            if taken < total {
+                account_drops(&src.sw, peer.idx, total as u64);
+                // The receiver may be asleep with slots its own consumer has since given
+                // back (a ptnet RX worker waiting for arrivals): wake it so it syncs and
+                // frees them, instead of dropping until its next timeout.
+                wake_receiver(&pm, rs);
+            }
+            return; // (or every packet was a frame that could not be converted)
         }
         let (start, lease) = reserve(&pm, rs, n, src.tid, slots);
         (start, lease, taken)
     };
 
     // 2. Copy outside the lock.
-    let bytes = copy_packets(src, peer, rx, start, &pkts[..taken], ft, frags);
+    let (frames, bytes) = load.copy(src, peer, rx, start, taken);
 
     // 3. Complete the lease and publish in order.
-    complete(src, peer, rs, lease, taken, bytes);
-    account_drops(&src.sw, peer.idx, (pkts.len() - taken) as u64);
+    complete(src, peer, rs, lease, frames, bytes);
+    account_drops(&src.sw, peer.idx, (total - taken) as u64);
+}
+
+/// What one job delivers to its destination ring.
+#[derive(Clone, Copy)]
+enum Load<'a> {
+    /// Packets of the batch as they are (`pkts` index `ft`).
+    Direct {
+        pkts: &'a [u32],
+        ft: &'a [Ft],
+        frags: &'a [(usize, u16)],
+    },
+    /// The same packets converted for the destination's virtio-net header.
+    Converted { pkts: &'a [u32], conv: &'a Conv },
+}
+
+impl<'a> Load<'a> {
+    /// What `job` delivers, from the batch's lists.
+    fn of(
+        job: &Job,
+        lists: &'a [u32],
+        ft: &'a [Ft],
+        frags: &'a [(usize, u16)],
+        convs: &'a [Conv],
+    ) -> Load<'a> {
+        let pkts = &lists[job.start as usize..job.end as usize];
+        match job.conv {
+            NO_CONV => Load::Direct { pkts, ft, frags },
+            c => Load::Converted {
+                pkts,
+                conv: &convs[c as usize],
+            },
+        }
+    }
+
+    /// The packets (positions in the batch, ascending).
+    fn pkts(&self) -> &'a [u32] {
+        match *self {
+            Load::Direct { pkts, .. } | Load::Converted { pkts, .. } => pkts,
+        }
+    }
+
+    /// Destination slots packet `k` (of [`Load::pkts`]) takes.
+    #[inline(always)]
+    fn slots(&self, k: usize) -> u32 {
+        match *self {
+            Load::Direct { pkts, ft, .. } => ft[pkts[k] as usize].nfrags as u32,
+            Load::Converted { conv, .. } => conv.pkts[k].2,
+        }
+    }
+
+    /// Copies packets `0..count` into RX ring `rx` of `peer` from slot `start` on
+    /// (reserved). Returns the frames and bytes the receiver gets.
+    fn copy(&self, src: &Src, peer: &Peer, rx: u32, start: u32, count: usize) -> (u64, u64) {
+        match *self {
+            Load::Direct { pkts, ft, frags } => {
+                let bytes = copy_packets(src, peer, rx, start, &pkts[..count], ft, frags);
+                (count as u64, bytes)
+            }
+            Load::Converted { conv, .. } => copy_converted(peer, rx, start, conv, count),
+        }
+    }
+}
+
+/// Copies the converted frames of packets `0..count` of `conv` into RX ring `rx` of `peer`
+/// from slot `start` on, each frame over as many slots as the destination's buffers need
+/// (MOREFRAG on all but its last). Returns the frames and bytes delivered.
+fn copy_converted(peer: &Peer, rx: u32, start: u32, conv: &Conv, count: usize) -> (u64, u64) {
+    let n = peer.layout.config.rx_slots;
+    let rxr = RingView::new(peer.mem, peer.layout.rx_ring_offset(rx), n);
+    let buf = peer.layout.config.buf_size.max(1) as usize;
+    let (mut k, mut frames, mut bytes) = (start, 0u64, 0u64);
+    for &(first, end, _) in &conv.pkts[..count] {
+        for f in first..end {
+            let frame = conv.out.get(f as usize);
+            let pieces = frame.len().div_ceil(buf).max(1);
+            for (p, piece) in frame
+                .chunks(buf)
+                .chain(std::iter::once(&[][..]))
+                .take(pieces)
+                .enumerate()
+            {
+                let flags = if p + 1 < pieces { slot::F_MOREFRAG } else { 0 };
+                let d = rxr.slot(k);
+                match peer.layout.buf_offset(d.buf_idx()) {
+                    Some(dofs) => {
+                        peer.mem.write_bytes(dofs, piece);
+                        d.set_len_flags(piece.len() as u16, flags);
+                    }
+                    None => d.set_len_flags(0, flags),
+                }
+                k = ring::next(k, n);
+            }
+            frames += 1;
+            bytes += frame.len() as u64;
+        }
+    }
+    (frames, bytes)
 }
 
 /// Wakes the receiver of ring state `rs` if it sleeps waiting for arrivals (need-kick set).

@@ -74,6 +74,7 @@ pub fn txsync_input(data: &[u8]) -> usize {
                 config: cfg,
                 shm_dir: Some(dir.0.clone()),
                 lossless: i == 0,
+                vnet_hdr_len: 0,
             };
             Port::open(&format!("valefz:{i}"), &opts).expect("open fuzz port")
         })

@@ -7,6 +7,7 @@
 //!           +0   state u32 (0 free, 1 active)    +4  owner pid u32   +8  gen u32
 //!           +12  tx_rings  +16 rx_rings  +20 tx_slots  +24 rx_slots  +28 buf_size
 //!           +32  region_size u64   +40 file_size u64   +48 flags u32 (bit 0: lossless)
+//!           +52  vnet_hdr_len u32 (0, 10 or 12: the virtio-net header on its frames)
 //!           +64  name [u8; 64] (the Y of valeX:Y, NUL padded)
 //!           +128 tx_pkts u64 +136 tx_bytes u64 +144 tx_bad u64        (written by the owner)
 //!           +192 rx_pkts u64 +200 rx_bytes u64 +208 rx_drops u64      (written by senders)
@@ -33,8 +34,8 @@ use netmap::RegionLayout;
 /// `"PTVMMVAL"` little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"PTVMMVAL");
 /// Bumped on any incompatible change of these layouts (2: port flags, space_wanted and
-/// space_seq for lossless senders).
-pub const VERSION: u32 = 2;
+/// space_seq for lossless senders; 3: the virtio-net header length of each port).
+pub const VERSION: u32 = 3;
 /// Ports per switch (netmap's VALE limit).
 pub const MAX_PORTS: u32 = 254;
 
@@ -59,6 +60,7 @@ pub const E_BUF_SIZE: usize = 28;
 pub const E_REGION_SIZE: usize = 32;
 pub const E_FILE_SIZE: usize = 40;
 pub const E_FLAGS: usize = 48;
+pub const E_HDR_LEN: usize = 52;
 pub const E_NAME: usize = 64;
 pub const NAME_MAX: usize = 63;
 pub const E_TX_PKTS: usize = 128;

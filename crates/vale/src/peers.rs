@@ -18,6 +18,8 @@ pub struct Peer {
     pub gen: u32,
     /// Owner process (for liveness checks of a destination that holds a lossless sender).
     pub owner: u32,
+    /// Length of the virtio-net header on its frames (refreshed when it changes).
+    pub hdr_len: u32,
     pub layout: RegionLayout,
     pub priv_layout: PrivLayout,
     pub mem: SharedMem,
@@ -64,7 +66,10 @@ impl Peers {
                 continue;
             };
             if let Some(p) = old.iter().find(|p| p.idx == idx && p.gen == e.gen) {
-                list.push(p.clone());
+                list.push(Peer {
+                    hdr_len: e.hdr_len,
+                    ..p.clone()
+                });
                 continue;
             }
             let Ok(layout) = RegionLayout::new(e.config) else {
@@ -81,6 +86,7 @@ impl Peers {
                     idx,
                     gen: e.gen,
                     owner: e.owner,
+                    hdr_len: e.hdr_len,
                     layout,
                     priv_layout,
                     mem: map.mem(),

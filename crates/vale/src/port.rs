@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{fence, Ordering::*};
+use std::sync::atomic::{fence, AtomicU32, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::layout::*;
 use crate::name;
 use crate::switch::{port_path, shm_dir, SwitchFile};
 use crate::sys::{self, Mapping};
+use crate::vnet;
 
 /// How often (in txsyncs) a sender considers reclaiming ports of dead processes.
 const MAINT_SYNCS: u64 = 256;
@@ -37,6 +38,10 @@ pub struct PortOptions {
     /// slots) instead of dropping them; a dead or stuck receiver releases it within
     /// [`forward::HOLD_MAX`]. Shown by `ptvmm-vale-ctl list`.
     pub lossless: bool,
+    /// Length of the virtio-net header on the port's frames: 0 (none), 10 or 12. Frames
+    /// between ports of different lengths are converted ([`crate::vnet`]). Can be changed
+    /// later with [`Port::set_vnet_hdr_len`].
+    pub vnet_hdr_len: u32,
 }
 
 /// Counters of a port (see vale-ctl).
@@ -84,6 +89,7 @@ pub struct Port {
     priv_layout: PrivLayout,
     tx: Vec<Mutex<TxRing>>,
     lossless: bool,
+    hdr_len: AtomicU32,
 }
 
 impl std::fmt::Debug for Port {
@@ -100,12 +106,16 @@ impl Port {
     /// Y with its own region. Ports of dead processes are reclaimed first.
     pub fn open(full_name: &str, opts: &PortOptions) -> Result<Port, ValeError> {
         let (swname, pname) = name::parse(full_name)?;
+        if !vnet::HDR_LENS.contains(&opts.vnet_hdr_len) {
+            return Err(ValeError::BadHdrLen(opts.vnet_hdr_len));
+        }
         let layout = RegionLayout::new(opts.config)?;
         let priv_layout = PrivLayout::new(&layout);
         let dir = shm_dir(opts.shm_dir.as_deref());
         let sw = SwitchFile::open_locked(&dir, swname, true)?;
         let flags = if opts.lossless { FLAG_LOSSLESS } else { 0 };
-        let r = Self::create_locked(&sw, full_name, pname, layout, priv_layout, flags);
+        let r = Self::create_locked(&sw, full_name, pname, layout, priv_layout, flags)
+            .inspect(|(idx, ..)| sw.set_hdr_len(*idx, opts.vnet_hdr_len));
         if r.is_err() {
             sw.remove_if_empty();
         }
@@ -136,6 +146,7 @@ impl Port {
             priv_layout,
             tx,
             lossless: opts.lossless,
+            hdr_len: AtomicU32::new(opts.vnet_hdr_len),
         })
     }
 
@@ -193,6 +204,24 @@ impl Port {
     /// Whether the port sends losslessly ([`PortOptions::lossless`]).
     pub fn lossless(&self) -> bool {
         self.lossless
+    }
+
+    /// Length of the virtio-net header on the port's frames (0, 10 or 12).
+    pub fn vnet_hdr_len(&self) -> u32 {
+        self.hdr_len.load(Relaxed)
+    }
+
+    /// Changes the length of the virtio-net header on the port's frames (0, 10 or 12).
+    /// Meant for an idle port (a guest sets it before it creates its rings); frames in
+    /// flight meanwhile are read with one length or the other.
+    pub fn set_vnet_hdr_len(&self, len: u32) -> Result<(), ValeError> {
+        if !vnet::HDR_LENS.contains(&len) {
+            return Err(ValeError::BadHdrLen(len));
+        }
+        self.hdr_len.store(len, Relaxed);
+        self.sw.set_hdr_len(self.idx, len);
+        log::info!("{}: virtio-net header length {len}", self.full_name);
+        Ok(())
     }
 
     /// Index of the port in its switch.
@@ -390,6 +419,7 @@ impl NetmapPort for Port {
                 gen: self.gen,
                 sw,
                 tid: sys::gettid(),
+                hdr_len: self.hdr_len.load(Relaxed),
             };
             let (st, stop) = t.ctx.forward(&src, ring, hwcur, head);
             done = stop;
@@ -509,6 +539,10 @@ impl NetmapPort for Port {
         let t = timeout.unwrap_or(forward::HOLD_MAX).min(forward::HOLD_MAX);
         sys::futex_wait(seq, token, Some(t));
         Ok(moved() || !sys::alive(peer.owner))
+    }
+
+    fn set_vnet_hdr_len(&self, len: u32) -> bool {
+        Port::set_vnet_hdr_len(self, len).is_ok()
     }
 
     fn rx_waker(&self, ring: u32) -> Result<Arc<dyn Waker>, PortError> {

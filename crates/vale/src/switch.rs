@@ -47,6 +47,8 @@ pub struct EntryInfo {
     pub file_size: u64,
     /// `FLAG_*` bits (lossless, ...); unknown bits are ignored.
     pub flags: u32,
+    /// Length of the virtio-net header on the port's frames (0, 10 or 12).
+    pub hdr_len: u32,
 }
 
 impl EntryInfo {
@@ -215,6 +217,7 @@ impl SwitchFile {
         mem.store_u64(e + E_REGION_SIZE, region, Relaxed);
         mem.store_u64(e + E_FILE_SIZE, file, Relaxed);
         mem.store_u32(e + E_FLAGS, flags, Relaxed);
+        mem.store_u32(e + E_HDR_LEN, 0, Relaxed);
         let mut name = [0u8; NAME_MAX + 1];
         name[..port.len()].copy_from_slice(port.as_bytes());
         mem.write_bytes(e + E_NAME, &name);
@@ -224,6 +227,14 @@ impl SwitchFile {
             mem.store_u64(e + c, 0, Relaxed);
         }
         Ok((idx, gen))
+    }
+
+    /// Sets the virtio-net header length of active entry `idx` and bumps the port version,
+    /// so senders refresh their view of it before their next batch.
+    pub fn set_hdr_len(&self, idx: u32, len: u32) {
+        let mem = self.mem();
+        mem.store_u32(entry(idx) + E_HDR_LEN, len, Release);
+        mem.atomic_u32(HDR_PORT_VERSION).fetch_add(1, Release);
     }
 
     /// Makes entry `idx` visible to everyone. Lock held.
@@ -262,6 +273,7 @@ pub fn read_entry(mem: &SharedMem, idx: u32) -> Option<EntryInfo> {
         region_size: mem.load_u64(e + E_REGION_SIZE, Relaxed),
         file_size: mem.load_u64(e + E_FILE_SIZE, Relaxed),
         flags: mem.load_u32(e + E_FLAGS, Relaxed),
+        hdr_len: mem.load_u32(e + E_HDR_LEN, Relaxed),
     };
     fence(Acquire);
     if mem.load_u32(e + E_STATE, Relaxed) != STATE_ACTIVE || mem.load_u32(e + E_GEN, Relaxed) != gen

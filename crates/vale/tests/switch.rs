@@ -14,6 +14,7 @@ fn opts(dir: &TempDir) -> PortOptions {
         config: RegionConfig::default(),
         shm_dir: Some(dir.0.clone()),
         lossless: false,
+        vnet_hdr_len: 0,
     }
 }
 
@@ -28,6 +29,7 @@ fn small(dir: &TempDir, slots: u32) -> PortOptions {
         },
         shm_dir: Some(dir.0.clone()),
         lossless: false,
+        vnet_hdr_len: 0,
     }
 }
 

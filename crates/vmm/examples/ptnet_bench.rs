@@ -55,6 +55,7 @@ fn main() {
             },
             shm_dir: None,
             lossless: false,
+            vnet_hdr_len: 0,
         },
     )
     .expect("open the VALE port");
@@ -75,6 +76,7 @@ fn main() {
                 mac,
                 doorbells,
                 msi,
+                offloads: false,
             },
         )
         .unwrap();

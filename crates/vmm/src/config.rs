@@ -44,24 +44,39 @@ pub struct NetConfig {
     /// Open the port lossless: a full destination holds the guest's TX frames instead of
     /// dropping them (docs/vale.md, "Lossless ports").
     pub lossless: bool,
+    /// Offer the guest the virtio-net header (checksum and segmentation offloads; the
+    /// switch converts its frames for ports without one).
+    pub offloads: bool,
 }
 
-/// Splits a `--netmap` value `valeX:Y[,lossless]` into the port name and the lossless flag.
-pub fn parse_netmap_spec(spec: &str) -> std::result::Result<(String, bool), String> {
+/// A parsed `--netmap` value: `valeX:Y[,lossless][,offloads]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetmapSpec {
+    pub port: String,
+    pub lossless: bool,
+    pub offloads: bool,
+}
+
+/// Parses a `--netmap` value `valeX:Y[,lossless][,offloads]`.
+pub fn parse_netmap_spec(spec: &str) -> std::result::Result<NetmapSpec, String> {
     let mut parts = spec.split(',');
-    let port = parts.next().unwrap_or_default().to_string();
-    let mut lossless = false;
+    let mut s = NetmapSpec {
+        port: parts.next().unwrap_or_default().to_string(),
+        lossless: false,
+        offloads: false,
+    };
     for opt in parts {
         match opt {
-            "lossless" => lossless = true,
+            "lossless" => s.lossless = true,
+            "offloads" => s.offloads = true,
             _ => {
                 return Err(format!(
-                    "--netmap {spec}: unknown option '{opt}' (valeX:Y or valeX:Y,lossless)"
+                    "--netmap {spec}: unknown option '{opt}' (valeX:Y[,lossless][,offloads])"
                 ))
             }
         }
     }
-    Ok((port, lossless))
+    Ok(s)
 }
 
 /// The host CPUs this process may run on (its affinity mask), or `None` if unknown.
@@ -208,11 +223,20 @@ mod tests {
     }
 
     #[test]
-    fn netmap_spec_takes_an_optional_lossless_flag() {
-        assert_eq!(parse_netmap_spec("vale0:1"), Ok(("vale0:1".into(), false)));
+    fn netmap_spec_takes_optional_lossless_and_offloads_flags() {
+        let spec = |lossless, offloads| {
+            Ok(NetmapSpec {
+                port: "vale0:1".into(),
+                lossless,
+                offloads,
+            })
+        };
+        assert_eq!(parse_netmap_spec("vale0:1"), spec(false, false));
+        assert_eq!(parse_netmap_spec("vale0:1,lossless"), spec(true, false));
+        assert_eq!(parse_netmap_spec("vale0:1,offloads"), spec(false, true));
         assert_eq!(
-            parse_netmap_spec("vale0:1,lossless"),
-            Ok(("vale0:1".into(), true))
+            parse_netmap_spec("vale0:1,offloads,lossless"),
+            spec(true, true)
         );
         let e = parse_netmap_spec("vale0:1,fast").unwrap_err();
         assert!(e.contains("unknown option 'fast'"), "{e}");
@@ -275,6 +299,7 @@ mod tests {
                 slots: 1024,
                 shm_dir: None,
                 lossless: false,
+                offloads: false,
             }),
             ..cfg(512, 1)
         };

@@ -441,6 +441,7 @@ pub fn run_linux(cfg: &VmConfig) -> Result<ExitReason> {
                 .unwrap_or_else(|| devices::ptnet::mac_from_name(&name)),
             doorbells: net.doorbells,
             msi: net.msi,
+            offloads: net.offloads,
         };
         let mac = setup.mac;
         machine.add_ptnet(port, setup)?;
@@ -466,6 +467,7 @@ fn open_port(net: &config::NetConfig) -> Result<Arc<dyn netmap::NetmapPort>> {
         },
         shm_dir: net.shm_dir.clone(),
         lossless: net.lossless,
+        vnet_hdr_len: 0,
     };
     let port = vale::Port::open(&net.port, &opts).map_err(|e| {
         let mut text = format!("--netmap {}: {e}", net.port);

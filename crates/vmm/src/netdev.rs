@@ -25,6 +25,8 @@ pub struct NicSetup {
     pub mac: [u8; 6],
     pub doorbells: Doorbells,
     pub msi: MsiMode,
+    /// Offer the virtio-net header ([`devices::ptnet::NicOptions::with_vnet_hdr`]).
+    pub offloads: bool,
 }
 
 /// The attached NIC, for tests, benchmarks and shutdown.
@@ -141,7 +143,13 @@ impl Machine {
             )?),
         };
         let ram = Arc::new(VmGuestRam::new(self.mem.clone()));
-        let nic = PtnetNic::new(port, setup.mac, ram, sink, memid).map_err(ptnet_err)?;
+        let opts = if setup.offloads {
+            devices::ptnet::NicOptions::with_vnet_hdr()
+        } else {
+            devices::ptnet::NicOptions::default()
+        };
+        let nic =
+            PtnetNic::with_options(port, setup.mac, ram, sink, memid, opts).map_err(ptnet_err)?;
         let bells = nic.doorbells();
         let stats = nic.stats();
         let nic = Arc::new(Mutex::new(nic));

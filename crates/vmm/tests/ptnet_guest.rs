@@ -41,6 +41,7 @@ fn open(dir: &TempDir, name: &str) -> Port {
             },
             shm_dir: Some(dir.0.clone()),
             lossless: false,
+            vnet_hdr_len: 0,
         },
     )
     .expect("open VALE port")
@@ -74,6 +75,7 @@ fn rig(dir: &TempDir, name: &str, doorbells: Doorbells, msi: MsiMode) -> Rig {
                 mac: MAC,
                 doorbells,
                 msi,
+                offloads: false,
             },
         )
         .unwrap();

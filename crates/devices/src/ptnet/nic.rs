@@ -43,15 +43,29 @@ pub const MSIX_PBA_OFFSET: u64 = 0x800;
 pub struct NicOptions {
     /// PTFEAT bits offered (the guest gets `offered & wanted`).
     pub features: u32,
-    /// VNET_HDR_LEN values the backend accepts (0 is always accepted).
+    /// VNET_HDR_LEN values offered (0 is always accepted); the port has the last word
+    /// ([`NetmapPort::set_vnet_hdr_len`]).
     pub vnet_hdr_lens: Vec<u32>,
     /// How long a TX worker keeps polling the CSB after it caught up, before it asks the
     /// guest for a kick and sleeps (0: sleep at once). Trades a core for fewer kicks.
     pub tx_spin: Duration,
 }
 
+impl NicOptions {
+    /// The virtio-net header offered (PTFEAT VNET_HDR, lengths 10 and 12): the guest may
+    /// hand checksums and segmentation to the switch, which converts its frames for ports
+    /// without a header (docs/vale.md, "The virtio-net header").
+    pub fn with_vnet_hdr() -> Self {
+        Self {
+            features: FEAT_VNET_HDR,
+            vnet_hdr_lens: VNET_HDR_LENS.to_vec(),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for NicOptions {
-    /// What the VALE backend supports: no virtio-net header.
+    /// No virtio-net header offered (ptvmm's default; see [`NicOptions::with_vnet_hdr`]).
     fn default() -> Self {
         Self {
             features: 0,
@@ -236,6 +250,9 @@ impl PtnetNic {
         self.note("reset: registers back to power-on values".into());
         self.stop();
         self.features = 0;
+        if self.vnet_hdr_len != 0 {
+            self.port.set_vnet_hdr_len(0);
+        }
         self.vnet_hdr_len = 0;
         self.ptctl_status = 0;
         self.gh = CsbArray::default();
@@ -310,8 +327,12 @@ impl PtnetNic {
             PTCTL => self.ptctl(v),
             VNET_HDR_LEN => {
                 let feature = v == 0 || self.features & FEAT_VNET_HDR != 0;
-                let accepted = v == 0 || self.opts.vnet_hdr_lens.contains(&v);
-                if VNET_HDR_LENS.contains(&v) && feature && accepted {
+                let offered = v == 0 || self.opts.vnet_hdr_lens.contains(&v);
+                if VNET_HDR_LENS.contains(&v)
+                    && feature
+                    && offered
+                    && (v == self.vnet_hdr_len || self.port.set_vnet_hdr_len(v))
+                {
                     self.vnet_hdr_len = v;
                 }
                 self.note(format!(

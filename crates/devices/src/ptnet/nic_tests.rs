@@ -197,6 +197,22 @@ fn vnet_hdr_len_is_kept_only_when_accepted() {
 }
 
 #[test]
+fn vnet_hdr_len_reaches_the_switch_port_and_reset_clears_it() {
+    let Rig { mut nic, vale, .. } = rig_with("valeN4:3", 1, 1, 64, NicOptions::with_vnet_hdr());
+    wr(&mut nic, PTFEAT, FEAT_VNET_HDR);
+    assert_eq!(rd(&mut nic, PTFEAT), FEAT_VNET_HDR);
+    for v in [10, 12, 0, 12] {
+        wr(&mut nic, VNET_HDR_LEN, v);
+        assert_eq!(rd(&mut nic, VNET_HDR_LEN), v);
+        assert_eq!(vale.vnet_hdr_len(), v, "the port follows the register");
+    }
+    wr(&mut nic, VNET_HDR_LEN, 11);
+    assert_eq!((rd(&mut nic, VNET_HDR_LEN), vale.vnet_hdr_len()), (12, 12));
+    nic.reset();
+    assert_eq!((rd(&mut nic, VNET_HDR_LEN), vale.vnet_hdr_len()), (0, 0));
+}
+
+#[test]
 fn create_needs_both_csb_arrays_and_reports_errnos() {
     let Rig { mut nic, .. } = rig("valeN5:1");
     wr(&mut nic, PTCTL, CMD_CREATE);

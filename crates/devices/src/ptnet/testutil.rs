@@ -96,6 +96,7 @@ pub fn open_vale_with(
             },
             shm_dir: Some(dir.0.clone()),
             lossless,
+            vnet_hdr_len: 0,
         },
     )
     .expect("open VALE port")

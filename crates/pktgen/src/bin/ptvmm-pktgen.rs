@@ -81,6 +81,11 @@ struct Cli {
     /// (it waits) instead of dropping its frames (docs/vale.md, "Lossless ports").
     #[arg(long)]
     lossless: bool,
+    /// VALE ports only: virtio-net header length on the port's frames, 0, 10 or 12
+    /// (netmap's -H): tx and ping send a zero header (no offload) in front of each frame,
+    /// rx and pong expect one; the switch converts for ports of other lengths.
+    #[arg(short = 'H', default_value_t = 0)]
+    vnet_hdr: u32,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -197,6 +202,27 @@ fn validate(cli: &Cli) -> Result<()> {
             _ => bail!("--lossless needs a VALE port (-i valeX:Y)"),
         }
     }
+    if !vale::vnet::HDR_LENS.contains(&cli.vnet_hdr) {
+        bail!(
+            "-H {}: the virtio-net header is 0, 10 or 12 bytes",
+            cli.vnet_hdr
+        );
+    }
+    if cli.vnet_hdr != 0 {
+        match cli.interface.as_deref().map(backend::Target::parse) {
+            Some(backend::Target::Vale(_)) if !cli.copy_loop => {}
+            _ => {
+                bail!("-H needs a VALE port (-i valeX:Y); a ptnet device's driver sets its header")
+            }
+        }
+        if cli.len + cli.vnet_hdr as usize > max {
+            bail!(
+                "frame length {} plus a {}-byte header exceeds the {max}-byte buffers",
+                cli.len,
+                cli.vnet_hdr
+            );
+        }
+    }
     Ok(())
 }
 
@@ -208,7 +234,7 @@ fn tx_pending(port: &dyn Backend, s: &netmap::SyncResult) -> u32 {
 
 /// Sends `cli.count` frames (or forever), `burst` per txsync, paced by `-R`.
 fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
-    let f = frame::build(ep, cli.len);
+    let f = with_header(cli, frame::build(ep, cli.len));
     let r = port.tx_ring();
     let n = r.num_slots();
     let mem = port.mem();
@@ -219,7 +245,7 @@ fn tx(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
             mem.write_bytes(o, &f);
         }
     }
-    let len = cli.len as u16;
+    let len = f.len() as u16;
     let (mut sent, mut events) = (0u64, 0u64);
     let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
     let start = Instant::now();
@@ -294,6 +320,7 @@ fn rx(port: &dyn Backend, cli: &Cli) -> Result<()> {
     let bufs = port.bufs();
     let mem = port.mem();
     let mut buf = vec![0u8; bufs.objsz as usize];
+    let hdr = cli.vnet_hdr as usize;
     let (mut pkts, mut bytes, mut events, mut good, mut bad) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut rep = Reporter::new(Duration::from_millis(cli.report_ms));
     let (mut first, mut last) = (None, Instant::now());
@@ -344,7 +371,7 @@ fn rx(port: &dyn Backend, cli: &Cli) -> Result<()> {
             }
             k += 1;
             let (idx, len, flags) = r.slot(h).load();
-            bytes += len as u64;
+            bytes += (len as u64).saturating_sub(hdr as u64);
             let more = flags & netmap::abi::slot::F_MOREFRAG != 0;
             if !more {
                 pkts += 1;
@@ -352,9 +379,10 @@ fn rx(port: &dyn Backend, cli: &Cli) -> Result<()> {
                 let ok = cli.no_verify
                     || single
                         && len as usize <= buf.len()
+                        && len as usize >= hdr
                         && buf_offset(&bufs, idx).is_some_and(|o| {
                             mem.read_bytes(o, &mut buf[..len as usize]);
-                            frame::verify(&buf[..len as usize]).is_ok()
+                            frame::verify(&buf[hdr..len as usize]).is_ok()
                         });
                 if ok {
                     good += 1;
@@ -386,7 +414,7 @@ fn rx(port: &dyn Backend, cli: &Cli) -> Result<()> {
 
 /// Sends one frame per round and waits for any reply, reporting round-trip times.
 fn ping(port: &dyn Backend, cli: &Cli, ep: &Endpoints) -> Result<()> {
-    let f = frame::build(ep, cli.len);
+    let f = with_header(cli, frame::build(ep, cli.len));
     let (tr, rr) = (port.tx_ring(), port.rx_ring());
     let (tn, rn) = (tr.num_slots(), rr.num_slots());
     let mem = port.mem();
@@ -479,7 +507,9 @@ fn pong(port: &dyn Backend, cli: &Cli) -> Result<()> {
                 continue;
             };
             mem.read_bytes(so, &mut buf[..len as usize]);
-            frame::make_reply(&mut buf[..len as usize]);
+            if let Some(eth) = buf[..len as usize].get_mut(cli.vnet_hdr as usize..) {
+                frame::make_reply(eth);
+            }
             let ts = tr.slot(th);
             let Some(to) = buf_offset(&bufs, ts.buf_idx()) else {
                 continue;
@@ -505,6 +535,16 @@ fn pong(port: &dyn Backend, cli: &Cli) -> Result<()> {
     );
     notifications(port, 2 * replies);
     Ok(())
+}
+
+/// `f` with the port's virtio-net header in front (`-H`; zeros: no offload asked).
+fn with_header(cli: &Cli, f: Vec<u8>) -> Vec<u8> {
+    let mut out = vec![0u8; cli.vnet_hdr as usize];
+    if cli.vnet_hdr == 12 {
+        out[10] = 1; // num_buffers
+    }
+    out.extend_from_slice(&f);
+    out
 }
 
 /// The reference limit: copy frames between two private regions in one thread.
@@ -541,9 +581,14 @@ fn run(cli: Cli) -> Result<()> {
         return copy_loop(&cli, &ep);
     }
     let ifname = cli.interface.clone().unwrap_or_default();
-    let port = backend::open(&ifname, cli.busy_poll, cli.lossless)?;
+    let opts = backend::OpenOptions {
+        busy_poll: cli.busy_poll,
+        lossless: cli.lossless,
+        vnet_hdr_len: cli.vnet_hdr,
+    };
+    let port = backend::open(&ifname, opts)?;
     let port = port.as_ref();
-    if cli.len > port.bufs().objsz as usize {
+    if cli.len + cli.vnet_hdr as usize > port.bufs().objsz as usize {
         bail!(
             "frame length {} larger than the buffers of {ifname} ({})",
             cli.len,
