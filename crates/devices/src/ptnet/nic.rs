@@ -376,7 +376,11 @@ impl PtnetNic {
                          {REJECTS_LOGGED} only every doubling is a warning)"
                     );
                 }
-                let a = if off == CSB_GH_BAL { &self.gh } else { &self.hg };
+                let a = if off == CSB_GH_BAL {
+                    &self.gh
+                } else {
+                    &self.hg
+                };
                 let (which, mapped) =
                     (if off == CSB_GH_BAL { "GH" } else { "HG" }, a.mem.is_some());
                 self.note(format!(

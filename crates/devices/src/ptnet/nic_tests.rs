@@ -511,7 +511,11 @@ fn rejected_csb_addresses_do_not_flood_the_log() {
     let Rig { mut nic, .. } = rig("valeN41:1");
     for i in 0..10_000u64 {
         // Past the end of RAM, then misaligned in RAM.
-        map_csb(&mut nic, RAM_BASE + RAM_LEN as u64 + 64 * i, GH + 8 + i % 7 * 8);
+        map_csb(
+            &mut nic,
+            RAM_BASE + RAM_LEN as u64 + 64 * i,
+            GH + 8 + i % 7 * 8,
+        );
     }
     assert_eq!(nic.csb_rejections(), 20_000);
     let warnings: Vec<String> = WARNINGS
