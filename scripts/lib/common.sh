@@ -56,6 +56,7 @@ NESTED_SUITES=(
   "ptnet-driver 3 tests/nested/ptnet-driver.sh"
   "ptnet-pktgen 3 tests/nested/ptnet-pktgen.sh"
   "ptnet-stack 3 tests/nested/ptnet-stack.sh"
+  "ptnet-hostile 3 tests/nested/ptnet-hostile.sh"
 )
 
 # prepare_nested_job — builds ptvmm, pkt-gen (host and static guest) and the guest image, and

@@ -499,3 +499,57 @@ fn fuzz_register_writes_and_csb_values_never_panic() {
         }
     }
 }
+
+/// Keeps the text of every warning logged in this test binary (tests filter by port name).
+struct WarnCapture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for WarnCapture {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            v.push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static WARNINGS: WarnCapture = WarnCapture(std::sync::Mutex::new(Vec::new()));
+
+/// A hostile guest writing bad CSB addresses in a loop (tests/nested/ptnet-hostile.sh) must
+/// not flood the host's log: a few warnings, then one per doubling of the count.
+#[test]
+fn rejected_csb_addresses_do_not_flood_the_log() {
+    log::set_logger(&WARNINGS).expect("no other logger in this test binary");
+    log::set_max_level(log::LevelFilter::Warn);
+    let Rig { mut nic, .. } = rig("valeN41:1");
+    for i in 0..10_000u64 {
+        // Past the end of RAM, then misaligned in RAM.
+        map_csb(
+            &mut nic,
+            RAM_BASE + RAM_LEN as u64 + 64 * i,
+            GH + 8 + i % 7 * 8,
+        );
+    }
+    assert_eq!(nic.csb_rejections(), 20_000);
+    let warnings: Vec<String> = WARNINGS
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains("valeN41:1"))
+        .cloned()
+        .collect();
+    // 4 first ones, then 8, 16, .., 16384.
+    assert_eq!(warnings.len(), 4 + 12, "{warnings:#?}");
+    assert!(warnings[0].contains("is not in guest RAM (1 rejected so far"));
+    assert!(warnings[1].contains("is not 64-byte aligned (2 rejected so far"));
+    assert!(warnings.last().unwrap().contains("(16384 rejected so far"));
+    assert_eq!(reject_log_level(5), log::Level::Debug);
+    assert_eq!(reject_log_level(1 << 40), log::Level::Warn);
+    // Accepted addresses are not counted.
+    map_csb(&mut nic, GH, HG);
+    assert_eq!(nic.csb_rejections(), 20_000);
+}

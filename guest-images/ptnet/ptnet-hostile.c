@@ -1,0 +1,856 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ptnet-hostile — a hostile guest for the ptnet NIC, for the nested tests
+ * (tests/nested/ptnet-hostile.sh). Built static by guest-images/build into the guest's /bin.
+ *
+ *   ptnet-hostile SECONDS SEED [ROUNDS]
+ *
+ * With no driver bound to the ptnet functions (1b36:000d NIC, 1b36:000c memdev), it enables
+ * them through sysfs and, for SECONDS (or ROUNDS rounds, whichever comes first), drives them
+ * with pseudo-random garbage from SEED (xorshift64*, so a seed replays the same choices):
+ *   - random writes (and reads) of every NIC and memdev register, 1, 2 and 4 bytes wide,
+ *     aligned or not, through the I/O-port BARs (ioperm + in/out);
+ *   - CSB addresses: its own two pages (valid), addresses outside guest RAM (beyond the last
+ *     "System RAM" range of /proc/iomem, in the PCI hole, the LAPIC page, the memdev's BAR1,
+ *     ~0), straddling the end of RAM, unaligned ones, high halves with garbage;
+ *   - CREATE/DELETE storms, unknown PTCTL commands, kick storms (every KICK register);
+ *   - garbage atok/ktoa words in its CSB pages (head/cur out of range, flags) while the
+ *     workers run, and garbage ring headers (head/cur/tail, num_slots, buf_ofs), netmap_if
+ *     fields and slots (buf_idx, len, flags) in the memdev's BAR1 (resource1 mmap);
+ *   - MSI-X garbage through BAR2 (resource2 mmap): table words of any size and offset, PBA
+ *     writes, mask bits, enable/function-mask toggles in config space, command-register
+ *     decode and bus-master toggles.
+ * Its summary line is "PTNET-HOSTILE-DONE seed=S rounds=N ..." with a count per action.
+ *
+ * What it does not do, so that the test guest survives its own garbage and the other ports'
+ * traffic can be checked exactly (the host must survive all of it anyway):
+ *   - no CSB inside guest RAM other than its own two mlock()ed pages (the device would write
+ *     ktoa words into the guest kernel's memory);
+ *   - an MSI-X message that can be delivered (MSI-X enabled, function and vector unmasked)
+ *     always targets a non-existent APIC (even destination id 2..254, so no CPU matches in
+ *     physical or logical mode); raw garbage goes only into masked vectors;
+ *   - slot buffer indices in range are only those of its own TX rings for TX slots and of its
+ *     own RX rings for RX slots (out-of-range ones anywhere): the switch writes the frames other
+ *     ports flood to it into RX buffers only, so its garbage frames can never replay (or spoof
+ *     the MAC of) another port's frames;
+ *   - it restores the netmap_if and ring headers, masks MSI-X, DELETEs and unmaps the CSB at
+ *     the end, and then checks that the device still works (a clean CREATE answers 0).
+ * Output lines start with PTNET-HOSTILE.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+/* NIC BAR0 registers (ptnet.h, netmap::ptnet::nic) */
+#define PTFEAT 0
+#define PTCTL 4
+#define NIFP_OFS 24
+#define NUM_TX_RINGS 28
+#define NUM_RX_RINGS 32
+#define NUM_TX_SLOTS 36
+#define NUM_RX_SLOTS 40
+#define CSB_GH_BAH 52
+#define CSB_GH_BAL 56
+#define CSB_HG_BAH 60
+#define CSB_HG_BAL 64
+#define KICK_BASE 128
+#define CMD_CREATE 1
+#define CMD_DELETE 2
+/* memdev BAR0 registers */
+#define MEMSIZE_LO 0
+#define BUF_POOL_OFS 88
+#define BUF_POOL_OBJNUM 92
+#define BUF_POOL_OBJSZ 96
+/* netmap_if / netmap_ring / slot offsets (ptnet-abi.md §4) */
+#define NIF_TX_RINGS 24
+#define NIF_RX_RINGS 28
+#define NIF_HOST_TX_RINGS 36
+#define NIF_RING_OFS 56
+#define RING_HDR 256
+#define R_HEAD 20
+#define R_CUR 24
+#define R_TAIL 28
+#define SLOT_SIZE 16
+#define MAX_RINGS 32
+#define MSIX_CAP_ID 0x11
+
+static uint64_t rng;
+static uint64_t rnd(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545f4914f6cdd1dULL;
+}
+static uint32_t below(uint32_t n) { return n ? (uint32_t)(rnd() % n) : 0; }
+static int chance(int percent) { return below(100) < (uint32_t)percent; }
+
+static void die(const char *what)
+{
+	printf("PTNET-HOSTILE-ERROR %s: %s\n", what, strerror(errno));
+	fflush(stdout);
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* What was done, for the summary line. */
+static struct {
+	unsigned long reg_writes, reg_reads, csb_maps, csb_bad_addrs, creates, create_ok, deletes,
+		bad_cmds, kicks, atok_garbage, ktoa_garbage, ring_hdr_garbage, nif_garbage,
+		slot_garbage, tx_published, rx_released, msix_writes, msix_raw, msix_toggles,
+		cfg_toggles, bar_sizings;
+} st;
+
+struct func {
+	char path[300];
+	int cfg;
+	uint64_t bar[6], bar_len[6];
+};
+
+static struct func nic, mdev;
+static uint16_t nio, mio;	/* I/O bases of the two BAR0s */
+static uint8_t *region;		/* memdev BAR1 */
+static size_t region_len;
+static volatile uint32_t *msix;	/* NIC BAR2 */
+static int msix_cap;
+static uint32_t ntx, nrx, ntx_slots, nrx_slots, nbufs, nifp_ofs;
+static size_t buf_pool_ofs, buf_size;
+static uint32_t ring_off[MAX_RINGS];	/* offset of ring i (TX first) in the region */
+static uint8_t *saved_nif, *saved_hdr[MAX_RINGS];
+static size_t nif_len;
+static uint32_t *tx_bufs, *rx_bufs;	/* the buffer indices the rings started with */
+static size_t ntx_bufs, nrx_bufs;
+static uint8_t *csb;			/* our two pages: GH then HG */
+static uint64_t csb_pa[2];
+static uint64_t ram_end;		/* end of the last System RAM range */
+static int msix_enabled, msix_fmask = 1, vmask[MAX_RINGS];
+
+static uint32_t rings(void) { return ntx + nrx; }
+
+static int find(const char *want, struct func *f)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *e;
+	char p[300], buf[64];
+	int found = 0;
+
+	if (!d)
+		die("/sys/bus/pci/devices");
+	while ((e = readdir(d)) && !found) {
+		FILE *fp;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/vendor", e->d_name);
+		fp = fopen(p, "r");
+		if (!fp || !fgets(buf, sizeof(buf), fp)) {
+			if (fp)
+				fclose(fp);
+			continue;
+		}
+		fclose(fp);
+		if (strncmp(buf, "0x1b36", 6))
+			continue;
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/device", e->d_name);
+		fp = fopen(p, "r");
+		if (fp && fgets(buf, sizeof(buf), fp) && !strncmp(buf, want, 6)) {
+			snprintf(f->path, sizeof(f->path), "/sys/bus/pci/devices/%s", e->d_name);
+			found = 1;
+		}
+		if (fp)
+			fclose(fp);
+	}
+	closedir(d);
+	return found;
+}
+
+static void open_func(struct func *f)
+{
+	char p[340];
+	FILE *fp;
+	int i;
+
+	snprintf(p, sizeof(p), "%s/driver", f->path);
+	if (access(p, F_OK) == 0) {
+		printf("PTNET-HOSTILE-ERROR %s is bound to a driver: unbind it first\n", f->path);
+		exit(1);
+	}
+	snprintf(p, sizeof(p), "%s/enable", f->path);
+	fp = fopen(p, "w");
+	if (!fp || fputs("1", fp) < 0 || fclose(fp))
+		die(p);
+	snprintf(p, sizeof(p), "%s/config", f->path);
+	f->cfg = open(p, O_RDWR);
+	if (f->cfg < 0)
+		die(p);
+	snprintf(p, sizeof(p), "%s/resource", f->path);
+	fp = fopen(p, "r");
+	if (!fp)
+		die(p);
+	for (i = 0; i < 6; i++) {
+		unsigned long long a, b, fl;
+
+		if (fscanf(fp, "%llx %llx %llx", &a, &b, &fl) != 3)
+			break;
+		f->bar[i] = a;
+		f->bar_len[i] = a ? b - a + 1 : 0;
+	}
+	fclose(fp);
+}
+
+static uint32_t cfg_read(struct func *f, int off, int len)
+{
+	uint32_t v = 0;
+
+	if (pread(f->cfg, &v, len, off) != len)
+		die("config read");
+	return v;
+}
+
+static void cfg_write(struct func *f, int off, uint32_t v, int len)
+{
+	if (pwrite(f->cfg, &v, len, off) != len)
+		die("config write");
+}
+
+static void *map_res(struct func *f, int bar, size_t len)
+{
+	char p[340];
+	int fd;
+	void *m;
+
+	snprintf(p, sizeof(p), "%s/resource%d", f->path, bar);
+	fd = open(p, O_RDWR | O_SYNC);
+	if (fd < 0)
+		die(p);
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die(p);
+	close(fd);
+	return m;
+}
+
+static uint64_t phys_of(void *va)
+{
+	uint64_t e;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0 || pread(fd, &e, 8, (uintptr_t)va / 4096 * 8) != 8)
+		die("pagemap");
+	close(fd);
+	if (!(e >> 63) || !(e & ((1ULL << 55) - 1))) {
+		errno = EFAULT;
+		die("pagemap: page not present or PFN hidden");
+	}
+	return (e & ((1ULL << 55) - 1)) * 4096;
+}
+
+static void read_ram_end(void)
+{
+	FILE *fp = fopen("/proc/iomem", "r");
+	char line[256];
+
+	if (!fp)
+		die("/proc/iomem");
+	while (fgets(line, sizeof(line), fp)) {
+		unsigned long long a, b;
+
+		if (line[0] != ' ' && strstr(line, "System RAM") &&
+		    sscanf(line, "%llx-%llx", &a, &b) == 2 && b + 1 > ram_end)
+			ram_end = b + 1;
+	}
+	fclose(fp);
+	if (!ram_end) {
+		errno = ENOENT;
+		die("no System RAM in /proc/iomem");
+	}
+}
+
+/* Register accesses of any width (the device decodes only aligned 4-byte ones). */
+static void io_write(uint16_t base, uint32_t off, uint32_t v, int width)
+{
+	if (width == 1)
+		outb(v, base + off);
+	else if (width == 2)
+		outw(v, base + off);
+	else
+		outl(v, base + off);
+}
+
+static uint32_t io_read(uint16_t base, uint32_t off, int width)
+{
+	if (width == 1)
+		return inb(base + off);
+	if (width == 2)
+		return inw(base + off);
+	return inl(base + off);
+}
+
+static void reg(uint32_t off, uint32_t v) { outl(v, nio + off); }
+static uint32_t rreg(uint32_t off) { return inl(nio + off); }
+
+#define U32(p, off) (*(volatile uint32_t *)((uint8_t *)(p) + (off)))
+#define U16(p, off) (*(volatile uint16_t *)((uint8_t *)(p) + (off)))
+#define I64(p, off) (*(volatile int64_t *)((uint8_t *)(p) + (off)))
+
+/* --- CSB addresses ------------------------------------------------------------------------ */
+
+/* An address the device must refuse: outside RAM, straddling its end, unaligned, ~0. */
+static uint64_t bad_csb_addr(void)
+{
+	uint32_t len = 64 * rings();
+
+	switch (below(9)) {
+	case 0: return ram_end;
+	case 1: return (ram_end - len + 64) & ~63ULL;	/* straddles the end of RAM */
+	case 2: return 0xfee00000;			/* LAPIC */
+	case 3: return mdev.bar[1];			/* the port's own region, not RAM */
+	case 4: return nic.bar[2];			/* the MSI-X BAR */
+	case 5: return 0xffffffffffffffc0ULL;
+	case 6: return (uint64_t)(0x100000000ULL + ((rnd() & 0xffffffffffULL) << 6)) | (1ULL << 46);
+	case 7: return csb_pa[below(2)] + 1 + below(63);	/* unaligned, in our own page */
+	default: return ram_end + ((rnd() & 0xffffff) << 6);
+	}
+}
+
+static void map_csb(int which, uint64_t gpa)
+{
+	uint32_t bah = which ? CSB_HG_BAH : CSB_GH_BAH;
+
+	reg(bah, gpa >> 32);
+	reg(bah + 4, (uint32_t)gpa);	/* BAL */
+	st.csb_maps++;
+}
+
+static void map_own_csb(void)
+{
+	/* Sometimes both arrays on one page (the device writes ktoa over our atok). */
+	int same = chance(10);
+
+	map_csb(0, csb_pa[0]);
+	map_csb(1, csb_pa[same ? 0 : 1]);
+}
+
+static void csb_action(void)
+{
+	if (chance(50)) {
+		map_csb(below(2), bad_csb_addr());
+		st.csb_bad_addrs++;
+	} else if (chance(20)) {
+		map_csb(below(2), 0);
+	} else {
+		map_own_csb();
+	}
+	if (chance(50))
+		reg(PTCTL, CMD_CREATE);
+}
+
+/* --- registers --------------------------------------------------------------------------- */
+
+static void reg_action(void)
+{
+	int width = chance(70) ? 4 : 1 << below(2);
+	uint32_t off = chance(70) ? below(256) & ~3u : below(256);
+	uint32_t v = chance(50) ? (uint32_t)rnd() : below(64);
+
+	if (chance(30)) {	/* the memdev's read-only registers */
+		if (off + width > 128)
+			off = 128 - width;
+		io_write(mio, off, v, width);
+		io_read(mio, below(128 - 3), width);
+		st.reg_writes++;
+		st.reg_reads++;
+		return;
+	}
+	if (off + width > 256)
+		off = 256 - width;
+	/* A BAL would map the CSB wherever v points, maybe into the guest kernel: CSB
+	 * addresses come from csb_action() only. */
+	if (off + width > CSB_GH_BAH && off < CSB_HG_BAL + 4) {
+		csb_action();
+		return;
+	}
+	io_write(nio, off, v, width);
+	io_read(nio, below(256 - 3), width);
+	st.reg_writes++;
+	st.reg_reads++;
+	if (off >= KICK_BASE)
+		st.kicks++;
+}
+
+static void create_delete_storm(void)
+{
+	int i, n = 1 + below(40);
+
+	if (chance(70))
+		map_own_csb();
+	for (i = 0; i < n; i++) {
+		uint32_t cmd = chance(45) ? CMD_CREATE : chance(80) ? CMD_DELETE : (uint32_t)rnd();
+
+		reg(PTCTL, cmd);
+		if (cmd == CMD_CREATE) {
+			st.creates++;
+			if (rreg(PTCTL) == 0)
+				st.create_ok++;
+		} else if (cmd == CMD_DELETE) {
+			st.deletes++;
+		} else {
+			st.bad_cmds++;
+		}
+		if (chance(30)) {
+			reg(KICK_BASE + 4 * below(rings()), 0);
+			st.kicks++;
+		}
+	}
+}
+
+static void kick_storm(void)
+{
+	int i, n = 1 + below(200);
+
+	for (i = 0; i < n; i++)
+		reg(KICK_BASE + 4 * below(chance(90) ? rings() : 32), (uint32_t)rnd());
+	st.kicks += n;
+}
+
+/* --- CSB and ring garbage ------------------------------------------------------------------- */
+
+static uint32_t garbage_index(uint32_t n)
+{
+	switch (below(5)) {
+	case 0: return (uint32_t)rnd();
+	case 1: return n + below(4);
+	case 2: return 0xffffffff - below(2);
+	default: return below(n);
+	}
+}
+
+static void atok_action(void)
+{
+	uint32_t r = below(rings());
+	uint32_t n = r < ntx ? ntx_slots : nrx_slots;
+	volatile uint32_t *gh = (uint32_t *)(csb + 64 * r), *hg = (uint32_t *)(csb + 4096 + 64 * r);
+
+	if (chance(80)) {
+		gh[1] = garbage_index(n);	/* cur */
+		gh[0] = garbage_index(n);	/* head */
+		if (chance(30))
+			gh[2] = chance(50) ? (uint32_t)rnd() : 0;	/* appl_need_kick */
+		if (chance(20))
+			gh[3] = (uint32_t)rnd();		/* sync_flags */
+		st.atok_garbage++;
+	} else {	/* the host's words */
+		hg[below(3)] = chance(50) ? (uint32_t)rnd() : garbage_index(n);
+		st.ktoa_garbage++;
+	}
+	if (chance(60)) {
+		reg(KICK_BASE + 4 * r, 0);
+		st.kicks++;
+	}
+}
+
+/* A buffer index for a slot of TX (rx = 0) or RX rings: one of that direction's own buffers,
+ * or out of range (see the header: no replay of other ports' frames). */
+static uint32_t garbage_buf(int rx)
+{
+	if (chance(25))
+		return nbufs + (chance(50) ? below(8) : (uint32_t)rnd() % (0xffffffff - nbufs));
+	return rx ? rx_bufs[below(nrx_bufs)] : tx_bufs[below(ntx_bufs)];
+}
+
+static void slot_action(void)
+{
+	uint32_t r = below(rings()), rx = r >= ntx;
+	uint32_t n = rx ? nrx_slots : ntx_slots;
+	uint8_t *ring = region + ring_off[r];
+	int i, k = 1 + below(64);
+
+	for (i = 0; i < k; i++) {
+		uint8_t *s = ring + RING_HDR + SLOT_SIZE * below(n);
+
+		switch (below(4)) {
+		case 0: U32(s, 0) = garbage_buf(rx); break;
+		case 1: U16(s, 4) = chance(50) ? (uint16_t)rnd() : 14 + below(1500); break;
+		case 2: U16(s, 6) = (uint16_t)rnd(); break;	/* flags: MOREFRAG, port override */
+		default:
+			U32(s, 0) = garbage_buf(rx);
+			U16(s, 4) = (uint16_t)rnd();
+			U16(s, 6) = (uint16_t)rnd();
+		}
+	}
+	/* Random bytes into some of our own TX buffers, so forwarded garbage is garbage. */
+	if (!rx && chance(50)) {
+		size_t j, b = buf_pool_ofs + (size_t)tx_bufs[below(ntx_bufs)] * buf_size;
+
+		for (j = 0; j < 64 && b + j + 8 <= region_len; j += 8)
+			*(volatile uint64_t *)(region + b + j) = rnd();
+	}
+	st.slot_garbage += k;
+}
+
+/* Publish a plausible or garbage head on a ring, through the CSB and the netmap ring. */
+static void publish_action(void)
+{
+	uint32_t r = below(rings()), rx = r >= ntx;
+	uint32_t n = rx ? nrx_slots : ntx_slots;
+	volatile uint32_t *gh = (uint32_t *)(csb + 64 * r), *hg = (uint32_t *)(csb + 4096 + 64 * r);
+	uint32_t hwcur = hg[0], head;
+	uint8_t *ring = region + ring_off[r];
+
+	if (hwcur >= n)
+		hwcur = 0;
+	head = chance(80) ? (hwcur + 1 + below(64)) % n : garbage_index(n);
+	U32(ring, R_HEAD) = chance(80) ? head : garbage_index(n);
+	U32(ring, R_CUR) = chance(80) ? head : garbage_index(n);
+	if (chance(20))
+		U32(ring, R_TAIL) = garbage_index(n);
+	gh[1] = chance(90) ? head : garbage_index(n);
+	gh[0] = head;
+	reg(KICK_BASE + 4 * r, 0);
+	st.kicks++;
+	if (rx)
+		st.rx_released++;
+	else
+		st.tx_published++;
+}
+
+static void header_action(void)
+{
+	if (chance(30)) {
+		U32(region + nifp_ofs, below(nif_len / 4) * 4) = (uint32_t)rnd();
+		st.nif_garbage++;
+	} else {
+		uint8_t *ring = region + ring_off[below(rings())];
+
+		/* buf_ofs, num_slots, nr_buf_size, ringid/dir, head, cur, tail, flags ... */
+		U32(ring, below(RING_HDR / 4) * 4) = (uint32_t)rnd();
+		if (chance(30))
+			I64(ring, 0) = (int64_t)rnd();
+		st.ring_hdr_garbage++;
+	}
+}
+
+/* --- MSI-X --------------------------------------------------------------------------------- */
+
+static int deliverable(void) { return msix_enabled && !msix_fmask; }
+
+static void msix_ctl(int enable, int fmask)
+{
+	uint16_t c = cfg_read(&nic, msix_cap + 2, 2);
+
+	c = (c & ~0xc000) | (enable ? 0x8000 : 0) | (fmask ? 0x4000 : 0);
+	cfg_write(&nic, msix_cap + 2, c, 2);
+	msix_enabled = enable;
+	msix_fmask = fmask;
+	st.msix_toggles++;
+}
+
+/* A message no CPU accepts: an even destination id 2..254 (see the header). */
+static void safe_message(uint32_t v)
+{
+	uint32_t dest = 2 + 2 * below(127);
+
+	msix[4 * v + 0] = 0xfee00000 | dest << 12 | (uint32_t)(rnd() & 0xc);
+	msix[4 * v + 1] = chance(50) ? 0 : (uint32_t)rnd();
+	msix[4 * v + 2] = (uint32_t)rnd();
+}
+
+static void sanitize_all(void)
+{
+	uint32_t v;
+
+	for (v = 0; v < rings(); v++)
+		safe_message(v);
+}
+
+static void msix_action(void)
+{
+	uint32_t v = below(rings());
+
+	switch (below(6)) {
+	case 0:	/* raw garbage of any width and offset, only while nothing is deliverable */
+		if (!deliverable()) {
+			uint32_t off = below(0x1000);
+			int w = 1 << below(4);
+			uint8_t *b = (uint8_t *)msix;
+
+			off &= ~(uint32_t)(w - 1);
+			if (chance(20))
+				off = below(0x1000 - 8);	/* unaligned */
+			if (w == 1)
+				*(volatile uint8_t *)(b + off) = rnd();
+			else if (w == 2)
+				*(volatile uint16_t *)(b + off) = rnd();
+			else if (w == 4)
+				*(volatile uint32_t *)(b + off) = rnd();
+			else
+				*(volatile uint64_t *)(b + off) = rnd();
+			(void)*(volatile uint32_t *)(b + (below(0x1000) & ~3u));
+			st.msix_raw++;
+		}
+		break;
+	case 1:	/* a vector's message: masked first when it could fire */
+		if (deliverable() && !vmask[v]) {
+			msix[4 * v + 3] = 1;
+			vmask[v] = 1;
+		}
+		if (deliverable())
+			safe_message(v);
+		else {
+			msix[4 * v + 0] = rnd();
+			msix[4 * v + 1] = rnd();
+			msix[4 * v + 2] = rnd();
+		}
+		break;
+	case 2:	/* mask bit */
+		if (deliverable() && vmask[v])
+			safe_message(v);
+		vmask[v] = chance(50);
+		msix[4 * v + 3] = vmask[v] | (uint32_t)(rnd() & ~1ULL);
+		break;
+	case 3:	/* enable / function mask */
+		if (chance(50)) {
+			int en = chance(70), fm = chance(50);
+
+			if (en && !fm)
+				sanitize_all();
+			msix_ctl(en, fm);
+		}
+		break;
+	case 4:	/* PBA is read-only */
+		msix[0x800 / 4 + below(2)] = rnd();
+		(void)msix[0x800 / 4];
+		break;
+	default: /* fire something: a TX publish with appl_need_kick set */
+		((volatile uint32_t *)(csb + 64 * v))[2] = 1;
+		reg(KICK_BASE + 4 * v, 0);
+		st.kicks++;
+	}
+	st.msix_writes++;
+}
+
+/* --- config space: decode and bus master toggles, BAR sizing ---------------------------- */
+
+static void config_action(void)
+{
+	struct func *f = chance(50) ? &nic : &mdev;
+	uint16_t cmd = cfg_read(f, 4, 2);
+
+	if (chance(70)) {
+		cfg_write(f, 4, cmd & ~(uint16_t)(1 << below(3)), 2);	/* IO, MEM or BM off */
+		reg(KICK_BASE, 0);	/* may go nowhere */
+		cfg_write(f, 4, cmd, 2);
+		st.cfg_toggles++;
+	} else {
+		/* Size a BAR as firmware does (all ones), then put it back. */
+		int bar = f == &nic ? (chance(50) ? 0 : 2) : (chance(50) ? 0 : 1);
+		uint32_t old = cfg_read(f, 0x10 + 4 * bar, 4);
+
+		cfg_write(f, 0x10 + 4 * bar, 0xffffffff, 4);
+		(void)cfg_read(f, 0x10 + 4 * bar, 4);
+		cfg_write(f, 0x10 + 4 * bar, old, 4);
+		st.bar_sizings++;
+	}
+}
+
+/* --- setup and teardown ------------------------------------------------------------------- */
+
+static void setup(void)
+{
+	uint32_t i, j, cap;
+	uint8_t *nif;
+
+	if (!find("0x000d", &nic) || !find("0x000c", &mdev)) {
+		errno = ENODEV;
+		die("no ptnet NIC (1b36:000d) and memdev (1b36:000c) in /sys/bus/pci/devices");
+	}
+	open_func(&nic);
+	open_func(&mdev);
+	cfg_write(&nic, 4, cfg_read(&nic, 4, 2) | 7, 2);	/* IO, MEM, bus master */
+	cfg_write(&mdev, 4, cfg_read(&mdev, 4, 2) | 7, 2);
+	if (!nic.bar[0] || !mdev.bar[0] || !mdev.bar[1] || !nic.bar[2] || nic.bar[0] > 0xffff ||
+	    mdev.bar[0] > 0xffff) {
+		errno = ENXIO;
+		die("unexpected BARs");
+	}
+	nio = nic.bar[0];
+	mio = mdev.bar[0];
+	if (ioperm(nio, 256, 1) || ioperm(mio, 128, 1))
+		die("ioperm");
+	ntx = rreg(NUM_TX_RINGS);
+	nrx = rreg(NUM_RX_RINGS);
+	ntx_slots = rreg(NUM_TX_SLOTS);
+	nrx_slots = rreg(NUM_RX_SLOTS);
+	nbufs = inl(mio + BUF_POOL_OBJNUM);
+	region_len = inl(mio + MEMSIZE_LO);
+	if (!ntx || !nrx || rings() > MAX_RINGS || region_len > mdev.bar_len[1] ||
+	    !ntx_slots || !nrx_slots) {
+		errno = EINVAL;
+		die("unexpected NIC geometry");
+	}
+	region = map_res(&mdev, 1, region_len);
+	msix = map_res(&nic, 2, 4096);
+	nifp_ofs = rreg(NIFP_OFS);
+	buf_pool_ofs = inl(mio + BUF_POOL_OFS);
+	buf_size = inl(mio + BUF_POOL_OBJSZ);
+	nif = region + nifp_ofs;
+	if (U32(nif, NIF_TX_RINGS) != ntx || U32(nif, NIF_RX_RINGS) != nrx) {
+		errno = EINVAL;
+		die("netmap_if does not match the registers");
+	}
+	for (i = 0; i < rings(); i++) {
+		uint32_t k = i < ntx ? i : ntx + U32(nif, NIF_HOST_TX_RINGS) + (i - ntx);
+
+		ring_off[i] = (uint8_t *)nif - region + I64(nif, NIF_RING_OFS + 8 * k);
+		saved_hdr[i] = malloc(RING_HDR);
+		memcpy(saved_hdr[i], region + ring_off[i], RING_HDR);
+	}
+	nif_len = NIF_RING_OFS + 8 * (rings() + 2);
+	saved_nif = malloc(nif_len);
+	memcpy(saved_nif, nif, nif_len);
+	tx_bufs = malloc(4 * (size_t)ntx * ntx_slots);
+	rx_bufs = malloc(4 * (size_t)nrx * nrx_slots);
+	for (i = 0; i < rings(); i++) {
+		uint32_t n = i < ntx ? ntx_slots : nrx_slots;
+
+		for (j = 0; j < n; j++) {
+			uint32_t b = U32(region + ring_off[i] + RING_HDR + SLOT_SIZE * j, 0);
+
+			if (b >= 2 && b < nbufs) {
+				if (i < ntx)
+					tx_bufs[ntx_bufs++] = b;
+				else
+					rx_bufs[nrx_bufs++] = b;
+			}
+		}
+	}
+	if (!ntx_bufs || !nrx_bufs) {
+		errno = EINVAL;
+		die("no buffers in the rings");
+	}
+	csb = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED,
+		   -1, 0);
+	if (csb == MAP_FAILED || mlock(csb, 8192))
+		die("CSB pages");
+	memset(csb, 0, 8192);
+	csb_pa[0] = phys_of(csb);
+	csb_pa[1] = phys_of(csb + 4096);
+	read_ram_end();
+	for (cap = cfg_read(&nic, 0x34, 1); cap && cap < 256; cap = cfg_read(&nic, cap + 1, 1))
+		if (cfg_read(&nic, cap, 1) == MSIX_CAP_ID)
+			break;
+	if (!cap || cap >= 256) {
+		errno = ENOENT;
+		die("no MSI-X capability");
+	}
+	msix_cap = cap;
+	for (i = 0; i < rings(); i++)
+		vmask[i] = 1;
+	msix_ctl(1, 1);
+}
+
+static int teardown_and_check(void)
+{
+	uint32_t i, status;
+
+	reg(PTCTL, CMD_DELETE);
+	/* Mask everything, then disable MSI-X. */
+	msix_ctl(1, 1);
+	for (i = 0; i < rings(); i++) {
+		msix[4 * i + 3] = 1;
+		safe_message(i);
+	}
+	msix_ctl(0, 0);
+	memcpy(region + nifp_ofs, saved_nif, nif_len);
+	for (i = 0; i < rings(); i++)
+		memcpy(region + ring_off[i], saved_hdr[i], RING_HDR);
+	/* The device must still work: a clean CSB and CREATE answer 0, DELETE too. */
+	memset(csb, 0, 8192);
+	map_csb(0, csb_pa[0]);
+	map_csb(1, csb_pa[1]);
+	reg(PTCTL, CMD_CREATE);
+	status = rreg(PTCTL);
+	for (i = 0; i < rings(); i++)
+		reg(KICK_BASE + 4 * i, 0);
+	usleep(100000);
+	reg(PTCTL, CMD_DELETE);
+	printf("PTNET-HOSTILE-FINAL create=%u delete=%u rings=%u/%u\n", status, rreg(PTCTL),
+	       rreg(NUM_TX_RINGS), rreg(NUM_RX_RINGS));
+	map_csb(0, 0);
+	map_csb(1, 0);
+	return status == 0 && rreg(PTCTL) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	double secs, t0;
+	unsigned long rounds = 0, max_rounds;
+	uint64_t seed;
+	int rc;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: ptnet-hostile SECONDS SEED [ROUNDS]\n");
+		return 2;
+	}
+	secs = atof(argv[1]);
+	seed = strtoull(argv[2], NULL, 0);
+	max_rounds = argc > 3 ? strtoul(argv[3], NULL, 0) : ~0UL;
+	rng = seed ? seed : 0x9e3779b97f4a7c15ULL;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("PTNET-HOSTILE seed=%llu seconds=%.1f\n", (unsigned long long)seed, secs);
+	setup();
+	printf("PTNET-HOSTILE nic=%s memdev=%s io=%#x/%#x region=%zu@%#llx msix@%#llx rings=%u/%u slots=%u/%u bufs=%u csb=%#llx/%#llx ram_end=%#llx\n",
+	       nic.path + 21, mdev.path + 21, nio, mio, region_len,
+	       (unsigned long long)mdev.bar[1], (unsigned long long)nic.bar[2], ntx, nrx,
+	       ntx_slots, nrx_slots, nbufs, (unsigned long long)csb_pa[0],
+	       (unsigned long long)csb_pa[1], (unsigned long long)ram_end);
+	t0 = now();
+	while (now() - t0 < secs && rounds < max_rounds) {
+		switch (below(20)) {
+		case 0: case 1: case 2: reg_action(); break;
+		case 3: case 4: csb_action(); break;
+		case 5: create_delete_storm(); break;
+		case 6: kick_storm(); break;
+		case 7: case 8: case 9: atok_action(); break;
+		case 10: case 11: slot_action(); break;
+		case 12: case 13: case 14: publish_action(); break;
+		case 15: header_action(); break;
+		case 16: case 17: msix_action(); break;
+		case 18: config_action(); break;
+		default:	/* a running device to abuse: own CSB, CREATE */
+			map_own_csb();
+			reg(PTCTL, CMD_CREATE);
+			st.creates++;
+			if (rreg(PTCTL) == 0)
+				st.create_ok++;
+		}
+		rounds++;
+		/* Pace: the other ports must keep up with our garbage frames. */
+		if (rounds % 16 == 0)
+			usleep(500);
+	}
+	rc = teardown_and_check();
+	printf("PTNET-HOSTILE-DONE seed=%llu rounds=%lu secs=%.1f reg_writes=%lu reg_reads=%lu csb_maps=%lu csb_bad_addrs=%lu creates=%lu create_ok=%lu deletes=%lu bad_cmds=%lu kicks=%lu atok_garbage=%lu ktoa_garbage=%lu ring_hdr_garbage=%lu nif_garbage=%lu slot_garbage=%lu tx_published=%lu rx_released=%lu msix_writes=%lu msix_raw=%lu msix_toggles=%lu cfg_toggles=%lu bar_sizings=%lu\n",
+	       (unsigned long long)seed, rounds, now() - t0, st.reg_writes, st.reg_reads,
+	       st.csb_maps, st.csb_bad_addrs, st.creates, st.create_ok, st.deletes, st.bad_cmds,
+	       st.kicks, st.atok_garbage, st.ktoa_garbage, st.ring_hdr_garbage, st.nif_garbage,
+	       st.slot_garbage, st.tx_published, st.rx_released, st.msix_writes, st.msix_raw,
+	       st.msix_toggles, st.cfg_toggles, st.bar_sizings);
+	return rc;
+}
