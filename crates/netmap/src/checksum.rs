@@ -54,6 +54,7 @@ pub fn finish(acc: u64) -> u16 {
 }
 
 /// The checksum of `data`.
+#[inline]
 pub fn checksum(data: &[u8]) -> u16 {
     finish(sum(data, 0))
 }
