@@ -3,14 +3,15 @@
 //! to `port` in `direction` whose value satisfies `(value & mask) == data` (mask 0 matches
 //! anything). Two kinds of handler:
 //!
-//! - **Event**: signal an eventfd that wakes a worker thread (a ptnet doorbell). The same
-//!   entry is registered as a KVM ioeventfd in `Doorbells::Ioeventfd` mode, so the vCPU does
-//!   not even leave the kernel; in `Doorbells::Exit` mode the PIO exit reaches this table
-//!   and the vCPU thread only writes the eventfd.
+//! - **Event**: signal an eventfd that wakes a worker thread (a PCI function's doorbell,
+//!   installed by [`crate::pci_host`]). In `Doorbells::Ioeventfd` mode the same doorbell is
+//!   also a KVM ioeventfd, so the vCPU does not even leave the kernel and this entry only
+//!   sees writes KVM could not take; in `Doorbells::Exit` mode every kick is a PIO exit that
+//!   reaches this table, and the vCPU thread only writes the eventfd.
 //! - **Callback**: a closure run on the vCPU thread.
 //!
-//! Entries carry an owner tag so that a device's entries can be moved together when the
-//! guest relocates its BAR, and removed on reset.
+//! Entries carry an owner tag (device number and BAR) so that a BAR's entries can be moved
+//! together when the guest relocates it.
 
 use std::sync::{Arc, RwLock};
 

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod memory;
 pub mod msi;
 pub mod netdev;
+pub mod pci_host;
 pub mod regs;
 pub mod signals;
 pub mod vcpu;
@@ -56,11 +57,6 @@ pub struct MachineConfig {
     pub stdin: bool,
 }
 
-/// What the VMM does when a PCI function's BAR moves (beyond re-routing the bus): move a
-/// KVM memory slot, ioeventfds, register handlers. Keyed by device number.
-pub type BarHook = Box<dyn FnMut(&devices::pci::BarChange) + Send>;
-type BarHooks = Arc<Mutex<std::collections::HashMap<u8, BarHook>>>;
-
 /// A configured VM, ready to load a guest and run.
 pub struct Machine {
     _kvm: Kvm,
@@ -76,8 +72,8 @@ pub struct Machine {
     stats: Arc<vcpu::ExitStats>,
     handlers: io_handlers::HandlerTable,
     routing: Arc<Mutex<msi::GsiRouting>>,
-    bar_hooks: BarHooks,
-    next_slot: u32,
+    /// Doorbells and memory slots of PCI functions, moved with their BARs.
+    pci_host: Arc<Mutex<pci_host::PciHost>>,
     /// ptnet NICs, stopped (workers joined) when the VM stops.
     nics: Vec<Arc<Mutex<devices::ptnet::PtnetNic>>>,
     /// Host CPUs of the vCPU threads (vCPU i on `vcpu_cpus[i % len]`); empty: unpinned.
@@ -156,8 +152,14 @@ impl Machine {
         )
         .map_err(bus_err)?;
         let mmio = Bus::new();
-        let bar_hooks = BarHooks::default();
-        let pci = pci_bus(&pio, &mmio, bar_hooks.clone())?;
+        let vm = Arc::new(vm);
+        let handlers = io_handlers::HandlerTable::new();
+        let pci_host = Arc::new(Mutex::new(pci_host::PciHost::new(
+            vm.clone(),
+            handlers.clone(),
+            layout::FIRST_DEVICE_MEM_SLOT,
+        )));
+        let pci = pci_bus(&pio, &mmio, pci_host.clone())?;
         pio.insert(pci.clone(), ports::PCI_CONFIG, ports::PCI_CONFIG_LEN)
             .map_err(bus_err)?;
 
@@ -182,7 +184,6 @@ impl Machine {
             vcpus.push(vcpu);
         }
 
-        let vm = Arc::new(vm);
         let routing = Arc::new(Mutex::new(msi::GsiRouting::new(vm.clone())));
         Ok(Self {
             _kvm: kvm,
@@ -196,10 +197,9 @@ impl Machine {
             serial,
             stdin: cfg.stdin,
             stats: Arc::default(),
-            handlers: io_handlers::HandlerTable::new(),
+            handlers,
             routing,
-            bar_hooks,
-            next_slot: layout::FIRST_DEVICE_MEM_SLOT,
+            pci_host,
             nics: Vec::new(),
             vcpu_cpus: Vec::new(),
         })
@@ -232,29 +232,35 @@ impl Machine {
     }
 
     /// Puts a PCI function on bus 0 at the lowest free device number and returns it. Its
-    /// BARs appear on the PIO/MMIO buses when the guest programs them and enables decode.
+    /// BARs appear on the PIO/MMIO buses when the guest programs them and enables decode,
+    /// with the host resources it declares (doorbells as KVM ioeventfds).
     pub fn add_pci_device(&self, device: SharedPciDevice) -> Result<u8> {
-        self.pci
+        self.add_pci_function(device, io_handlers::Doorbells::Ioeventfd)
+    }
+
+    /// As [`Machine::add_pci_device`], with the function's doorbells ringing as `doorbells`
+    /// says (ioeventfds, or PIO exits caught by the register-handler table).
+    pub fn add_pci_function(
+        &self,
+        device: SharedPciDevice,
+        doorbells: io_handlers::Doorbells,
+    ) -> Result<u8> {
+        let resources = device
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .host_resources();
+        let devnum = self
+            .pci
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .root_mut()
             .add_next(device)
-            .map_err(|e| Error::Config(format!("PCI: {e}")))
-    }
-
-    /// Runs `hook` whenever a BAR of PCI function `devnum` changes address or decode.
-    pub fn set_bar_hook(&self, devnum: u8, hook: BarHook) {
-        self.bar_hooks
+            .map_err(|e| Error::Config(format!("PCI: {e}")))?;
+        self.pci_host
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(devnum, hook);
-    }
-
-    /// A KVM memory slot number nobody uses yet (for device memory such as a BAR).
-    pub fn allocate_mem_slot(&mut self) -> u32 {
-        let s = self.next_slot;
-        self.next_slot += 1;
-        s
+            .add(devnum, resources, doorbells);
+        Ok(devnum)
     }
 
     pub fn exit_signal(&self) -> Arc<ExitSignal> {
@@ -362,7 +368,7 @@ impl Machine {
         // hold, is dropped with the Machine (a VALE port removes its file when dropped).
         self.pio.clear();
         self.mmio.clear();
-        self.bar_hooks
+        self.pci_host
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
@@ -385,16 +391,19 @@ use std::os::fd::AsRawFd;
 
 /// PCI bus 0 with the host bridge at 00:00.0, behind config mechanism #1; BARs the guest
 /// programs are routed onto `pio` and `mmio` (handles shared with the vCPUs).
-fn pci_bus(pio: &Bus, mmio: &Bus, hooks: BarHooks) -> Result<Arc<Mutex<PciConfigIo>>> {
+fn pci_bus(
+    pio: &Bus,
+    mmio: &Bus,
+    host: Arc<Mutex<pci_host::PciHost>>,
+) -> Result<Arc<Mutex<PciConfigIo>>> {
     let mut root = PciRoot::new();
     root.add(0, Arc::new(Mutex::new(HostBridge::new())))
         .map_err(|e| Error::Config(format!("PCI host bridge: {e}")))?;
     let mut router = BarRouter::new(pio.clone(), mmio.clone());
     router.set_listener(Box::new(move |devnum, change| {
-        let mut hooks = hooks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hook) = hooks.get_mut(&devnum) {
-            hook(change);
-        }
+        host.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bar_changed(devnum, change);
     }));
     Ok(Arc::new(Mutex::new(PciConfigIo::new(root, router))))
 }

@@ -240,3 +240,97 @@ fn guest_reads_the_host_bridge_and_moves_a_bar_through_config_mechanism_1() {
         .collect();
     assert_eq!(words, vec![0x0d57_8086, 0x000c_1b36, 0xcafe_f00d]);
 }
+
+/// A device type the VMM knows nothing of: one I/O BAR whose offset 8 is a doorbell it
+/// declares as a host resource, and nothing else.
+struct BellFunction {
+    config: devices::pci::ConfigSpace,
+    bell: Arc<vmm_sys_util::eventfd::EventFd>,
+}
+
+impl devices::pci::PciDevice for BellFunction {
+    fn config_read(&mut self, reg: usize) -> u32 {
+        self.config.read_reg(reg)
+    }
+    fn config_write(&mut self, reg: usize, o: u64, d: &[u8]) -> Vec<devices::pci::BarChange> {
+        self.config.write_config(reg, o, d)
+    }
+    fn host_resources(&self) -> Vec<devices::pci::HostResource> {
+        vec![devices::pci::HostResource::Doorbell {
+            bar: 0,
+            offset: 8,
+            event: self.bell.clone(),
+        }]
+    }
+}
+
+#[test]
+fn a_new_device_types_doorbell_follows_its_bar_in_both_doorbell_modes() {
+    use devices::pci::{BarKind, ConfigSpace, PciIds};
+    use vmm::io_handlers::Doorbells;
+    use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+    for mode in [Doorbells::Ioeventfd, Doorbells::Exit] {
+        let (m, _out) = machine(1);
+        let mut config = ConfigSpace::new(PciIds {
+            vendor: 0x1b36,
+            device: 0x00ff,
+            ..Default::default()
+        });
+        config.add_bar(0, BarKind::Io, 16).unwrap();
+        let bell = Arc::new(EventFd::new(EFD_NONBLOCK).unwrap());
+        let f = BellFunction {
+            config,
+            bell: bell.clone(),
+        };
+        assert_eq!(
+            m.add_pci_function(Arc::new(Mutex::new(f)), mode).unwrap(),
+            1
+        );
+        let mut a = CodeAssembler::new(64).unwrap();
+        let set_bar0 = |a: &mut CodeAssembler, port: u32| -> Result<(), IcedError> {
+            a.mov(dx, 0xcf8u32)?;
+            a.mov(eax, 0x8000_0000u32 | 1 << 11 | 4 << 2)?;
+            a.out(dx, eax)?;
+            a.mov(dx, 0xcfcu32)?;
+            a.mov(eax, port)?;
+            a.out(dx, eax)
+        };
+        let ring = |a: &mut CodeAssembler, port: u32| -> Result<(), IcedError> {
+            a.mov(dx, port)?;
+            a.mov(eax, 0x1234u32)?;
+            a.out(dx, eax)
+        };
+        // BAR0 at 0xc000, I/O decode on, one kick; move BAR0 to 0xd000: a write at the old
+        // doorbell rings nothing, two at the new one ring twice.
+        set_bar0(&mut a, 0xc000).unwrap();
+        a.mov(dx, 0xcf8u32).unwrap();
+        a.mov(eax, 0x8000_0000u32 | 1 << 11 | 1 << 2).unwrap();
+        a.out(dx, eax).unwrap();
+        a.mov(dx, 0xcfcu32).unwrap();
+        a.mov(ax, 1u32).unwrap();
+        a.out(dx, ax).unwrap();
+        ring(&mut a, 0xc008).unwrap();
+        set_bar0(&mut a, 0xd000).unwrap();
+        ring(&mut a, 0xc008).unwrap();
+        ring(&mut a, 0xd008).unwrap();
+        ring(&mut a, 0xd008).unwrap();
+        a.mov(dx, u32::from(DEBUG_EXIT)).unwrap();
+        a.mov(al, 0u32).unwrap();
+        a.out(dx, al).unwrap();
+        a.hlt().unwrap();
+        load(&m, a);
+        let handlers = m.handlers().clone();
+        assert_eq!(m.run().unwrap(), Exit::DebugExit(0));
+        assert_eq!(
+            bell.read().unwrap(),
+            3,
+            "{mode:?}: 1 kick at 0xc008, 2 at 0xd008"
+        );
+        assert_eq!(
+            handlers.len(),
+            1,
+            "{mode:?}: one entry, at the BAR's new address"
+        );
+    }
+}

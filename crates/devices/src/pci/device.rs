@@ -1,10 +1,59 @@
 //! What a PCI function implements ([`PciDevice`]), and [`BarRegion`], the adapter that puts
 //! one BAR of a function on a PIO or MMIO [`Bus`](crate::Bus) at the address the guest chose.
 
+use std::any::Any;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use netmap::SharedMem;
+use vmm_sys_util::eventfd::EventFd;
 
 use super::BarChange;
 use crate::BusDevice;
+
+/// Something of the host a PCI function needs where one of its BARs decodes, which the VMM
+/// installs, moves with the BAR and removes when decode goes off, the same way for every
+/// device type (`vmm::pci_host`).
+#[derive(Clone)]
+pub enum HostResource {
+    /// A guest write of any value at `offset` in I/O BAR `bar` signals `event`: a KVM
+    /// ioeventfd (the write never leaves the kernel) and a register-handler entry (the same
+    /// doorbell when it arrives as a PIO exit).
+    Doorbell {
+        bar: u8,
+        offset: u64,
+        event: Arc<EventFd>,
+    },
+    /// Memory BAR `bar` is backed by `mem`, this process's mapping of host memory, as a KVM
+    /// memory slot (the guest reads and writes it without exits); `keep` keeps the mapping
+    /// alive as long as the slot may exist.
+    Memory {
+        bar: u8,
+        mem: SharedMem,
+        keep: Arc<dyn Any + Send + Sync>,
+    },
+}
+
+impl HostResource {
+    /// The BAR the resource follows.
+    pub fn bar(&self) -> u8 {
+        match self {
+            HostResource::Doorbell { bar, .. } | HostResource::Memory { bar, .. } => *bar,
+        }
+    }
+}
+
+impl std::fmt::Debug for HostResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostResource::Doorbell { bar, offset, .. } => {
+                write!(f, "doorbell at BAR{bar}+{offset:#x}")
+            }
+            HostResource::Memory { bar, mem, .. } => {
+                write!(f, "{} bytes of host memory at BAR{bar}", mem.len())
+            }
+        }
+    }
+}
 
 /// A PCI function on bus 0. Register indexes are dword indexes into the 256-byte config
 /// space; every input comes from the guest and must not panic.
@@ -28,6 +77,11 @@ pub trait PciDevice: Send {
     fn bar_on_bus(&self, bar: u8) -> bool {
         let _ = bar;
         true
+    }
+    /// The host resources the function needs at its BARs, asked once when it is added to
+    /// the machine. Default: none.
+    fn host_resources(&self) -> Vec<HostResource> {
+        Vec::new()
     }
 }
 

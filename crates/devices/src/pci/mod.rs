@@ -13,7 +13,7 @@ pub use config::{
     BarChange, BarKind, ConfigError, ConfigSpace, PciIds, COMMAND_BUS_MASTER, COMMAND_IO,
     COMMAND_MEMORY,
 };
-pub use device::{BarRegion, PciDevice, SharedPciDevice};
+pub use device::{BarRegion, HostResource, PciDevice, SharedPciDevice};
 pub use host_bridge::HostBridge;
 pub use msix::{MsiMessage, MsixConfig};
 pub use router::{BarListener, BarRouter};

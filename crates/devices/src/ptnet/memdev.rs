@@ -15,7 +15,7 @@ use netmap::{NetmapPort, RegionInfo};
 
 use super::regs::{self, memdev::*, MEMDEV_BAR0_SIZE, MEMDEV_REGS};
 use super::PtnetError;
-use crate::pci::{BarChange, BarKind, ConfigSpace, PciDevice, PciIds};
+use crate::pci::{BarChange, BarKind, ConfigSpace, HostResource, PciDevice, PciIds};
 
 /// PCI class "memory controller / other".
 pub const CLASS: u8 = 0x05;
@@ -136,6 +136,15 @@ impl PciDevice for PtnetMemdev {
 
     fn bar_on_bus(&self, bar: u8) -> bool {
         bar != MEM_BAR
+    }
+
+    /// BAR1 is the port's region itself (zero copy).
+    fn host_resources(&self) -> Vec<HostResource> {
+        vec![HostResource::Memory {
+            bar: MEM_BAR,
+            mem: self.region.mem,
+            keep: Arc::new(self._port.clone()),
+        }]
     }
 }
 

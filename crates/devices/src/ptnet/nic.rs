@@ -8,9 +8,13 @@
 //!  config 0x40                 MSI-X capability (table BIR 2 @0, PBA BIR 2 @0x800)
 //! ```
 //!
-//! Kicks: each ring has an eventfd, created here. The VMM registers `doorbells()` as KVM
-//! ioeventfds (the vCPU never leaves the kernel); with `--doorbell exit` it routes the write
-//! to [`PciDevice::bar_write`], which signals the same eventfd.
+//! Kicks: each ring has an eventfd, created here and declared as a doorbell host resource
+//! ([`PciDevice::host_resources`]). The VMM installs it where BAR0 decodes: as a KVM
+//! ioeventfd (the vCPU never leaves the kernel), and always as a register-handler entry,
+//! which catches the write on the vCPU thread when it arrives as a PIO exit
+//! (`--doorbell exit`) and signals the same eventfd without entering device code. A KICK
+//! write that still reaches [`PciDevice::bar_write`] (no handler entry: the VMM could not
+//! install one) signals it too, so a kick is never lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +31,9 @@ use super::stats::PtnetStats;
 use super::worker::{RingCtx, Workers};
 use super::PtnetError;
 use crate::host::{GuestRam, MsiSink};
-use crate::pci::{msix, BarChange, BarKind, ConfigSpace, MsiMessage, PciDevice, PciIds};
+use crate::pci::{
+    msix, BarChange, BarKind, ConfigSpace, HostResource, MsiMessage, PciDevice, PciIds,
+};
 
 /// PCI class network / ethernet.
 pub const CLASS: u8 = 0x02;
@@ -541,6 +547,18 @@ impl PciDevice for PtnetNic {
             }
             _ => {}
         }
+    }
+
+    /// One doorbell per ring: KICK(i) in BAR0.
+    fn host_resources(&self) -> Vec<HostResource> {
+        self.doorbells()
+            .into_iter()
+            .map(|(offset, event)| HostResource::Doorbell {
+                bar: REGS_BAR,
+                offset,
+                event,
+            })
+            .collect()
     }
 }
 
