@@ -188,7 +188,14 @@ fn main() -> ExitCode {
         pin_vcpus: cli.pin_vcpus,
         net,
     };
-    match vmm::run_linux(&cfg) {
+    let port = match vmm::check_linux(&cfg).and_then(|()| open_port(cfg.net.as_ref())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ptvmm: {e}");
+            return ExitCode::from(e.exit_status() as u8);
+        }
+    };
+    match vmm::run_linux(&cfg, port) {
         Ok(Exit::Error(reason)) => {
             eprintln!("ptvmm: {reason}");
             ExitCode::from(vmm::error::EXIT_FAILURE as u8)
@@ -202,6 +209,37 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_status() as u8)
         }
     }
+}
+
+/// Opens (creating if needed) the VALE port the NIC of `net` serves.
+fn open_port(
+    net: Option<&NetConfig>,
+) -> vmm::Result<Option<std::sync::Arc<dyn netmap::NetmapPort>>> {
+    let Some(net) = net else {
+        return Ok(None);
+    };
+    let opts = vale::PortOptions {
+        config: netmap::RegionConfig {
+            tx_rings: net.rings,
+            rx_rings: net.rings,
+            tx_slots: net.slots,
+            rx_slots: net.slots,
+            ..Default::default()
+        },
+        shm_dir: net.shm_dir.clone(),
+        lossless: net.lossless,
+        vnet_hdr_len: 0,
+    };
+    let port = vale::Port::open(&net.port, &opts).map_err(|e| {
+        let mut text = format!("--netmap {}: {e}", net.port);
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        vmm::Error::Config(text)
+    })?;
+    Ok(Some(std::sync::Arc::new(port)))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! moves a BAR is served at the new address by every vCPU.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// A device reachable through a [`Bus`]. Offsets are relative to the start of the range
 /// the device was inserted at.
@@ -39,6 +39,17 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct Bus {
     devices: Arc<RwLock<BTreeMap<u64, Entry>>>,
+}
+
+/// A [`Bus`] that may be gone ([`Bus::downgrade`]).
+#[derive(Clone, Default)]
+pub struct WeakBus(Weak<RwLock<BTreeMap<u64, Entry>>>);
+
+impl WeakBus {
+    /// The bus, while anyone else still holds it.
+    pub fn upgrade(&self) -> Option<Bus> {
+        self.0.upgrade().map(|devices| Bus { devices })
+    }
 }
 
 impl Bus {
@@ -79,14 +90,11 @@ impl Bus {
             .is_some()
     }
 
-    /// Removes every device. Buses and devices can reference each other (a PCI config
-    /// device routes BARs onto the bus it sits on), so a stopping VM clears its buses to let
-    /// the devices drop — and release what they hold, such as a VALE port.
-    pub fn clear(&self) {
-        self.devices
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+    /// A handle that does not keep the bus alive: for a device on the bus that changes the
+    /// bus (the PCI BAR router sits behind the config ports on the PIO bus it routes onto),
+    /// so that bus and device can drop together with no cycle to break by hand.
+    pub fn downgrade(&self) -> WeakBus {
+        WeakBus(Arc::downgrade(&self.devices))
     }
 
     /// The device owning `addr` and its range start. The map lock is released before the

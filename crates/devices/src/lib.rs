@@ -16,5 +16,5 @@ pub mod pci;
 pub mod ptnet;
 pub mod serial;
 
-pub use bus::{Bus, BusDevice, BusError};
+pub use bus::{Bus, BusDevice, BusError, WeakBus};
 pub use exit::{ExitReason, ExitSignal};

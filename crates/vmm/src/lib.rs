@@ -3,6 +3,7 @@
 
 pub mod acpi;
 pub mod boot;
+pub mod boot_cpu;
 pub mod config;
 pub mod console;
 pub mod cpuid;
@@ -15,7 +16,6 @@ pub mod memory;
 pub mod msi;
 pub mod netdev;
 pub mod pci_host;
-pub mod regs;
 pub mod signals;
 pub mod vcpu;
 
@@ -85,74 +85,16 @@ fn shared<T: BusDevice + 'static>(d: T) -> Arc<Mutex<dyn BusDevice>> {
 }
 
 impl Machine {
+    /// A VM with its memory, legacy devices, PCI bus 0 and vCPUs, ready to load a guest.
     pub fn new(cfg: MachineConfig) -> Result<Self> {
         let kvm = hypervisor::open_kvm()?;
-        let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
-        vm.set_tss_address(layout::KVM_TSS_START as usize)
-            .map_err(Error::kvm("KVM_SET_TSS_ADDR"))?;
-        vm.set_identity_map_address(layout::KVM_IDENTITY_MAP_START)
-            .map_err(Error::kvm("KVM_SET_IDENTITY_MAP_ADDR"))?;
-        vm.create_irq_chip()
-            .map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
-        vm.create_pit2(kvm_pit_config {
-            flags: KVM_PIT_SPEAKER_DUMMY,
-            ..Default::default()
-        })
-        .map_err(Error::kvm("KVM_CREATE_PIT2"))?;
-
-        let mem =
-            memory::create_guest_memory(cfg.memory_bytes).map_err(|e| Error::GuestMemory {
-                mib: cfg.memory_bytes >> 20,
-                detail: e.to_string(),
-            })?;
-        for (slot, region) in mem.iter().enumerate() {
-            let r = kvm_userspace_memory_region {
-                slot: slot as u32,
-                guest_phys_addr: region.start_addr().raw_value(),
-                memory_size: region.len(),
-                userspace_addr: region.as_ptr() as u64,
-                flags: 0,
-            };
-            // The Machine owns `mem` and keeps it until after the VM fd is closed.
-            // SAFETY: so the mapping behind `region` stays alive as long as the VM.
-            unsafe { vm.set_user_memory_region(r) }
-                .map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
-        }
-        regs::write_boot_tables(&mem).map_err(|_| Error::GuestWrite("boot page tables"))?;
-        let tables = acpi::build(layout::ACPI_START, cfg.cpus);
-        mem.write_slice(&tables.bytes, GuestAddress(tables.base))
-            .map_err(|_| Error::GuestWrite("ACPI tables"))?;
-
+        let vm = create_vm(&kvm)?;
+        let mem = create_memory(&vm, cfg.memory_bytes, cfg.cpus)?;
         let exit = Arc::new(ExitSignal::new().map_err(Error::io("exit eventfd"))?);
-        let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::io("serial irq eventfd"))?;
-        vm.register_irqfd(&serial_irq, gsi::COM1)
-            .map_err(Error::kvm("KVM_IRQFD (serial)"))?;
-        let serial = Arc::new(Mutex::new(Serial::new(serial_irq, cfg.console)));
-
-        let pio = Bus::new();
-        let bus_err = |e: devices::BusError| Error::Config(format!("device layout: {e}"));
-        pio.insert(serial.clone(), ports::COM1, devices::serial::LEN)
-            .map_err(bus_err)?;
-        pio.insert(
-            shared(i8042::I8042::new(exit.clone())),
-            ports::I8042,
-            ports::I8042_LEN,
-        )
-        .map_err(bus_err)?;
-        pio.insert(
-            shared(acpi_pm::AcpiPm::new(exit.clone())),
-            ports::ACPI_PM,
-            acpi_pm::LEN,
-        )
-        .map_err(bus_err)?;
-        pio.insert(
-            shared(devices::debug_exit::DebugExit::new(exit.clone())),
-            ports::DEBUG_EXIT,
-            1,
-        )
-        .map_err(bus_err)?;
-        let mmio = Bus::new();
+        let (pio, serial) = legacy_devices(&vm, &exit, cfg.console)?;
+        let vcpus = create_vcpus(&kvm, &vm, cfg.cpus)?;
         let vm = Arc::new(vm);
+        let mmio = Bus::new();
         let handlers = io_handlers::HandlerTable::new();
         let pci_host = Arc::new(Mutex::new(pci_host::PciHost::new(
             vm.clone(),
@@ -161,29 +103,7 @@ impl Machine {
         )));
         let pci = pci_bus(&pio, &mmio, pci_host.clone())?;
         pio.insert(pci.clone(), ports::PCI_CONFIG, ports::PCI_CONFIG_LEN)
-            .map_err(bus_err)?;
-
-        let supported = kvm
-            .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
-            .map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
-        let mut vcpus = Vec::with_capacity(cfg.cpus.into());
-        for id in 0..cfg.cpus {
-            let vcpu = vm
-                .create_vcpu(id.into())
-                .map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-            let mut cpuid = supported.clone();
-            cpuid::filter(cpuid.as_mut_slice(), id, cfg.cpus);
-            vcpu.set_cpuid2(&cpuid)
-                .map_err(Error::kvm("KVM_SET_CPUID2"))?;
-            let wanted = regs::boot_msrs().len();
-            let set = regs::setup_msrs(&vcpu).map_err(Error::kvm("KVM_SET_MSRS"))?;
-            if set != wanted {
-                log::debug!("vcpu{id}: KVM took {set} of {wanted} boot MSRs");
-            }
-            regs::setup_lapic(&vcpu).map_err(Error::kvm("KVM_SET_LAPIC"))?;
-            vcpus.push(vcpu);
-        }
-
+            .map_err(|e| Error::Config(format!("device layout: {e}")))?;
         let routing = Arc::new(Mutex::new(msi::GsiRouting::new(vm.clone())));
         Ok(Self {
             _kvm: kvm,
@@ -280,7 +200,8 @@ impl Machine {
 
     /// Puts the boot vCPU in long mode at `entry` with RSI = `rsi`.
     pub fn set_boot_entry(&self, entry: GuestAddress, rsi: u64) -> Result<()> {
-        regs::setup_boot_cpu(&self.vcpus[0], entry, rsi).map_err(Error::kvm("boot vCPU registers"))
+        boot_cpu::setup_boot_cpu(&self.vcpus[0], entry, rsi)
+            .map_err(Error::kvm("boot vCPU registers"))
     }
 
     /// Binds vCPU i's thread to host CPU `cpus[i % cpus.len()]` (empty: no pinning). A
@@ -364,14 +285,6 @@ impl Machine {
             }
             nic.stop();
         }
-        // Break the bus <-> PCI router cycle so every device, and the netmap ports they
-        // hold, is dropped with the Machine (a VALE port removes its file when dropped).
-        self.pio.clear();
-        self.mmio.clear();
-        self.pci_host
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
         if let Some(t) = input {
             let _ = t.join();
         }
@@ -408,6 +321,110 @@ fn pci_bus(
     Ok(Arc::new(Mutex::new(PciConfigIo::new(root, router))))
 }
 
+/// The KVM VM with its TSS, identity map, in-kernel irqchip and PIT.
+fn create_vm(kvm: &Kvm) -> Result<VmFd> {
+    let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+    vm.set_tss_address(layout::KVM_TSS_START as usize)
+        .map_err(Error::kvm("KVM_SET_TSS_ADDR"))?;
+    vm.set_identity_map_address(layout::KVM_IDENTITY_MAP_START)
+        .map_err(Error::kvm("KVM_SET_IDENTITY_MAP_ADDR"))?;
+    vm.create_irq_chip()
+        .map_err(Error::kvm("KVM_CREATE_IRQCHIP"))?;
+    vm.create_pit2(kvm_pit_config {
+        flags: KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    })
+    .map_err(Error::kvm("KVM_CREATE_PIT2"))?;
+    Ok(vm)
+}
+
+/// Guest RAM of `bytes`, registered with KVM, with the boot page tables and the ACPI tables
+/// for `cpus` vCPUs written in.
+fn create_memory(vm: &VmFd, bytes: u64, cpus: u8) -> Result<GuestMemoryMmap> {
+    let mem = memory::create_guest_memory(bytes).map_err(|e| Error::GuestMemory {
+        mib: bytes >> 20,
+        detail: e.to_string(),
+    })?;
+    for (slot, region) in mem.iter().enumerate() {
+        let r = kvm_userspace_memory_region {
+            slot: slot as u32,
+            guest_phys_addr: region.start_addr().raw_value(),
+            memory_size: region.len(),
+            userspace_addr: region.as_ptr() as u64,
+            flags: 0,
+        };
+        // SAFETY: the Machine owns `mem` and keeps it until after the VM fd is closed, so the mapping behind `region` stays alive as long as the VM.
+        unsafe { vm.set_user_memory_region(r) }
+            .map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
+    }
+    boot_cpu::write_boot_tables(&mem).map_err(|_| Error::GuestWrite("boot page tables"))?;
+    let tables = acpi::build(layout::ACPI_START, cpus);
+    mem.write_slice(&tables.bytes, GuestAddress(tables.base))
+        .map_err(|_| Error::GuestWrite("ACPI tables"))?;
+    Ok(mem)
+}
+
+/// The PIO bus with the legacy devices: COM1 (its interrupt an irqfd, its output to
+/// `console`), the i8042 (reset), the ACPI PM block (poweroff) and the debug-exit port.
+fn legacy_devices(
+    vm: &VmFd,
+    exit: &Arc<ExitSignal>,
+    console: Box<dyn Write + Send>,
+) -> Result<(Bus, Arc<Mutex<Serial>>)> {
+    let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::io("serial irq eventfd"))?;
+    vm.register_irqfd(&serial_irq, gsi::COM1)
+        .map_err(Error::kvm("KVM_IRQFD (serial)"))?;
+    let serial = Arc::new(Mutex::new(Serial::new(serial_irq, console)));
+    let pio = Bus::new();
+    let bus_err = |e: devices::BusError| Error::Config(format!("device layout: {e}"));
+    pio.insert(serial.clone(), ports::COM1, devices::serial::LEN)
+        .map_err(bus_err)?;
+    pio.insert(
+        shared(i8042::I8042::new(exit.clone())),
+        ports::I8042,
+        ports::I8042_LEN,
+    )
+    .map_err(bus_err)?;
+    pio.insert(
+        shared(acpi_pm::AcpiPm::new(exit.clone())),
+        ports::ACPI_PM,
+        acpi_pm::LEN,
+    )
+    .map_err(bus_err)?;
+    pio.insert(
+        shared(devices::debug_exit::DebugExit::new(exit.clone())),
+        ports::DEBUG_EXIT,
+        1,
+    )
+    .map_err(bus_err)?;
+    Ok((pio, serial))
+}
+
+/// `cpus` vCPUs with their CPUID, boot MSRs and LAPIC set up.
+fn create_vcpus(kvm: &Kvm, vm: &VmFd, cpus: u8) -> Result<Vec<VcpuFd>> {
+    let supported = kvm
+        .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
+        .map_err(Error::kvm("KVM_GET_SUPPORTED_CPUID"))?;
+    let mut vcpus = Vec::with_capacity(cpus.into());
+    for id in 0..cpus {
+        let vcpu = vm
+            .create_vcpu(id.into())
+            .map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+        let mut cpuid = supported.clone();
+        cpuid::filter(cpuid.as_mut_slice(), id, cpus);
+        vcpu.set_cpuid2(&cpuid)
+            .map_err(Error::kvm("KVM_SET_CPUID2"))?;
+        let wanted = boot_cpu::boot_msrs().len();
+        let set = boot_cpu::setup_msrs(&vcpu).map_err(Error::kvm("KVM_SET_MSRS"))?;
+        if set != wanted {
+            log::debug!("vcpu{id}: KVM took {set} of {wanted} boot MSRs");
+        }
+        boot_cpu::setup_lapic(&vcpu).map_err(Error::kvm("KVM_SET_LAPIC"))?;
+        vcpus.push(vcpu);
+    }
+    Ok(vcpus)
+}
+
 /// Kicks vCPU threads out of KVM_RUN until they notice `stop`, then joins them.
 fn stop_threads(threads: Vec<JoinHandle<()>>) {
     let deadline = Instant::now() + VCPU_STOP_TIMEOUT;
@@ -424,8 +441,9 @@ fn stop_threads(threads: Vec<JoinHandle<()>>) {
     }
 }
 
-/// Boots a Linux guest from `cfg` with the console on stdio and runs it to the end.
-pub fn run_linux(cfg: &VmConfig) -> Result<ExitReason> {
+/// Checks `cfg` before anything is created: the configuration itself, and that the kernel
+/// (a bzImage) and the initrd can be read.
+pub fn check_linux(cfg: &VmConfig) -> Result<()> {
     cfg.validate(config::host_memory_mib())?;
     boot::open_kernel(&cfg.kernel)?;
     if let Some(initrd) = &cfg.initrd {
@@ -434,7 +452,14 @@ pub fn run_linux(cfg: &VmConfig) -> Result<ExitReason> {
             source,
         })?;
     }
-    let port = cfg.net.as_ref().map(open_port).transpose()?;
+    Ok(())
+}
+
+/// Boots a Linux guest from `cfg` with the console on stdio and runs it to the end. `port`
+/// is the netmap port the NIC of `cfg.net` serves (the caller opened it: the VMM reaches
+/// every backend through [`netmap::NetmapPort`]).
+pub fn run_linux(cfg: &VmConfig, port: Option<Arc<dyn netmap::NetmapPort>>) -> Result<ExitReason> {
+    check_linux(cfg)?;
     let mut machine = Machine::new(MachineConfig {
         memory_bytes: cfg.memory_mib << 20,
         cpus: cfg.cpus,
@@ -442,52 +467,42 @@ pub fn run_linux(cfg: &VmConfig) -> Result<ExitReason> {
         stdin: true,
     })?;
     machine.pin_vcpus(cfg.pin_vcpus.clone());
-    if let (Some(net), Some(port)) = (&cfg.net, port) {
-        let name = port.name().to_string();
-        let setup = netdev::NicSetup {
-            mac: net
-                .mac
-                .unwrap_or_else(|| devices::ptnet::mac_from_name(&name)),
-            doorbells: net.doorbells,
-            msi: net.msi,
-            offloads: net.offloads,
-        };
-        let mac = setup.mac;
-        machine.add_ptnet(port, setup)?;
-        log::info!(
-            "ptnet NIC on {name}, MAC {}",
-            mac.map(|b| format!("{b:02x}")).join(":")
-        );
+    match (&cfg.net, port) {
+        (Some(net), Some(port)) => attach_nic(&mut machine, net, port)?,
+        (None, None) => {}
+        _ => {
+            return Err(Error::Config(
+                "a NIC needs both its options and its port".into(),
+            ))
+        }
     }
     machine.load_linux(&cfg.kernel, cfg.initrd.as_deref(), &cfg.cmdline)?;
     let _raw = console::RawStdin::enable();
     machine.run()
 }
 
-/// Opens (creating if needed) the VALE port the NIC serves.
-fn open_port(net: &config::NetConfig) -> Result<Arc<dyn netmap::NetmapPort>> {
-    let opts = vale::PortOptions {
-        config: netmap::RegionConfig {
-            tx_rings: net.rings,
-            rx_rings: net.rings,
-            tx_slots: net.slots,
-            rx_slots: net.slots,
-            ..Default::default()
-        },
-        shm_dir: net.shm_dir.clone(),
-        lossless: net.lossless,
-        vnet_hdr_len: 0,
+/// Attaches the ptnet NIC of `net`, serving `port`.
+fn attach_nic(
+    machine: &mut Machine,
+    net: &config::NetConfig,
+    port: Arc<dyn netmap::NetmapPort>,
+) -> Result<()> {
+    let name = port.name().to_string();
+    let setup = netdev::NicSetup {
+        mac: net
+            .mac
+            .unwrap_or_else(|| devices::ptnet::mac_from_name(&name)),
+        doorbells: net.doorbells,
+        msi: net.msi,
+        offloads: net.offloads,
     };
-    let port = vale::Port::open(&net.port, &opts).map_err(|e| {
-        let mut text = format!("--netmap {}: {e}", net.port);
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            text.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
-        Error::Config(text)
-    })?;
-    Ok(Arc::new(port))
+    let mac = setup.mac;
+    machine.add_ptnet(port, setup)?;
+    log::info!(
+        "ptnet NIC on {name}, MAC {}",
+        mac.map(|b| format!("{b:02x}")).join(":")
+    );
+    Ok(())
 }
 
 /// Stdout that flushes every write, so prompts without a newline show up at once.

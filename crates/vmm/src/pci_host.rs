@@ -70,12 +70,6 @@ impl PciHost {
         );
     }
 
-    /// Forgets every function's resources (and so what they keep alive) when the machine
-    /// stops.
-    pub fn clear(&mut self) {
-        self.functions.clear();
-    }
-
     /// Moves the resources of BAR `c.bar` of function `devnum` from `c.old` to `c.new`.
     pub fn bar_changed(&mut self, devnum: u8, c: &BarChange) {
         let Some(f) = self.functions.get(&devnum) else {

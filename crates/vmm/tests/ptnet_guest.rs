@@ -28,6 +28,9 @@ use vmm::{Exit, Machine, MachineConfig};
 const SLOTS: u32 = 256;
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
 
+/// How long a tiny guest may run before the test fails (they take well under a second).
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn open(dir: &TempDir, name: &str) -> Port {
     Port::open(
         name,
@@ -166,7 +169,7 @@ fn run_tx(name: &str, doorbells: Doorbells, count: u32, user: bool) -> (u64, u64
     let rx = host_receiver(peer, u64::from(count));
     let mem = rig.machine.memory().clone();
     let stats = rig.machine.exit_stats();
-    let exit = rig.machine.run().unwrap();
+    let exit = rig::run_bounded(rig.machine, LIMIT).unwrap();
     let (got, dropped) = rx.join().unwrap();
     assert_eq!(exit, Exit::DebugExit(1));
     assert_eq!(
@@ -246,7 +249,7 @@ fn run_rx(name: &str, msi: MsiMode, count: u32) {
     rig::load_guest(&rig.machine, &code, &frame(), false);
     let tx = host_sender(peer, count);
     let mem = rig.machine.memory().clone();
-    let exit = rig.machine.run().unwrap();
+    let exit = rig::run_bounded(rig.machine, LIMIT).unwrap();
     assert_eq!(tx.join().unwrap(), count);
     assert_eq!(exit, Exit::DebugExit(1));
     let pkts = mem
@@ -307,7 +310,10 @@ fn stopping_the_vm_releases_the_port_and_its_file() {
     machine
         .set_boot_entry(GuestAddress(driver::CODE), 0)
         .unwrap();
-    assert_eq!(machine.run().unwrap(), Exit::DebugExit(3));
+    assert_eq!(
+        rig::run_bounded(machine, LIMIT).unwrap(),
+        Exit::DebugExit(3)
+    );
     drop(nic);
     let left: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
     assert!(left.is_empty(), "switch files left behind: {left:?}");

@@ -54,3 +54,16 @@ pub fn load_guest(m: &Machine, code: &[u8], frame: &[u8], user: bool) {
     }
     m.set_boot_entry(GuestAddress(driver::CODE), 0).unwrap();
 }
+
+/// Runs `m` to its exit, or stops it with an error exit after `limit`: a guest that never
+/// reaches its exit port fails the test instead of hanging it.
+pub fn run_bounded(m: Machine, limit: std::time::Duration) -> vmm::Result<vmm::Exit> {
+    let exit = m.exit_signal();
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        exit.request(vmm::Exit::Error(format!(
+            "test watchdog: the guest was still running after {limit:?}"
+        )));
+    });
+    m.run()
+}
