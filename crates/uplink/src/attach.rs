@@ -2,7 +2,7 @@
 //! the state file) and detaching one from another process.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -52,6 +52,7 @@ pub struct Attached {
     dir: PathBuf,
     state: State,
     stats: Arc<Stats>,
+    mtu: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     last: (Instant, u64, u64),
@@ -150,10 +151,11 @@ pub fn attach(o: &AttachOptions, note: &mut dyn FnMut(String)) -> Result<Attache
         Box::new(move || forward::ingress(p, rx, s, st)),
     )?);
     let (p, s, st) = (port.clone(), stats.clone(), stop.clone());
-    let (tx, mtu) = (host.tx, host.mtu);
+    let mtu = Arc::new(AtomicU32::new(host.mtu));
+    let (tx, m) = (host.tx, mtu.clone());
     match spawn(
         "uplink-out",
-        Box::new(move || forward::egress(p, tx, mtu, s, st)),
+        Box::new(move || forward::egress(p, tx, m, s, st)),
     ) {
         Ok(t) => threads.push(t),
         Err(e) => {
@@ -179,6 +181,7 @@ pub fn attach(o: &AttachOptions, note: &mut dyn FnMut(String)) -> Result<Attache
         dir,
         state,
         stats,
+        mtu,
         stop,
         threads,
         last: (Instant::now(), 0, 0),
@@ -204,8 +207,12 @@ impl Attached {
         &self.stats
     }
 
-    /// Rewrites the state file (counters and the rates since the last call).
+    /// Re-reads the interface's MTU and rewrites the state file (counters and the rates
+    /// since the last call).
     pub fn publish(&mut self) {
+        if let Ok(m) = sys::if_mtu(&self.state.ifname) {
+            self.mtu.store(m, Relaxed);
+        }
         let c = |v: &std::sync::atomic::AtomicU64| v.load(Relaxed);
         let st = &self.stats;
         let s = &mut self.state;
@@ -280,7 +287,7 @@ pub fn detach(dir: Option<&Path>, switch: &str, ifname: &str) -> Result<u32, Upl
         vale::admin::list_switch(Some(&dir), switch)
             .ok()
             .and_then(|l| l.ports.into_iter().find(|p| p.info.name == part))
-            .is_some_and(|p| p.info.owner == s.pid && p.alive)
+            .is_some_and(|p| p.info.owner == s.pid && sys::alive(s.pid))
     };
     if !owns() {
         // The uplink died (its port was reclaimed or is about to be): a stale file.

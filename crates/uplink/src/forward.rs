@@ -7,13 +7,13 @@
 //! - `uplink-out` (switch → host): rxsyncs the port's RX ring, sleeping in the port's
 //!   `rx_wait` (futex) when it is empty; hands each frame to the host endpoint, waiting in
 //!   `poll` for room when the endpoint is full (at most [`SEND_STALL`], then the frame is
-//!   dropped and counted in `drop_host`). A frame longer than the interface's MTU allows is
-//!   dropped and counted (`drop_mtu`); one shorter than an Ethernet header or in a fragment
+//!   dropped and counted in `drop_host`). A frame longer than the interface's MTU allows (the
+//!   MTU is re-read once a second) is dropped and counted (`drop_mtu`); one shorter than an Ethernet header or in a fragment
 //!   chain longer than [`CHAIN_MAX`] is counted in `drop_bad`.
 //!
 //! Both check a stop flag at least every [`TICK`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -163,7 +163,7 @@ pub fn ingress(port: Arc<Port>, mut rx: Box<dyn HostRx>, stats: Arc<Stats>, stop
 pub fn egress(
     port: Arc<Port>,
     mut tx: Box<dyn HostTx>,
-    mtu: u32,
+    mtu: Arc<AtomicU32>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 ) {
@@ -214,7 +214,7 @@ pub fn egress(
             }
             if chain_bad || frame.len() < 14 {
                 inc(&stats.drop_bad, 1);
-            } else if frame.len() > max_frame(mtu, &frame) {
+            } else if frame.len() > max_frame(mtu.load(Relaxed), &frame) {
                 inc(&stats.drop_mtu, 1);
             } else {
                 let since = Instant::now();

@@ -196,9 +196,21 @@ pub fn kill(pid: u32, sig: i32) -> bool {
     unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
 }
 
-/// Whether process `pid` exists.
+/// Whether process `pid` exists and has not exited: a zombie (dead, not yet reaped by its
+/// parent, e.g. a killed background uplink under a PID 1 that reaps late) counts as gone.
 pub fn alive(pid: u32) -> bool {
-    pid != 0 && kill(pid, 0)
+    if pid == 0 || pid > i32::MAX as u32 || !kill(pid, 0) {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the last ')' (the command name may contain one).
+        Ok(s) => !matches!(
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next()),
+            Some(Some('Z' | 'X'))
+        ),
+        Err(_) => true,
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +225,17 @@ mod tests {
         for bad in ["", "a234567890abcdef", "a/b", "a b", "a:1", ".", ".."] {
             assert!(!valid_ifname(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(kill(pid, 0), "an unreaped child still exists");
+        assert!(!alive(pid), "but it is not alive");
+        c.wait().unwrap();
+        assert!(alive(std::process::id()));
     }
 
     #[test]

@@ -132,7 +132,10 @@ fn list(dir: Option<&Path>, one: Option<String>) -> Result<()> {
                 p.stats.rx_drops
             );
             if let Some((_, u)) = states.iter().find(|(_, u)| {
-                u.switch == s.name && u.port == p.info.name && u.pid == p.info.owner && p.alive
+                u.switch == s.name
+                    && u.port == p.info.name
+                    && u.pid == p.info.owner
+                    && uplink::sys::alive(u.pid)
             }) {
                 uplinks.push((u.clone(), p.stats.rx_drops));
             }
