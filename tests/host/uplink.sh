@@ -13,14 +13,16 @@
 #   3. detach with traffic running (the sender goes on, the port goes away, a tap disappears);
 #      SIGKILL of the uplink process (the port is reclaimed, re-attach works, exact counts again);
 #   4. bad input: unknown interface, interface down, already attached, MTU too large for the
-#      switch's buffers, no permission -> exit status 2 and one line on stderr.
-# usage: tests/host/uplink.sh [BINDIR] [MODE...]   (default: target/release, modes packet tap)
+#      switch's buffers, no permission -> exit status 2 and one line on stderr; the default mode
+#      is xdp (libxdp1 must be installed; scripts/test installs it);
+#   xdp mode also: the XDP program is removed on detach, and after SIGKILL + re-attach + detach.
+# usage: tests/host/uplink.sh [BINDIR] [MODE...]   (default: target/release, modes packet tap xdp)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${1:-$ROOT/target/release}
 shift || true
 MODES=("$@")
-[ ${#MODES[@]} -gt 0 ] || MODES=(packet tap)
+[ ${#MODES[@]} -gt 0 ] || MODES=(packet tap xdp)
 CTL=$BIN/ptvmm-vale-ctl
 PKTGEN=$BIN/ptvmm-pktgen
 P=ptu$$                          # namespace prefix, unique per run
@@ -154,6 +156,7 @@ for mode in "${MODES[@]}"; do
   check "$mode: the sender goes on after the detach" "kill -0 $txpid 2>/dev/null"
   check "$mode: the uplink port is gone from A's switch" "! has_port a $IF"
   [ "$mode" != tap ] || check "tap: the tap interface is gone" "! ip -n ${P}a link show tp >/dev/null 2>&1"
+  [ "$mode" != xdp ] || check "xdp: the XDP program is removed from vx" "! ip -n ${P}a link show vx | grep -q xdp"
   kill -INT "$txpid" 2>/dev/null || true; wait "$txpid" || die "pkt-gen tx failed after the detach: $(cat "$T/txbg.out")"
   rx_stop rxb
   check "$mode: B received frames before the detach ($RX_PKTS, all verified)" "[ '$RX_PKTS' -gt 0 ] && [ '$RX_PKTS' = '$RX_GOOD' ]"
@@ -174,6 +177,8 @@ for mode in "${MODES[@]}"; do
   check "$mode: re-attach after SIGKILL replaced the stale state" "[ \"\$(uplink_pid a $IF)\" != '$pid' ]"
   exact_both_ways "$mode" "after SIGKILL and re-attach" 2000
   detach a "$IF"; detach b "$IF"
+  [ "$mode" != xdp ] || check "xdp: no XDP program left on vx after SIGKILL, re-attach and detach" \
+    "! ip -n ${P}a link show vx | grep -q xdp && ! ip -n ${P}b link show vx | grep -q xdp"
 done
 
 # --- a kernel stack behind an uplink ----------------------------------------------------------
@@ -246,6 +251,9 @@ bad "not a tap" "exists and is not a tap" "$CTL" attach vale0 ok0 --mode tap
 bad "bad mode" "invalid value .raw. for" "$CTL" attach vale0 ok0 --mode raw
 bad "no permission (uid 65534)" "No permission" setpriv --reuid=65534 --regid=65534 --clear-groups \
   --inh-caps=-all "$CTL" attach vale0 ok0 --mode packet
+inns c "$CTL" attach vale0 ok0 >"$T/attach.out" 2>"$T/attach.err" || die "default attach failed: $(cat "$T/attach.out" "$T/attach.err")"
+check "the default mode is xdp (libxdp present): $(cat "$T/attach.out")" "grep -q '(xdp, pid' '$T/attach.out' && [ ! -s '$T/attach.err' ]"
+detach c ok0
 attach c ok0 --mode packet
 bad "already attached" "already attached to vale0 by process" "$CTL" attach vale0 ok0 --mode packet
 bad "already attached, another switch" "already attached to vale0" "$CTL" attach vale1 ok0 --mode packet

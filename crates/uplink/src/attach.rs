@@ -103,6 +103,26 @@ pub fn attach(o: &AttachOptions, note: &mut dyn FnMut(String)) -> Result<Attache
             pid: s.pid,
         });
     }
+    // A killed xdp uplink of this interface left its XDP program attached: remove it first.
+    for (p, s) in state::all(&dir) {
+        if s.ifname == o.ifname && s.mode == "xdp" && !sys::alive(s.pid) {
+            if let Some(idx) = sys::ifindex(&o.ifname) {
+                match xdp::remove_stale(idx) {
+                    Ok(()) => log::info!(
+                        "{}: removed the XDP program of dead uplink {}",
+                        o.ifname,
+                        s.pid
+                    ),
+                    Err(e) => log::warn!(
+                        "{}: removing the XDP program of dead uplink {}: {e}",
+                        o.ifname,
+                        s.pid
+                    ),
+                }
+            }
+            let _ = std::fs::remove_file(p);
+        }
+    }
     let cfg = RegionConfig::default();
     let (mode, host) = match o.mode {
         Some(Mode::Tap) => (Mode::Tap, tap::open(&o.ifname)?),

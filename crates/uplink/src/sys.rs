@@ -167,6 +167,11 @@ impl Mmap {
         })
     }
 
+    /// Takes ownership of a mapping made elsewhere (`ptr`, `len` as returned by mmap).
+    pub fn adopt(ptr: *mut u8, len: usize) -> Mmap {
+        Mmap { ptr, len }
+    }
+
     /// The base address.
     pub fn ptr(&self) -> *mut u8 {
         self.ptr
