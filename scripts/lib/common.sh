@@ -1,5 +1,6 @@
 # scripts/lib/common.sh — shared by scripts/test, scripts/demo and scripts/bench (bash).
-# Provides: say, die, ensure_tools (apt-get installs what is missing when root), build_release.
+# Provides: say, die, ensure_tools and ensure_debs (apt-get installs what is missing when root),
+# build_release.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PROG=${PROG:-$(basename "$0")}
@@ -13,6 +14,22 @@ ensure_tools() {
   for pair in "$@"; do
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] ||
+    die "missing ${missing[*]}: run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}"
+  say "installing ${missing[*]} (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; } \
+    >/dev/null 2>&1 || die "apt-get install ${missing[*]} failed"
+}
+
+# ensure_debs PACKAGE... — installs the Debian packages that are not installed (libraries).
+ensure_debs() {
+  local p missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -gt 0 ] || return 0
   [ "$(id -u)" = 0 ] ||
