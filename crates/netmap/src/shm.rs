@@ -24,7 +24,8 @@ pub struct SharedMem {
 // SAFETY: `SharedMem` is only a pointer and a length to memory that every user accesses
 // through atomics or raw copies; moving the handle to another thread adds no aliasing.
 unsafe impl Send for SharedMem {}
-// SAFETY: as above: `&SharedMem` exposes only atomic and raw-copy accessors.
+// SAFETY: `&SharedMem` exposes only atomic and raw-copy accessors, so sharing the handle
+// between threads adds no aliasing either.
 unsafe impl Sync for SharedMem {}
 
 impl SharedMem {
@@ -61,8 +62,8 @@ impl SharedMem {
     pub fn sub(&self, offset: usize, len: usize) -> SharedMem {
         self.check(offset, len, 8);
         SharedMem {
-            // `check` proved `offset + len <= self.len`.
-            // SAFETY: so the pointer stays inside (or one past the end of) the mapping, non-null.
+            // SAFETY: `check` proved `offset + len <= self.len`, so the pointer stays inside (or
+            // one past the end of) the mapping and is not null.
             base: unsafe { NonNull::new_unchecked(self.base.as_ptr().add(offset)) },
             len,
         }
@@ -84,8 +85,8 @@ impl SharedMem {
     #[inline(always)]
     pub fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
         self.check(offset, 4, 4);
-        // In bounds and 4-byte aligned (checked; base is 8-aligned); mapped per `new`'s contract.
-        // SAFETY: the above, and `AtomicU32` tolerates concurrent access.
+        // SAFETY: the word is in bounds and 4-byte aligned (checked; the base is 8-aligned),
+        // mapped per `new`'s contract, and `AtomicU32` tolerates concurrent access.
         unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast()) }
     }
 
@@ -93,21 +94,24 @@ impl SharedMem {
     #[inline(always)]
     pub fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
         self.check(offset, 8, 8);
-        // SAFETY: in bounds and 8-byte aligned (checked); see `atomic_u32`.
+        // SAFETY: the word is in bounds and 8-byte aligned (checked), mapped per `new`'s
+        // contract, and `AtomicU64` tolerates concurrent access.
         unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(offset).cast()) }
     }
 
     #[inline(always)]
     fn atomic_u16(&self, offset: usize) -> &AtomicU16 {
         self.check(offset, 2, 2);
-        // SAFETY: in bounds and 2-byte aligned (checked); see `atomic_u32`.
+        // SAFETY: the word is in bounds and 2-byte aligned (checked), mapped per `new`'s
+        // contract, and `AtomicU16` tolerates concurrent access.
         unsafe { AtomicU16::from_ptr(self.base.as_ptr().add(offset).cast()) }
     }
 
     #[inline(always)]
     fn atomic_i64(&self, offset: usize) -> &AtomicI64 {
         self.check(offset, 8, 8);
-        // SAFETY: in bounds and 8-byte aligned (checked); see `atomic_u32`.
+        // SAFETY: the word is in bounds and 8-byte aligned (checked), mapped per `new`'s
+        // contract, and `AtomicI64` tolerates concurrent access.
         unsafe { AtomicI64::from_ptr(self.base.as_ptr().add(offset).cast()) }
     }
 
@@ -275,8 +279,8 @@ pub(crate) mod testmem {
             let ptr = self.buf.as_mut_ptr().cast::<u8>();
             let pad = ptr.align_offset(64);
             assert!(pad + self.len <= self.buf.len() * 8);
-            // The heap block lives as long as `self`, kept alive while the window is used.
-            // SAFETY: that, and `pad` (< 64) 64-aligns the base inside the block's 64 spare bytes.
+            // SAFETY: the heap block lives as long as `self`, which keeps it alive while the window
+            // is used, and `pad` (< 64) 64-aligns the base inside the block's 64 spare bytes.
             unsafe { SharedMem::new(NonNull::new(ptr.add(pad)).unwrap(), self.len) }
         }
     }

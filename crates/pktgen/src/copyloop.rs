@@ -19,8 +19,8 @@ pub struct CopyLoop {
 fn region(layout: &RegionLayout) -> (Vec<u64>, SharedMem) {
     let mut v = vec![0u64; layout.size / 8];
     let p = NonNull::new(v.as_mut_ptr().cast::<u8>()).expect("heap pointer");
-    // The vector is stored next to the window in `CopyLoop` and never resized.
-    // SAFETY: so the memory (8-aligned, `size` bytes) outlives every use of the window.
+    // SAFETY: the vector is stored next to the window in `CopyLoop` and never resized, so the
+    // memory (8-aligned, `size` bytes) outlives every use of the window.
     let mem = unsafe { SharedMem::new(p, layout.size) };
     (v, mem)
 }

@@ -153,6 +153,7 @@ pub fn attach(o: &AttachOptions, note: &mut dyn FnMut(String)) -> Result<Attache
         config: cfg,
         shm_dir: Some(dir.clone()),
         lossless: false,
+        vnet_hdr_len: 0,
     };
     let port = Arc::new(Port::open(&full, &opts)?);
     let stats = Arc::new(Stats::default());

@@ -276,7 +276,8 @@ struct Sockets {
 // TX/completion of queue 0 by `uplink-out`) and disjoint halves of each UMEM; libxdp objects
 // are only deleted in Drop, when both threads have ended.
 unsafe impl Send for Sockets {}
-// SAFETY: as above.
+// SAFETY: a shared `&Sockets` is used by the same two threads on the same disjoint rings and
+// UMEM halves, and nothing is deleted before both have ended.
 unsafe impl Sync for Sockets {}
 
 impl Sockets {

@@ -36,7 +36,7 @@ const DST_BAD: u16 = u16::MAX - 2;
 
 /// One packet of a batch.
 #[derive(Debug, Clone, Copy)]
-struct Ft {
+struct BatchPacket {
     /// First of its fragments in `TxCtx::frags`.
     frag: u32,
     nfrags: u16,
@@ -114,10 +114,10 @@ pub struct TxCtx {
     /// Set by a [`TxCtx::forward`] that stopped early (lossless only).
     pub blocker: Option<Blocker>,
     holds: Vec<Hold>,
-    ft: Vec<Ft>,
+    ft: Vec<BatchPacket>,
     /// `(buffer offset in the source region, len)` of every fragment of the batch.
     frags: Vec<(usize, u16)>,
-    uni: Vec<Vec<u32>>,
+    unicast: Vec<Vec<u32>>,
     flood: Vec<u32>,
     jobs: Vec<Job>,
     lists: Vec<u32>,
@@ -128,7 +128,7 @@ pub struct TxCtx {
 }
 
 /// The sending port as the forwarder needs it.
-pub struct Src<'a> {
+pub struct Sender<'a> {
     pub mem: SharedMem,
     pub layout: &'a netmap::RegionLayout,
     pub idx: u32,
@@ -152,12 +152,12 @@ impl TxCtx {
     /// Returns the counters and the first slot not consumed: `to`, unless the sender is
     /// lossless and a destination was full (then the slots from there on stay pending and
     /// [`TxCtx::blocker`] names the destination).
-    pub fn forward(&mut self, src: &Src, ring_idx: u32, from: u32, to: u32) -> (TxStats, u32) {
+    pub fn forward(&mut self, src: &Sender, ring_idx: u32, from: u32, to: u32) -> (TxStats, u32) {
         self.blocker = None;
         let n = src.layout.config.tx_slots;
         let txr = RingView::new(src.mem, src.layout.tx_ring_offset(ring_idx), n);
         let buf_size = src.layout.config.buf_size;
-        let mut st = TxStats::default();
+        let mut stats = TxStats::default();
         let mut last_hdr = (0u64, 0u32);
         let mut last_dst: Option<u16> = None;
         let mut j = from;
@@ -188,7 +188,7 @@ impl TxCtx {
                         break;
                     }
                 }
-                let skip = |dst| Ft {
+                let skip = |dst| BatchPacket {
                     frag,
                     nfrags: 0,
                     dst,
@@ -197,14 +197,14 @@ impl TxCtx {
                 };
                 if bad {
                     self.frags.truncate(frag as usize);
-                    st.bad += 1;
+                    stats.bad += 1;
                     self.ft.push(skip(DST_BAD));
                     continue;
                 }
                 let (first_ofs, first_len) = self.frags[frag as usize];
                 if (first_len as u32) < src.hdr_len + 14 {
                     self.frags.truncate(frag as usize);
-                    st.bad += 1;
+                    stats.bad += 1;
                     self.ft.push(skip(DST_BAD));
                     continue;
                 }
@@ -241,9 +241,9 @@ impl TxCtx {
                     self.ft.push(skip(DST_DROP));
                     continue;
                 }
-                st.pkts += 1;
-                st.bytes += len as u64;
-                self.ft.push(Ft {
+                stats.pkts += 1;
+                stats.bytes += len as u64;
+                self.ft.push(BatchPacket {
                     frag,
                     nfrags: nfrags as u16,
                     dst,
@@ -256,22 +256,22 @@ impl TxCtx {
                 // Held: the packets from `cut` on stay in the ring and are counted when sent.
                 for f in &self.ft[cut..] {
                     match f.dst {
-                        DST_BAD => st.bad -= 1,
+                        DST_BAD => stats.bad -= 1,
                         DST_DROP => {}
                         _ => {
-                            st.pkts -= 1;
-                            st.bytes -= f.len as u64;
+                            stats.pkts -= 1;
+                            stats.bytes -= f.len as u64;
                         }
                     }
                 }
-                return (st, self.ft[cut].slot);
+                return (stats, self.ft[cut].slot);
             }
         }
-        (st, to)
+        (stats, to)
     }
 
     /// Learns the source MAC and picks the destination of a frame with header `hdr`.
-    fn decide(&self, src: &Src, hdr: &[u8; 12]) -> u16 {
+    fn decide(&self, src: &Sender, hdr: &[u8; 12]) -> u16 {
         let dmac = learn::mac_to_u64(&hdr[0..6]);
         let smac = learn::mac_to_u64(&hdr[6..12]);
         if !learn::is_multicast(smac) {
@@ -289,7 +289,7 @@ impl TxCtx {
 
     /// Sends the batch in `self.ft` to its destinations. Returns the index in `ft` of the
     /// first packet not consumed (`ft.len()` unless a lossless sender is held).
-    fn dispatch(&mut self, src: &Src, ring_idx: u32) -> usize {
+    fn dispatch(&mut self, src: &Sender, ring_idx: u32) -> usize {
         let np = self.peers.list.len();
         if np == 0 || self.ft.is_empty() {
             return self.ft.len();
@@ -318,7 +318,7 @@ impl TxCtx {
     /// length than the sender ([`vnet::convert`]), from a private copy of each. A packet
     /// that cannot be converted (a hostile or broken header) is dropped for that
     /// destination and counted in the sender's `tx_bad`.
-    fn convert_jobs(&mut self, src: &Src) {
+    fn convert_jobs(&mut self, src: &Sender) {
         let mut used = 0;
         let mut bad = 0u64;
         for job in self.jobs.iter_mut() {
@@ -396,8 +396,8 @@ impl TxCtx {
     /// flooded ones (one job per destination ring).
     fn plan_mixed(&mut self, ring_idx: u32) {
         let np = self.peers.list.len();
-        self.uni.resize_with(np, Vec::new);
-        for l in &mut self.uni {
+        self.unicast.resize_with(np, Vec::new);
+        for l in &mut self.unicast {
             l.clear();
         }
         self.flood.clear();
@@ -405,13 +405,13 @@ impl TxCtx {
             match f.dst {
                 DST_BAD | DST_DROP => {}
                 DST_FLOOD => self.flood.push(i as u32),
-                d => self.uni[d as usize].push(i as u32),
+                d => self.unicast[d as usize].push(i as u32),
             }
         }
         // One job per destination ring, its packets in batch order.
         for p in 0..np {
-            let uni = &self.uni[p];
-            if uni.is_empty() && self.flood.is_empty() {
+            let unicast = &self.unicast[p];
+            if unicast.is_empty() && self.flood.is_empty() {
                 continue;
             }
             let ring_u = ring_idx % self.peers.list[p].layout.config.rx_rings;
@@ -436,10 +436,10 @@ impl TxCtx {
                 });
             };
             if ring_u == 0 {
-                job(0, &mut self.lists, uni, &self.flood);
+                job(0, &mut self.lists, unicast, &self.flood);
             } else {
-                if !uni.is_empty() {
-                    job(ring_u, &mut self.lists, uni, &[]);
+                if !unicast.is_empty() {
+                    job(ring_u, &mut self.lists, unicast, &[]);
                 }
                 if !self.flood.is_empty() {
                     job(0, &mut self.lists, &[], &self.flood);
@@ -453,7 +453,7 @@ impl TxCtx {
     /// first packet that does not fit one of its destinations that still holds us (`cut`),
     /// reserve everything before it, then copy and publish as [`deliver`] does. A packet is
     /// thus delivered to all its destinations or to none, and is never duplicated on retry.
-    fn dispatch_lossless(&mut self, src: &Src) -> usize {
+    fn dispatch_lossless(&mut self, src: &Sender) -> usize {
         let nft = self.ft.len();
         self.jobs.sort_unstable_by_key(|j| (j.peer, j.ring));
         if self.holds.len() > 16 {
@@ -639,12 +639,12 @@ fn reserve(pm: &SharedMem, rs: usize, n: u32, tid: u32, slots: u32) -> (u32, u32
 /// Copies the packets `pkts` into RX ring `rx` of `peer` from slot `start` on (reserved).
 /// Returns their bytes.
 fn copy_packets(
-    src: &Src,
+    src: &Sender,
     peer: &Peer,
     rx: u32,
     start: u32,
     pkts: &[u32],
-    ft: &[Ft],
+    ft: &[BatchPacket],
     frags: &[(usize, u16)],
 ) -> u64 {
     let n = peer.layout.config.rx_slots;
@@ -674,7 +674,14 @@ fn copy_packets(
 /// destination slot with a bad buffer index (its receiver wrote it) gets an empty fragment
 /// rather than a write outside the pool.
 #[inline(always)]
-fn copy_fragment(src: &Src, peer: &Peer, rxr: &RingView, k: u32, frag: (usize, u16), flags: u16) {
+fn copy_fragment(
+    src: &Sender,
+    peer: &Peer,
+    rxr: &RingView,
+    k: u32,
+    frag: (usize, u16),
+    flags: u16,
+) {
     let (sofs, len) = frag;
     let d = rxr.slot(k);
     match peer.layout.buf_offset(d.buf_idx()) {
@@ -688,7 +695,7 @@ fn copy_fragment(src: &Src, peer: &Peer, rxr: &RingView, k: u32, frag: (usize, u
 
 /// Completes lease `lease` of the ring at `rs`, publishes in order, wakes the receiver and
 /// counts `frames` frames of `bytes`.
-fn complete(src: &Src, peer: &Peer, rs: usize, lease: u32, frames: u64, bytes: u64) {
+fn complete(src: &Sender, peer: &Peer, rs: usize, lease: u32, frames: u64, bytes: u64) {
     let pm = peer.mem;
     let n = peer.layout.config.rx_slots;
     {
@@ -704,7 +711,7 @@ fn complete(src: &Src, peer: &Peer, rs: usize, lease: u32, frames: u64, bytes: u
 
 /// Copies what `load` holds into RX ring `rx` of `peer`; what does not fit is dropped and
 /// counted.
-fn deliver(src: &Src, peer: &Peer, rx: u32, load: Load) {
+fn deliver(src: &Sender, peer: &Peer, rx: u32, load: Load) {
     let pm = peer.mem;
     let n = peer.layout.config.rx_slots;
     let rs = peer.priv_layout.rx(rx);
@@ -756,7 +763,7 @@ enum Load<'a> {
     /// Packets of the batch as they are (`pkts` index `ft`).
     Direct {
         pkts: &'a [u32],
-        ft: &'a [Ft],
+        ft: &'a [BatchPacket],
         frags: &'a [(usize, u16)],
     },
     /// The same packets converted for the destination's virtio-net header.
@@ -768,16 +775,16 @@ impl<'a> Load<'a> {
     fn of(
         job: &Job,
         lists: &'a [u32],
-        ft: &'a [Ft],
+        ft: &'a [BatchPacket],
         frags: &'a [(usize, u16)],
         convs: &'a [Conv],
     ) -> Load<'a> {
         let pkts = &lists[job.start as usize..job.end as usize];
         match job.conv {
             NO_CONV => Load::Direct { pkts, ft, frags },
-            c => Load::Converted {
+            index => Load::Converted {
                 pkts,
-                conv: &convs[c as usize],
+                conv: &convs[index as usize],
             },
         }
     }
@@ -800,7 +807,7 @@ impl<'a> Load<'a> {
 
     /// Copies packets `0..count` into RX ring `rx` of `peer` from slot `start` on
     /// (reserved). Returns the frames and bytes the receiver gets.
-    fn copy(&self, src: &Src, peer: &Peer, rx: u32, start: u32, count: usize) -> (u64, u64) {
+    fn copy(&self, src: &Sender, peer: &Peer, rx: u32, start: u32, count: usize) -> (u64, u64) {
         match *self {
             Load::Direct { pkts, ft, frags } => {
                 let bytes = copy_packets(src, peer, rx, start, &pkts[..count], ft, frags);

@@ -26,4 +26,4 @@ pub mod vnet;
 pub use error::ValeError;
 pub use port::{Port, PortOptions, PortStats};
 pub use switch::SHM_DIR_ENV;
-pub use sys::Mapping;
+pub use sys::{alive as process_alive, Mapping};

@@ -14,7 +14,7 @@ use netmap::{
 };
 
 use crate::error::ValeError;
-use crate::forward::{self, Src, TxCtx};
+use crate::forward::{self, Sender, TxCtx};
 use crate::layout::*;
 use crate::name;
 use crate::switch::{port_path, shm_dir, SwitchFile};
@@ -412,7 +412,7 @@ impl NetmapPort for Port {
             t.ctx
                 .peers
                 .refresh(&sw, &self.sw.dir, &self.sw.name, self.idx);
-            let src = Src {
+            let src = Sender {
                 mem: m,
                 layout: &self.layout,
                 idx: self.idx,

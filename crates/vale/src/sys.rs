@@ -97,7 +97,8 @@ pub struct Mapping {
 // SAFETY: the mapping is process-wide memory; all access goes through `SharedMem`'s atomic
 // and raw-copy accessors, so sharing the owner between threads is sound.
 unsafe impl Send for Mapping {}
-// SAFETY: as above.
+// SAFETY: a shared `&Mapping` only hands out `SharedMem` windows, whose accessors are atomic
+// or raw copies, so concurrent use from several threads is sound.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
@@ -170,13 +171,26 @@ pub fn gettid() -> u32 {
 }
 
 /// Whether process (or thread) `pid` exists. EPERM counts as alive.
+/// A zombie (exited, not yet reaped by its parent: a killed party whose parent, or a PID 1
+/// that reaps late, has not collected it) counts as gone, so its port is reclaimed at once.
 pub fn alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
     }
     // SAFETY: signal 0 only checks for existence and permission; nothing is delivered.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    if r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the last ')' (the command name may contain one).
+        Ok(s) => !matches!(
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().chars().next()),
+            Some(Some('Z' | 'X'))
+        ),
+        Err(_) => true, // no /proc (or not ours to read): kill() said it exists
+    }
 }
 
 /// Sleeps while `*word == expected` (non-private futex: works across processes on a shared
@@ -240,5 +254,27 @@ pub fn create_and_map(path: &Path, size: usize) -> io::Result<(OwnedFd, Mapping)
             unlink(path);
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // SAFETY: signal 0 to our own unreaped child only checks that it exists.
+        assert_eq!(
+            unsafe { libc::kill(pid as libc::pid_t, 0) },
+            0,
+            "it still exists"
+        );
+        assert!(!alive(pid), "but an unreaped child is not alive");
+        c.wait().unwrap();
+        assert!(alive(std::process::id()));
+        assert!(alive(gettid()), "a thread id counts too");
     }
 }
