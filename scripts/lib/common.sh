@@ -1,12 +1,24 @@
 # scripts/lib/common.sh — shared by scripts/test, scripts/demo and scripts/bench (bash).
-# Provides: say, die, ensure_tools and ensure_debs (apt-get installs what is missing when root),
-# build_release.
+# Provides: say, die, apt_install, ensure_tools and ensure_debs (apt-get installs what is missing
+# when root), build_release.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PROG=${PROG:-$(basename "$0")}
 
 say() { echo "$PROG: $*" >&2; }
 die() { echo "$PROG: error: $*" >&2; exit 1; }
+
+# apt_install PACKAGE... — installs Debian packages (as root; otherwise says how and stops),
+# refreshing the package lists once if the first try fails.
+apt_install() {
+  [ "$(id -u)" = 0 ] ||
+    die "missing $*: run as root, or: sudo apt-get install --no-install-recommends $*"
+  say "installing $* (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends "$@" ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"; }; } \
+    >/dev/null 2>&1 || die "apt-get install $* failed"
+}
 
 # ensure_tools COMMAND:PACKAGE... — installs the Debian packages of missing commands.
 ensure_tools() {
@@ -15,14 +27,7 @@ ensure_tools() {
     cmd=${pair%%:*} pkg=${pair#*:}
     command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
   done
-  [ ${#missing[@]} -gt 0 ] || return 0
-  [ "$(id -u)" = 0 ] ||
-    die "missing ${missing[*]}: run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}"
-  say "installing ${missing[*]} (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; } \
-    >/dev/null 2>&1 || die "apt-get install ${missing[*]} failed"
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
 # ensure_debs PACKAGE... — installs the Debian packages that are not installed (libraries).
@@ -31,14 +36,7 @@ ensure_debs() {
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done
-  [ ${#missing[@]} -gt 0 ] || return 0
-  [ "$(id -u)" = 0 ] ||
-    die "missing ${missing[*]}: run as root, or: sudo apt-get install --no-install-recommends ${missing[*]}"
-  say "installing ${missing[*]} (apt-get)"
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; } \
-    >/dev/null 2>&1 || die "apt-get install ${missing[*]} failed"
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 }
 
 # The tools every path needs: a Rust toolchain (cannot be installed from here), a C compiler

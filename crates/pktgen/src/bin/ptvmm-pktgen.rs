@@ -4,13 +4,13 @@
 //! device inside a guest (pktgen::backend); built static it is the guest's `/bin/pkt-gen`.
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 use netmap::{ring, RegionConfig};
 use pktgen::backend::{self, buf_offset, Backend};
+use pktgen::cli::stopped;
 use pktgen::copyloop::CopyLoop;
 use pktgen::frame::{self, Endpoints};
 use pktgen::report;
@@ -86,27 +86,6 @@ struct Cli {
     /// rx and pong expect one; the switch converts for ports of other lengths.
     #[arg(short = 'H', default_value_t = 0)]
     vnet_hdr: u32,
-}
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn install_signals() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `sigaction` is plain data; all-zero is a valid starting value.
-        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-        // No SA_RESTART, so blocking waits return early.
-        // SAFETY: an async-signal-safe handler (one atomic store); `sa` is valid for the call.
-        unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };
-    }
-}
-
-fn stopped() -> bool {
-    STOP.load(Ordering::Relaxed)
 }
 
 /// Prints an interval line every `period`.
@@ -576,7 +555,7 @@ fn copy_loop(cli: &Cli, ep: &Endpoints) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     validate(&cli)?;
     let ep = endpoints(&cli)?;
-    install_signals();
+    pktgen::cli::install_stop_signals();
     if cli.copy_loop {
         return copy_loop(&cli, &ep);
     }

@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -180,25 +179,9 @@ fn list(dir: Option<&Path>, one: Option<String>) -> Result<()> {
     Ok(())
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn install_signals() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `sigaction` is plain data; all-zero is a valid starting value.
-        let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
-        sa.sa_sigaction = on_signal as *const () as libc::sighandler_t;
-        // SAFETY: an async-signal-safe handler (one atomic store); `sa` is valid for the call.
-        unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) };
-    }
-}
-
 /// The uplink process itself: attach, report, forward until a signal.
 fn attach_here(opts: uplink::AttachOptions, notify: bool) -> Result<()> {
-    install_signals();
+    pktgen::cli::install_stop_signals();
     let mut note = |l: String| {
         if notify {
             println!("note {l}");
@@ -239,7 +222,7 @@ fn attach_here(opts: uplink::AttachOptions, notify: bool) -> Result<()> {
     } else {
         println!("{line}");
     }
-    a.run(&|| STOP.load(Ordering::Relaxed));
+    a.run(&pktgen::cli::stopped);
     Ok(())
 }
 
