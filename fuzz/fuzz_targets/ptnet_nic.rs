@@ -56,6 +56,7 @@ fuzz_target!(|data: &[u8]| {
             },
             shm_dir: Some(dir.0.clone()),
             lossless: false,
+            vnet_hdr_len: 0,
         },
     )
     .unwrap();
