@@ -351,12 +351,17 @@ fn segment_tcp(eth: &[u8], mss: usize, v6: bool, out: &mut Frames) -> Result<(),
 }
 
 /// USO (UDP_L4): one UDP datagram per `mss` bytes of payload, each with its own length and
-/// checksum.
+/// checksum; a datagram without payload stays one (as for TSO: never zero frames).
 fn segment_udp(eth: &[u8], mss: usize, out: &mut Frames) -> Result<(), BadFrame> {
     let h = Headers::parse(eth, PROTO_UDP)?;
     let (head, payload) = eth.split_at(h.end());
     let id0 = be16(head, ETH + 4);
-    for (k, part) in chunks(payload, mss, h.ip_len + 8)?.enumerate() {
+    let parts: Vec<&[u8]> = if payload.is_empty() {
+        vec![payload]
+    } else {
+        chunks(payload, mss, h.ip_len + 8)?.collect()
+    };
+    for (k, part) in parts.into_iter().enumerate() {
         let start = out.push(&[head, part]);
         let seg = &mut out.bytes[start..];
         h.fix_ip(seg, 8 + part.len(), id0.wrapping_add(k as u16));

@@ -252,6 +252,28 @@ fn uso_makes_one_datagram_per_segment() {
     }
 }
 
+/// Found by the vnet_convert fuzz target: a USO frame without payload became zero frames,
+/// so `convert` said Ok and the switch consumed the packet without delivering or counting it.
+#[test]
+fn uso_without_payload_is_one_datagram() {
+    for v6 in [false, true] {
+        for gso_size in [0, 64] {
+            let eth = packet(v6, PROTO_UDP, &[], 0);
+            let h = VnetHdr {
+                gso_type: GSO_UDP_L4,
+                gso_size,
+                ..VnetHdr::default()
+            };
+            let mut out = Frames::default();
+            convert(&with_hdr(h, 10, &eth), 10, 0, &mut out).unwrap();
+            assert_eq!(out.frames.len(), 1);
+            let seg = out.get(0);
+            assert_eq!(seg.len(), eth.len());
+            check_segment(seg);
+        }
+    }
+}
+
 #[test]
 fn ufo_fragments_reassemble_into_the_checksummed_datagram() {
     let data = payload(4000);
