@@ -380,6 +380,11 @@ fn fragment_udp(eth: &[u8], hdr: &VnetHdr, out: &mut Frames) -> Result<(), BadFr
     }
     let mut datagram = eth.to_vec();
     if hdr.flags & F_NEEDS_CSUM != 0 {
+        if (hdr.csum_start as usize) < h.l4 {
+            // The sum would land in the headers just parsed (IHL, protocol, ethertype), and
+            // the fragments would carry a header that no longer says how they were cut.
+            return Err(BadFrame::CsumOutside);
+        }
         complete_csum(
             &mut datagram,
             hdr.csum_start as usize,

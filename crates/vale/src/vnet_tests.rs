@@ -316,6 +316,29 @@ fn ufo_fragments_reassemble_into_the_checksummed_datagram() {
     assert_eq!(&whole[42..], &data[..]);
 }
 
+/// Found by the vnet_convert fuzz target: a UFO frame whose NEEDS_CSUM checksum started in
+/// its own Ethernet or IP header had the sum written there after the headers were parsed, and
+/// came out as fragments with a garbage ethertype (or IHL, protocol) under a freshly valid
+/// IP checksum. Such a checksum request is refused, as one past the frame is.
+#[test]
+fn ufo_checksum_into_its_own_headers_is_refused() {
+    let eth = packet(false, PROTO_UDP, &payload(3000), 0);
+    for (start, offset) in [(0, 12), (14, 0), (14, 10), (20, 6), (33, 0)] {
+        let h = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: GSO_UDP,
+            gso_size: 1400,
+            csum_start: start,
+            csum_offset: offset,
+            ..VnetHdr::default()
+        };
+        let mut out = Frames::default();
+        let r = convert(&with_hdr(h, 12, &eth), 12, 0, &mut out);
+        assert_eq!(r, Err(BadFrame::CsumOutside), "csum_start {start}");
+        assert!(out.frames.is_empty());
+    }
+}
+
 #[test]
 fn hostile_headers_are_refused_and_leave_the_output_as_it_was() {
     let eth = packet(false, PROTO_TCP, &payload(5000), 0);
