@@ -177,18 +177,41 @@ impl Port {
         let path = port_path(&sw.dir, &sw.name, idx, gen);
         let (fd, map) =
             sys::create_and_map(&path, priv_layout.file_size).map_err(ValeError::io(&path))?;
-        let mem = map.mem();
-        layout.init(&mem, full_name);
-        for i in 0..layout.config.tx_rings {
-            let t = priv_layout.tx(i);
-            mem.store_u32(t + TX_HWCUR, 0, Relaxed);
-            mem.store_u32(t + TX_HWTAIL, layout.config.tx_slots - 1, Relaxed);
-        }
-        for i in 0..layout.config.rx_rings {
-            forward::init_rx_state(&mem, priv_layout.rx(i), layout.config.rx_slots);
-        }
+        init_file(&map.mem(), &layout, &priv_layout, full_name);
         sw.publish(idx);
         Ok((idx, gen, path, fd, map))
+    }
+
+    /// Puts the port back in the state [`Port::open`] left it in, with header length
+    /// `hdr_len`: the whole file rewritten (region, rings, buffers zeroed, private ring state),
+    /// its counters zeroed and every TX ring's sender state (holds, blocker, maintenance
+    /// clock) fresh; only the cached peer mappings stay, as they depend on the port table
+    /// alone. For the fuzz targets, which keep their ports across inputs
+    /// ([`crate::fuzzing`]). Nothing may use the port meanwhile (no sync in another thread,
+    /// no peer sending to it).
+    pub(crate) fn reset_for_fuzzing(&self, hdr_len: u32) -> Result<(), ValeError> {
+        let mem = self.mem();
+        mem.fill(0, self.priv_layout.file_size, 0);
+        init_file(&mem, &self.layout, &self.priv_layout, &self.full_name);
+        for t in &self.tx {
+            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            let peers = std::mem::take(&mut t.ctx.peers);
+            *t = TxRing {
+                ctx: TxCtx::new(self.lossless),
+                last_maint: Instant::now(),
+            };
+            t.ctx.peers = peers;
+        }
+        self.sw.zero_counters(self.idx);
+        if self.vnet_hdr_len() != hdr_len {
+            self.set_vnet_hdr_len(hdr_len)?;
+        }
+        Ok(())
+    }
+
+    /// Empties the MAC table of the port's switch (see [`Port::reset_for_fuzzing`]).
+    pub(crate) fn forget_macs_for_fuzzing(&self) {
+        self.sw.clear_macs();
     }
 
     /// `valeX:Y`.
@@ -326,6 +349,20 @@ impl Port {
             self.sw.reclaim_dead();
             self.sw.unlock();
         }
+    }
+}
+
+/// Writes a fresh port file into `mem`: the netmap region named `name` and the private state
+/// of every ring (TX: `hwcur` 0, `hwtail` at the slot before it; RX: empty, no lease).
+fn init_file(mem: &SharedMem, layout: &RegionLayout, priv_layout: &PrivLayout, name: &str) {
+    layout.init(mem, name);
+    for i in 0..layout.config.tx_rings {
+        let t = priv_layout.tx(i);
+        mem.store_u32(t + TX_HWCUR, 0, Relaxed);
+        mem.store_u32(t + TX_HWTAIL, layout.config.tx_slots - 1, Relaxed);
+    }
+    for i in 0..layout.config.rx_rings {
+        forward::init_rx_state(mem, priv_layout.rx(i), layout.config.rx_slots);
     }
 }
 

@@ -237,6 +237,22 @@ impl SwitchFile {
         mem.atomic_u32(HDR_PORT_VERSION).fetch_add(1, Release);
     }
 
+    /// Zeroes the counters of entry `idx` (for the fuzz targets' resets).
+    pub(crate) fn zero_counters(&self, idx: u32) {
+        let mem = self.mem();
+        let e = entry(idx);
+        for c in [
+            E_TX_PKTS, E_TX_BYTES, E_TX_BAD, E_RX_PKTS, E_RX_BYTES, E_RX_DROPS,
+        ] {
+            mem.store_u64(e + c, 0, Relaxed);
+        }
+    }
+
+    /// Empties the MAC table (for the fuzz targets' resets: nothing learnt before).
+    pub(crate) fn clear_macs(&self) {
+        self.mem().fill(MAC_OFS, MAC_BUCKETS * 8, 0);
+    }
+
     /// Makes entry `idx` visible to everyone. Lock held.
     pub fn publish(&self, idx: u32) {
         let mem = self.mem();

@@ -351,12 +351,17 @@ fn segment_tcp(eth: &[u8], mss: usize, v6: bool, out: &mut Frames) -> Result<(),
 }
 
 /// USO (UDP_L4): one UDP datagram per `mss` bytes of payload, each with its own length and
-/// checksum.
+/// checksum; a datagram without payload stays one (as for TSO: never zero frames).
 fn segment_udp(eth: &[u8], mss: usize, out: &mut Frames) -> Result<(), BadFrame> {
     let h = Headers::parse(eth, PROTO_UDP)?;
     let (head, payload) = eth.split_at(h.end());
     let id0 = be16(head, ETH + 4);
-    for (k, part) in chunks(payload, mss, h.ip_len + 8)?.enumerate() {
+    let parts: Vec<&[u8]> = if payload.is_empty() {
+        vec![payload]
+    } else {
+        chunks(payload, mss, h.ip_len + 8)?.collect()
+    };
+    for (k, part) in parts.into_iter().enumerate() {
         let start = out.push(&[head, part]);
         let seg = &mut out.bytes[start..];
         h.fix_ip(seg, 8 + part.len(), id0.wrapping_add(k as u16));
@@ -375,6 +380,11 @@ fn fragment_udp(eth: &[u8], hdr: &VnetHdr, out: &mut Frames) -> Result<(), BadFr
     }
     let mut datagram = eth.to_vec();
     if hdr.flags & F_NEEDS_CSUM != 0 {
+        if (hdr.csum_start as usize) < h.l4 {
+            // The sum would land in the headers just parsed (IHL, protocol, ethertype), and
+            // the fragments would carry a header that no longer says how they were cut.
+            return Err(BadFrame::CsumOutside);
+        }
         complete_csum(
             &mut datagram,
             hdr.csum_start as usize,

@@ -252,6 +252,28 @@ fn uso_makes_one_datagram_per_segment() {
     }
 }
 
+/// Found by the vnet_convert fuzz target: a USO frame without payload became zero frames,
+/// so `convert` said Ok and the switch consumed the packet without delivering or counting it.
+#[test]
+fn uso_without_payload_is_one_datagram() {
+    for v6 in [false, true] {
+        for gso_size in [0, 64] {
+            let eth = packet(v6, PROTO_UDP, &[], 0);
+            let h = VnetHdr {
+                gso_type: GSO_UDP_L4,
+                gso_size,
+                ..VnetHdr::default()
+            };
+            let mut out = Frames::default();
+            convert(&with_hdr(h, 10, &eth), 10, 0, &mut out).unwrap();
+            assert_eq!(out.frames.len(), 1);
+            let seg = out.get(0);
+            assert_eq!(seg.len(), eth.len());
+            check_segment(seg);
+        }
+    }
+}
+
 #[test]
 fn ufo_fragments_reassemble_into_the_checksummed_datagram() {
     let data = payload(4000);
@@ -292,6 +314,29 @@ fn ufo_fragments_reassemble_into_the_checksummed_datagram() {
     whole[24..26].copy_from_slice(&c.to_be_bytes());
     check_segment(&whole); // the reassembled datagram's UDP checksum is right
     assert_eq!(&whole[42..], &data[..]);
+}
+
+/// Found by the vnet_convert fuzz target: a UFO frame whose NEEDS_CSUM checksum started in
+/// its own Ethernet or IP header had the sum written there after the headers were parsed, and
+/// came out as fragments with a garbage ethertype (or IHL, protocol) under a freshly valid
+/// IP checksum. Such a checksum request is refused, as one past the frame is.
+#[test]
+fn ufo_checksum_into_its_own_headers_is_refused() {
+    let eth = packet(false, PROTO_UDP, &payload(3000), 0);
+    for (start, offset) in [(0, 12), (14, 0), (14, 10), (20, 6), (33, 0)] {
+        let h = VnetHdr {
+            flags: F_NEEDS_CSUM,
+            gso_type: GSO_UDP,
+            gso_size: 1400,
+            csum_start: start,
+            csum_offset: offset,
+            ..VnetHdr::default()
+        };
+        let mut out = Frames::default();
+        let r = convert(&with_hdr(h, 12, &eth), 12, 0, &mut out);
+        assert_eq!(r, Err(BadFrame::CsumOutside), "csum_start {start}");
+        assert!(out.frames.is_empty());
+    }
 }
 
 #[test]
