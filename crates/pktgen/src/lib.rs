@@ -9,6 +9,7 @@ pub use netmap::checksum;
 pub mod cli;
 pub mod copyloop;
 pub mod frame;
+pub mod interface;
 pub mod ptnet;
 pub mod ptnet_uapi;
 pub mod report;

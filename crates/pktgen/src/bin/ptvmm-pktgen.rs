@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 use netmap::{ring, RegionConfig};
-use pktgen::backend::{self, buf_offset, Backend};
+use pktgen::backend::{buf_offset, Backend};
 use pktgen::cli::stopped;
 use pktgen::copyloop::CopyLoop;
 use pktgen::frame::{self, Endpoints};
+use pktgen::interface::{self, Target};
 use pktgen::report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,16 +169,16 @@ fn validate(cli: &Cli) -> Result<()> {
         bail!("missing interface (-i valeX:Y or -i ptnetN)");
     }
     if cli.busy_poll {
-        match cli.interface.as_deref().map(backend::Target::parse) {
-            Some(backend::Target::Ptnet(_)) if !cli.copy_loop => {}
+        match cli.interface.as_deref().map(Target::parse) {
+            Some(Target::Ptnet(_)) if !cli.copy_loop => {}
             _ => bail!(
                 "--busy-poll needs a ptnet device (-i ptnetN): VALE ports sync in user space already"
             ),
         }
     }
     if cli.lossless {
-        match cli.interface.as_deref().map(backend::Target::parse) {
-            Some(backend::Target::Vale(_)) if !cli.copy_loop => {}
+        match cli.interface.as_deref().map(Target::parse) {
+            Some(Target::Vale(_)) if !cli.copy_loop => {}
             _ => bail!("--lossless needs a VALE port (-i valeX:Y)"),
         }
     }
@@ -188,8 +189,8 @@ fn validate(cli: &Cli) -> Result<()> {
         );
     }
     if cli.vnet_hdr != 0 {
-        match cli.interface.as_deref().map(backend::Target::parse) {
-            Some(backend::Target::Vale(_)) if !cli.copy_loop => {}
+        match cli.interface.as_deref().map(Target::parse) {
+            Some(Target::Vale(_)) if !cli.copy_loop => {}
             _ => {
                 bail!("-H needs a VALE port (-i valeX:Y); a ptnet device's driver sets its header")
             }
@@ -560,12 +561,12 @@ fn run(cli: Cli) -> Result<()> {
         return copy_loop(&cli, &ep);
     }
     let ifname = cli.interface.clone().unwrap_or_default();
-    let opts = backend::OpenOptions {
+    let opts = interface::OpenOptions {
         busy_poll: cli.busy_poll,
         lossless: cli.lossless,
         vnet_hdr_len: cli.vnet_hdr,
     };
-    let port = backend::open(&ifname, opts)?;
+    let port = interface::open(&ifname, opts)?;
     let port = port.as_ref();
     if cli.len + cli.vnet_hdr as usize > port.bufs().objsz as usize {
         bail!(
