@@ -212,79 +212,22 @@ impl Machine {
 
     /// Runs the guest until it powers off, resets, writes the debug-exit port, the user
     /// quits, a termination signal arrives, or a vCPU fails. All threads are stopped
-    /// before this returns.
-    pub fn run(self) -> Result<ExitReason> {
+    /// before this returns; the Machine, and every device and port it holds, is dropped.
+    pub fn run(mut self) -> Result<ExitReason> {
         signals::install_kick_handler()?;
         let term = signals::TerminationSignals::block()?;
         let stop = Arc::new(AtomicBool::new(false));
         let nmi_requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let ctx = vcpu::VcpuContext {
-            nmi_requests: nmi_requests.clone(),
-            pio: self.pio.clone(),
-            mmio: self.mmio.clone(),
-            exit: self.exit.clone(),
-            stop: stop.clone(),
-            stats: self.stats.clone(),
-            handlers: self.handlers.clone(),
-        };
-        let mut threads: Vec<JoinHandle<()>> = Vec::new();
-        let mut spawn_error = None;
-        for (id, fd) in self.vcpus.into_iter().enumerate() {
-            let cpu =
-                (!self.vcpu_cpus.is_empty()).then(|| self.vcpu_cpus[id % self.vcpu_cpus.len()]);
-            match vcpu::spawn(id as u8, fd, ctx.clone(), cpu) {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    spawn_error = Some(e);
-                    break;
-                }
-            }
-        }
-        let input = if self.stdin && spawn_error.is_none() {
+        let threads = self.start_vcpus(&stop, &nmi_requests);
+        let input = if self.stdin && self.exit.reason().is_none() {
             console::spawn_input(self.serial.clone(), self.exit.clone(), stop.clone()).ok()
         } else {
             None
         };
-        if let Some(e) = spawn_error {
-            self.exit.request(ExitReason::Error(format!(
-                "cannot start a vCPU thread: {e}"
-            )));
-        }
-
-        let fds = [self.exit.eventfd().as_raw_fd(), term.raw_fd()];
-        while self.exit.reason().is_none() {
-            match signals::wait_readable(&fds, -1) {
-                Ok(ready) if ready[1] => match term.take() {
-                    Some(libc::SIGUSR1) => {
-                        log::warn!("SIGUSR1: injecting an NMI into every vCPU");
-                        nmi_requests.fetch_add(1, Ordering::Relaxed);
-                        for t in &threads {
-                            let _ = t.kill(signals::kick_signal());
-                        }
-                    }
-                    Some(sig) => self.exit.request(ExitReason::Signal(sig)),
-                    None => {}
-                },
-                Ok(_) => {}
-                Err(e) => self
-                    .exit
-                    .request(ExitReason::Error(format!("waiting for the guest: {e}"))),
-            }
-        }
-
+        self.wait_for_exit(&term, &threads, &nmi_requests);
         stop.store(true, Ordering::Release);
         stop_threads(threads);
-        let died = matches!(self.exit.reason(), Some(ExitReason::Error(_)));
-        for nic in &self.nics {
-            let mut nic = nic.lock().unwrap_or_else(|e| e.into_inner());
-            if died {
-                // What the guest did last with the NIC, to tell a device fault from a crash.
-                for e in nic.recent_events() {
-                    log::warn!("ptnet: before the guest died: {e}");
-                }
-            }
-            nic.stop();
-        }
+        self.stop_nics();
         if let Some(t) = input {
             let _ = t.join();
         }
@@ -297,6 +240,84 @@ impl Machine {
             .exit
             .reason()
             .unwrap_or(ExitReason::Error("stopped without a reason".into())))
+    }
+
+    /// Starts one thread per vCPU (pinned if asked); a failure to start one is recorded as
+    /// the exit reason, and the threads already started are returned.
+    fn start_vcpus(
+        &mut self,
+        stop: &Arc<AtomicBool>,
+        nmi_requests: &Arc<std::sync::atomic::AtomicU64>,
+    ) -> Vec<JoinHandle<()>> {
+        let ctx = vcpu::VcpuContext {
+            nmi_requests: nmi_requests.clone(),
+            pio: self.pio.clone(),
+            mmio: self.mmio.clone(),
+            exit: self.exit.clone(),
+            stop: stop.clone(),
+            stats: self.stats.clone(),
+            handlers: self.handlers.clone(),
+        };
+        let mut threads = Vec::new();
+        for (id, fd) in std::mem::take(&mut self.vcpus).into_iter().enumerate() {
+            let cpu =
+                (!self.vcpu_cpus.is_empty()).then(|| self.vcpu_cpus[id % self.vcpu_cpus.len()]);
+            match vcpu::spawn(id as u8, fd, ctx.clone(), cpu) {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    self.exit.request(ExitReason::Error(format!(
+                        "cannot start a vCPU thread: {e}"
+                    )));
+                    break;
+                }
+            }
+        }
+        threads
+    }
+
+    /// Waits for the exit latch, turning SIGINT/SIGTERM into an exit and SIGUSR1 into an NMI
+    /// in every vCPU (kicked out of KVM_RUN to inject it).
+    fn wait_for_exit(
+        &self,
+        term: &signals::TerminationSignals,
+        threads: &[JoinHandle<()>],
+        nmi_requests: &std::sync::atomic::AtomicU64,
+    ) {
+        let fds = [self.exit.eventfd().as_raw_fd(), term.raw_fd()];
+        while self.exit.reason().is_none() {
+            match signals::wait_readable(&fds, -1) {
+                Ok(ready) if ready[1] => match term.take() {
+                    Some(libc::SIGUSR1) => {
+                        log::warn!("SIGUSR1: injecting an NMI into every vCPU");
+                        nmi_requests.fetch_add(1, Ordering::Relaxed);
+                        for t in threads {
+                            let _ = t.kill(signals::kick_signal());
+                        }
+                    }
+                    Some(sig) => self.exit.request(ExitReason::Signal(sig)),
+                    None => {}
+                },
+                Ok(_) => {}
+                Err(e) => self
+                    .exit
+                    .request(ExitReason::Error(format!("waiting for the guest: {e}"))),
+            }
+        }
+    }
+
+    /// Stops (and joins) every NIC's ring workers; if the guest died, first logs what it
+    /// last did with each NIC, to tell a device fault from a crash.
+    fn stop_nics(&self) {
+        let died = matches!(self.exit.reason(), Some(ExitReason::Error(_)));
+        for nic in &self.nics {
+            let mut nic = nic.lock().unwrap_or_else(|e| e.into_inner());
+            if died {
+                for e in nic.recent_events() {
+                    log::warn!("ptnet: before the guest died: {e}");
+                }
+            }
+            nic.stop();
+        }
     }
 }
 
