@@ -485,8 +485,20 @@ void ptnet_datapath_start(struct ptnet_info *pi)
 {
 	unsigned int i, n = pi->ntx + pi->nrx;
 
-	for (i = pi->ntx; i < n; i++)
-		napi_enable(&pi->queues[i].napi);
+	for (i = pi->ntx; i < n; i++) {
+		struct ptnet_queue *q = &pi->queues[i];
+
+		/*
+		 * With the header, frames the port took before the driver set its length (floods
+		 * while the guest booted) are in the old format: release the backlog unread.
+		 */
+		if (pi->vnet_hdr_len && ptnet_read_hwtail(q) != q->head) {
+			q->head = q->cur = q->hwtail;
+			ptnet_publish(q);
+			ptnet_kick_if_needed(q);
+		}
+		napi_enable(&q->napi);
+	}
 	netif_carrier_on(pi->netdev);
 	netif_tx_start_all_queues(pi->netdev);
 	/* Packets may already be waiting: poll once. */
