@@ -15,6 +15,8 @@
  *                                    fast as the socket allows (fills the TX ring: stop/wake path)
  *   ptnet-ctl stats IFNAME           the driver's per-ring counters (what `ethtool -S` shows),
  *                                    one "PTNET-STAT name value" line each
+ *   ptnet-ctl features IFNAME        the interface's offload features (what `ethtool -k` shows),
+ *                                    one "PTNET-FEATURE name on|off [fixed]" line each
  * DEV defaults to /dev/ptnet0. Output lines start with PTNET-.
  */
 #include <errno.h>
@@ -403,6 +405,52 @@ static int cmd_stats(const char *ifname)
 	return 0;
 }
 
+/* ETHTOOL_GSSET_INFO + ETHTOOL_GSTRINGS for the feature names, ETHTOOL_GFEATURES for the bits. */
+static int cmd_features(const char *ifname)
+{
+	struct {
+		struct ethtool_sset_info hdr;
+		uint32_t count;
+	} sset = { .hdr = { .cmd = ETHTOOL_GSSET_INFO, .sset_mask = 1ULL << ETH_SS_FEATURES } };
+	struct ethtool_gstrings *names;
+	struct ethtool_gfeatures *feat;
+	unsigned int i, n, blocks;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	if (ethtool_ioctl(fd, ifname, &sset) < 0 || !sset.hdr.sset_mask)
+		die("ETHTOOL_GSSET_INFO");
+	n = sset.count;
+	blocks = (n + 31) / 32;
+	names = calloc(1, sizeof(*names) + (size_t)n * ETH_GSTRING_LEN);
+	feat = calloc(1, sizeof(*feat) + blocks * sizeof(feat->features[0]));
+	if (!names || !feat)
+		die("calloc");
+	names->cmd = ETHTOOL_GSTRINGS;
+	names->string_set = ETH_SS_FEATURES;
+	names->len = n;
+	feat->cmd = ETHTOOL_GFEATURES;
+	feat->size = blocks;
+	if (ethtool_ioctl(fd, ifname, names) < 0)
+		die("ETHTOOL_GSTRINGS");
+	if (ethtool_ioctl(fd, ifname, feat) < 0)
+		die("ETHTOOL_GFEATURES");
+	for (i = 0; i < n; i++) {
+		uint32_t bit = 1U << (i % 32);
+		const struct ethtool_get_features_block *b = &feat->features[i / 32];
+		const char *name = (const char *)names->data + (size_t)i * ETH_GSTRING_LEN;
+
+		if (!name[0])
+			continue;	/* a bit without a name */
+		printf("PTNET-FEATURE %.*s %s%s\n", ETH_GSTRING_LEN, name,
+		       (b->active & bit) ? "on" : "off",
+		       (b->available & bit) ? "" : " [fixed]");
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct port p;
@@ -437,6 +485,8 @@ int main(int argc, char **argv)
 		return cmd_udp(argv[2], strtoul(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
 	if (argc == 3 && !strcmp(argv[1], "stats"))
 		return cmd_stats(argv[2]);
-	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx|txbusy COUNT [DEV] | rx|rxall COUNT SECS [DEV] | udp IP COUNT LEN | stats IFNAME\n");
+	if (argc == 3 && !strcmp(argv[1], "features"))
+		return cmd_features(argv[2]);
+	fprintf(stderr, "usage: ptnet-ctl info [DEV] | tx|txbusy COUNT [DEV] | rx|rxall COUNT SECS [DEV] | udp IP COUNT LEN | stats IFNAME | features IFNAME\n");
 	return 2;
 }

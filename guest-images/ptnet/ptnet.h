@@ -55,6 +55,9 @@
 #define PTNETMAP_PTCTL_CREATE	1
 #define PTNETMAP_PTCTL_DELETE	2
 
+/* PTFEAT bit: the port carries a virtio-net header (VNET_HDR_LEN 10 or 12 then allowed) */
+#define PTNETMAP_F_VNET_HDR	1
+
 /*
  * Rings in total (TX + RX). KICK(i) is at PTNET_IO_KICK_BASE + 4 * i in the 256-byte BAR0
  * whose offsets are masked with 0xff (as upstream's netmap_virt.h), so (256 - 128) / 4 = 32
@@ -88,6 +91,8 @@ struct netmap_slot {
 	u64 ptr;
 };
 #define NS_MOREFRAG		0x0020
+/* The longest MOREFRAG chain a VALE port forwards (longer ones are dropped) */
+#define NETMAP_MAX_FRAGS	64
 
 #define NETMAP_RING_HDR		256	/* slot[] starts here */
 #define NR_BUF_OFS		0	/* i64 */

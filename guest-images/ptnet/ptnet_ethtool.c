@@ -2,16 +2,22 @@
 /*
  * ptnet.ko — ethtool: driver info, ring sizes, and per-ring counters (ethtool -S, or
  * `ptnet-ctl stats IFNAME` where there is no ethtool): for TX rings kicks, irqs, stops and
- * wakes of the stack's queue; for RX rings kicks, irqs, NAPI polls and frames to the stack.
- * Kicks and interrupts count in netmap mode too.
+ * wakes of the stack's queue, GSO (TSO) frames sent whole and frames with checksum offload; for
+ * RX rings kicks, irqs, NAPI polls, frames to the stack, GSO frames received whole and frames
+ * reassembled from several slots. Kicks and interrupts count in netmap mode too; the offload
+ * counters stay 0 without the virtio-net header.
  */
 #include <linux/ethtool.h>
 
 #include "ptnet_priv.h"
 
-static const char * const ptnet_tx_stat_names[] = { "kicks", "irqs", "stops", "wakes" };
-static const char * const ptnet_rx_stat_names[] = { "kicks", "irqs", "polls", "packets" };
-#define PTNET_STATS_PER_RING 4
+static const char * const ptnet_tx_stat_names[] = {
+	"kicks", "irqs", "stops", "wakes", "gso", "csum"
+};
+static const char * const ptnet_rx_stat_names[] = {
+	"kicks", "irqs", "polls", "packets", "gso", "chains"
+};
+#define PTNET_STATS_PER_RING 6
 
 static void ptnet_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
 {
@@ -38,6 +44,9 @@ static void ptnet_get_channels(struct net_device *dev, struct ethtool_channels *
 	ch->max_rx = ch->rx_count = pi->nrx;
 	ch->max_tx = ch->tx_count = pi->ntx;
 }
+
+static_assert(ARRAY_SIZE(ptnet_tx_stat_names) == PTNET_STATS_PER_RING);
+static_assert(ARRAY_SIZE(ptnet_rx_stat_names) == PTNET_STATS_PER_RING);
 
 static int ptnet_get_sset_count(struct net_device *dev, int sset)
 {
@@ -77,6 +86,8 @@ static void ptnet_get_ethtool_stats(struct net_device *dev, struct ethtool_stats
 		*data++ = READ_ONCE(q->irqs);
 		*data++ = q->rx ? READ_ONCE(q->polls) : READ_ONCE(q->stops);
 		*data++ = q->rx ? READ_ONCE(q->packets) : READ_ONCE(q->wakes);
+		*data++ = READ_ONCE(q->gso);
+		*data++ = q->rx ? READ_ONCE(q->chains) : READ_ONCE(q->csum);
 	}
 }
 

@@ -16,6 +16,11 @@
  */
 #include "ptnet_priv.h"
 
+/* Like upstream netmap's ptnet_vnet_hdr: use the virtio-net header when the device offers it. */
+bool ptnet_vnet_hdr = true;
+module_param_named(vnet_hdr, ptnet_vnet_hdr, bool, 0444);
+MODULE_PARM_DESC(vnet_hdr, "use the virtio-net header (checksum offload, SG, TSO, TSO6) when the device offers it (default 1)");
+
 /* Checks the port's netmap_if against the registers and sets up the queues' ring pointers. */
 static int ptnet_setup_rings(struct ptnet_info *pi)
 {
@@ -71,6 +76,65 @@ static int ptnet_setup_rings(struct ptnet_info *pi)
 	return 0;
 }
 
+/*
+ * ABI §1 step 7: asks for a 12-byte header when PTFEAT acked VNET_HDR and takes the length the
+ * device keeps (10 or 12; 0 means none). Anything else is refused, after one try to turn it off.
+ */
+static int ptnet_set_vnet_hdr(struct ptnet_info *pi)
+{
+	u32 want = (pi->ptfeat & PTNETMAP_F_VNET_HDR) ?
+		   sizeof(struct virtio_net_hdr_mrg_rxbuf) : 0;
+	u32 i;
+
+	iowrite32(want, pi->ioaddr + PTNET_IO_VNET_HDR_LEN);
+	pi->vnet_hdr_len = ioread32(pi->ioaddr + PTNET_IO_VNET_HDR_LEN);
+	if (pi->vnet_hdr_len != 0 && pi->vnet_hdr_len != sizeof(struct virtio_net_hdr) &&
+	    pi->vnet_hdr_len != sizeof(struct virtio_net_hdr_mrg_rxbuf)) {
+		dev_warn(&pi->pdev->dev, "VNET_HDR_LEN %u: not a header length, asking for none\n",
+			 pi->vnet_hdr_len);
+		iowrite32(0, pi->ioaddr + PTNET_IO_VNET_HDR_LEN);
+		pi->vnet_hdr_len = ioread32(pi->ioaddr + PTNET_IO_VNET_HDR_LEN);
+		if (pi->vnet_hdr_len)
+			return -EINVAL;
+	}
+	for (i = 0; i < pi->ntx; i++) {
+		struct ptnet_queue *q = &pi->queues[i];
+
+		/* Half a ring, and no longer than the chains a VALE port forwards. */
+		q->max_slots = pi->vnet_hdr_len ?
+			       min_t(u32, (q->num_slots - 1) / 2, NETMAP_MAX_FRAGS) : 1;
+		if (!q->max_slots)
+			q->max_slots = 1;
+	}
+	return 0;
+}
+
+/*
+ * With the header: checksum offload, SG, TSO/TSO6 (frames up to 64 KiB, or what half the
+ * smallest TX ring holds), RX checksum (the header's DATA_VALID / NEEDS_CSUM); GRO is on anyway.
+ * All can be turned off with ethtool -K. Without it: no offloads, as before.
+ */
+static void ptnet_set_offloads(struct ptnet_info *pi)
+{
+	struct net_device *dev = pi->netdev;
+	unsigned int room = GSO_LEGACY_MAX_SIZE, i;
+
+	if (!pi->vnet_hdr_len)
+		return;
+	for (i = 0; i < pi->ntx; i++) {
+		struct ptnet_queue *q = &pi->queues[i];
+		unsigned int r = q->max_slots * q->buf_size - pi->vnet_hdr_len;
+
+		room = min(room, r);
+	}
+	dev->hw_features |= NETIF_F_HW_CSUM | NETIF_F_SG | NETIF_F_TSO | NETIF_F_TSO6 |
+			    NETIF_F_TSO_ECN | NETIF_F_RXCSUM;
+	dev->features |= dev->hw_features;
+	dev->vlan_features |= dev->features & ~NETIF_F_RXCSUM;
+	/* skb->len of a TSO frame stays below the limit; frames at or below the MTU always fit */
+	netif_set_tso_max_size(dev, room);
+}
+
 static void ptnet_csb_unmap(struct ptnet_info *pi)
 {
 	if (pi->csb_mapped) {
@@ -115,8 +179,8 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	io = pcim_iomap_table(pdev)[0];
 	pci_set_master(pdev);
 
-	/* 2. features: VALE has no virtio-net header, so we want none. */
-	iowrite32(0, io + PTNET_IO_PTFEAT);
+	/* 2. features: the virtio-net header, unless vnet_hdr=0 */
+	iowrite32(ptnet_vnet_hdr ? PTNETMAP_F_VNET_HDR : 0, io + PTNET_IO_PTFEAT);
 	/* 3. rings */
 	ntx = ioread32(io + PTNET_IO_NUM_TX_RINGS);
 	nrx = ioread32(io + PTNET_IO_NUM_RX_RINGS);
@@ -206,9 +270,10 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (err)
 		goto err_vectors;
 
-	/* 7. no virtio-net header */
-	iowrite32(0, io + PTNET_IO_VNET_HDR_LEN);
-	pi->vnet_hdr_len = ioread32(io + PTNET_IO_VNET_HDR_LEN);
+	/* 7. the virtio-net header: 12 bytes (with num_buffers, as upstream) if acked, else none */
+	err = ptnet_set_vnet_hdr(pi);
+	if (err)
+		goto err_vectors;
 
 	netdev->netdev_ops = &ptnet_netdev_ops;
 	netdev->ethtool_ops = &ptnet_ethtool_ops;
@@ -225,6 +290,7 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		dev_warn(dev, "invalid MAC %pM from the device: using a random one\n", mac);
 		eth_hw_addr_random(netdev);
 	}
+	ptnet_set_offloads(pi);
 	for (i = ntx; i < n; i++)
 		netif_napi_add(netdev, &pi->queues[i].napi, ptnet_rx_poll);
 	netif_carrier_off(netdev);

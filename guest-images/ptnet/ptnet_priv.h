@@ -22,6 +22,7 @@
 #include <linux/wait.h>
 #include <linux/mm.h>
 #include <linux/uaccess.h>
+#include <linux/virtio_net.h>
 #include <asm/barrier.h>
 
 #include "ptnet.h"
@@ -59,8 +60,13 @@ struct ptnet_queue {
 	u32 head;			/* last head published (stack mode: == cur) */
 	u32 cur;			/* last cur published */
 	u32 hwtail;
+	u32 max_slots;			/* TX: slots the largest frame takes (1 without header) */
 	bool kick_pending;		/* TX: queued with xmit_more, not published nor kicked yet */
-	bool in_frag;			/* RX: dropping a MOREFRAG chain */
+	bool in_frag;			/* RX: dropping (the rest of) a MOREFRAG chain */
+	/* RX with the virtio-net header: the frame being assembled from a MOREFRAG chain */
+	struct sk_buff *rx_skb;
+	u32 rx_slots;			/* slots in rx_skb so far */
+	struct virtio_net_hdr rx_hdr;	/* the header of its first slot */
 	struct napi_struct napi;
 	/* Counters for ethtool -S (ptnet_ethtool.c); each written from one context only. */
 	u64 kicks;			/* doorbell writes */
@@ -69,6 +75,9 @@ struct ptnet_queue {
 	u64 wakes;			/* TX: stopped queue woken by the TX interrupt */
 	u64 polls;			/* RX: NAPI polls */
 	u64 packets;			/* RX: frames handed to the stack (TX: see dev->stats) */
+	u64 gso;			/* GSO frames (TSO) sent / received whole */
+	u64 csum;			/* TX: frames whose checksum the header hands over */
+	u64 chains;			/* RX: frames assembled from several slots */
 	bool irq_requested;
 	char irq_name[IFNAMSIZ + 8];
 };
@@ -171,6 +180,7 @@ static inline bool nm_between(u32 a, u32 x, u32 b, u32 n)
 
 
 extern struct ida ptnet_ida;
+extern bool ptnet_vnet_hdr;
 
 /* Defined in one part, used in another. */
 extern const struct net_device_ops ptnet_netdev_ops;

@@ -72,6 +72,7 @@ NESTED_SUITES=(
   "ptnet-pktgen 3 tests/nested/ptnet-pktgen.sh"
   "ptnet-stack 3 tests/nested/ptnet-stack.sh"
   "ptnet-hostile 3 tests/nested/ptnet-hostile.sh"
+  "ptnet-offload 3 tests/nested/ptnet-offload.sh"
 )
 
 # prepare_nested_job — builds ptvmm, pkt-gen (host and static guest) and the guest image, and

@@ -114,8 +114,8 @@ stat() { val "$1" "$2-STAT $3"; }   # stat TEXT GUEST NAME
 
 check "both guests load ptnet.ko and bring eth0 up" \
   test "$(val "$e" E-INSMOD)$(val "$e" E-UP)$(val "$f" F-INSMOD)$(val "$f" F-UP)" = 0000
-check "the driver reports 2 tx + 2 rx rings, 4 counters each (ethtool -S)" \
-  test "$(echo "$f" | sed -n 's/^F-STATS driver ptnet .* count //p')" = 16
+check "the driver reports 2 tx + 2 rx rings, 6 counters each (ethtool -S)" \
+  test "$(echo "$f" | sed -n 's/^F-STATS driver ptnet .* count //p')" = 24
 check "guest F's pktgen sends all $N frames (bursts of 64 may round up) over 2 TX queues of $SLOTS slots (status $(val "$f" F-PGRC))" \
   test "$(val "$f" F-PGRC)" = 0 -a "$(val "$f" F-SOFAR)" -ge "$N" -a "$(val "$f" F-SOFAR)" -lt $((N + 64)) \
     -a "$(val "$f" F-tx_packets)" -ge "$N"
