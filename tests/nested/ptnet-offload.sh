@@ -233,8 +233,12 @@ t0g=$(st "$a" A-queues tx0_csum) t1g=$(st "$a" A-queues tx1_csum)
 check "A's TCP went out on both TX queues (NEEDS_CSUM frames on queue 0: $t0g, queue 1: $t1g; GSO: $(st "$a" A-queues tx0_gso), $(st "$a" A-queues tx1_gso))" \
   test "$(num "$t0g")" -gt 0 -a "$(num "$t1g")" -gt 0
 r0=$(st "$b" B-queues rx0_packets) r1=$(st "$b" B-queues rx1_packets)
-check "B received on both RX rings (ring 0: $r0, ring 1: $r1 frames; GSO: $(st "$b" B-queues rx0_gso), $(st "$b" B-queues rx1_gso))" \
-  test "$(num "$r0")" -gt 1000 -a "$(num "$r1")" -gt 1000
+# The switch puts what A's TX queue k sends on B's RX ring k (both have 2 rings). How the flows
+# hash onto the queues varies from run to run (once only 4 of A's TCP frames took queue 0), and
+# a frame the switch drops on a full ring is counted by A but not by B, so the check is that
+# both rings received, not how much.
+check "B received on both RX rings (ring 0: $r0, ring 1: $r1 frames; A sent $t0g and $t1g TCP frames on queues 0 and 1; GSO: $(st "$b" B-queues rx0_gso), $(st "$b" B-queues rx1_gso))" \
+  test "$(num "$r0")" -gt 0 -a "$(num "$r1")" -gt 0
 
 stream "A -> C (no offloads): a $MIX MiB TCP stream through the switch's segmentation arrives intact" "$a" A-ac "$c" C-ac "$MIX"
 stream "C -> A: a $MIX MiB TCP stream at the same time arrives intact (a zero header put in front)" "$c" C-ac "$a" A-ac "$MIX"
