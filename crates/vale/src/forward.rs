@@ -9,7 +9,7 @@
 //! consistent (lease entry before `lease_idx`, `lease_idx` before `hwlease`).
 
 use std::sync::atomic::{fence, Ordering::*};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netmap::abi::{slot, MAX_FRAGS};
 use netmap::{ring, RingView, SharedMem};
@@ -20,6 +20,11 @@ use crate::lock;
 use crate::peers::{Peer, Peers};
 use crate::sys;
 use crate::vnet;
+
+mod convert;
+mod lossless;
+
+use convert::{Conv, Load};
 
 /// Packets handled per forwarding round.
 pub const BATCH: usize = 512;
@@ -62,14 +67,6 @@ struct Job {
 
 const NO_CONV: u32 = u32::MAX;
 
-/// A job's packets converted for a destination with another header length: the frames
-/// produced, and per packet `(first frame, end frame, slots they take)`.
-#[derive(Debug, Default)]
-struct Conv {
-    out: vnet::Frames,
-    pkts: Vec<(u32, u32, u32)>,
-}
-
 /// A destination RX ring, identified across peer-list refreshes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DstKey {
@@ -84,17 +81,6 @@ pub struct DstKey {
 pub struct Blocker {
     pub key: DstKey,
     pub hwcur: u32,
-}
-
-/// A full destination ring that holds (or held) a lossless sender.
-#[derive(Debug)]
-struct Hold {
-    key: DstKey,
-    /// The ring's `hwcur` when it was last seen to move (or first found full).
-    hwcur: u32,
-    since: Instant,
-    /// Given up: excess frames for it are dropped until its `hwcur` moves.
-    released: bool,
 }
 
 /// Counters of one txsync.
@@ -113,7 +99,7 @@ pub struct TxCtx {
     pub lossless: bool,
     /// Set by a [`TxCtx::forward`] that stopped early (lossless only).
     pub blocker: Option<Blocker>,
-    holds: Vec<Hold>,
+    holds: Vec<lossless::Hold>,
     ft: Vec<BatchPacket>,
     /// `(buffer offset in the source region, len)` of every fragment of the batch.
     frags: Vec<(usize, u16)>,
@@ -314,56 +300,6 @@ impl TxCtx {
         Load::of(job, &self.lists, &self.ft, &self.frags, &self.convs)
     }
 
-    /// Converts the packets of every job whose destination has another virtio-net header
-    /// length than the sender ([`vnet::convert`]), from a private copy of each. A packet
-    /// that cannot be converted (a hostile or broken header) is dropped for that
-    /// destination and counted in the sender's `tx_bad`.
-    fn convert_jobs(&mut self, src: &Sender) {
-        let mut used = 0;
-        let mut bad = 0u64;
-        for job in self.jobs.iter_mut() {
-            let peer = &self.peers.list[job.peer];
-            if peer.hdr_len == src.hdr_len {
-                continue;
-            }
-            if self.convs.len() == used {
-                self.convs.push(Conv::default());
-            }
-            let conv = &mut self.convs[used];
-            conv.out.clear();
-            conv.pkts.clear();
-            let buf = peer.layout.config.buf_size.max(1) as usize;
-            for &i in &self.lists[job.start as usize..job.end as usize] {
-                let f = &self.ft[i as usize];
-                self.pkt.clear();
-                for &(o, l) in &self.frags[f.frag as usize..(f.frag + f.nfrags as u32) as usize] {
-                    let at = self.pkt.len();
-                    self.pkt.resize(at + l as usize, 0);
-                    src.mem.read_bytes(o, &mut self.pkt[at..]);
-                }
-                let first = conv.out.frames.len();
-                if let Err(e) = vnet::convert(
-                    &self.pkt,
-                    src.hdr_len as usize,
-                    peer.hdr_len as usize,
-                    &mut conv.out,
-                ) {
-                    log::debug!("port {} -> port {}: frame dropped: {e}", src.idx, peer.idx);
-                    bad += 1;
-                }
-                let end = conv.out.frames.len();
-                let slots = conv.out.frames[first..end]
-                    .iter()
-                    .map(|&(_, len)| len.div_ceil(buf).max(1) as u32)
-                    .sum();
-                conv.pkts.push((first as u32, end as u32, slots));
-            }
-            job.conv = used as u32;
-            used += 1;
-        }
-        src.sw.add_u64(entry(src.idx) + E_TX_BAD, bad);
-    }
-
     /// The common batch, one flow: every packet has the same destination (one port, or a
     /// flood), so every job takes the whole batch in order and no per-port lists are built.
     /// Returns false (nothing planned) for any other batch.
@@ -446,168 +382,6 @@ impl TxCtx {
                 }
             }
         }
-    }
-
-    /// The lossless delivery of `self.jobs`: with the locks of every destination ring held
-    /// at once (taken in port/ring order, so two lossless senders cannot deadlock), find the
-    /// first packet that does not fit one of its destinations that still holds us (`cut`),
-    /// reserve everything before it, then copy and publish as [`deliver`] does. A packet is
-    /// thus delivered to all its destinations or to none, and is never duplicated on retry.
-    fn dispatch_lossless(&mut self, src: &Sender) -> usize {
-        let nft = self.ft.len();
-        self.jobs.sort_unstable_by_key(|j| (j.peer, j.ring));
-        if self.holds.len() > 16 {
-            // Forget rings of ports that are gone.
-            let peers = &self.peers;
-            self.holds
-                .retain(|h| peers.find_exact(h.key.idx, h.key.gen).is_some());
-        }
-        // Per job: how many of its packets fit.
-        let mut fits: Vec<usize> = Vec::with_capacity(self.jobs.len());
-        let mut cut = nft;
-        let mut blocker = None;
-        let mut held = lock::Held::new(src.tid);
-        for job in &self.jobs {
-            let peer = &self.peers.list[job.peer];
-            let (pm, n) = (peer.mem, peer.layout.config.rx_slots);
-            let rs = peer.priv_layout.rx(job.ring);
-            held.take(pm, rs + RX_LOCK);
-            advance(&pm, rs, n, src.tid);
-            let hwcur = pm.load_u32(rs + RX_HWCUR, Acquire);
-            let space = ring_space(&pm, rs, n, hwcur);
-            let load = Load::of(job, &self.lists, &self.ft, &self.frags, &self.convs);
-            let pkts = load.pkts();
-            let mut slots = 0u32;
-            let mut fit = pkts.len();
-            for k in 0..pkts.len() {
-                let f = load.slots(k);
-                if slots + f > space {
-                    fit = k;
-                    break;
-                }
-                slots += f;
-            }
-            let key = DstKey {
-                idx: peer.idx,
-                gen: peer.gen,
-                ring: job.ring,
-            };
-            if fit == pkts.len() {
-                if !self.holds.is_empty() {
-                    forget_hold(&mut self.holds, key);
-                }
-            } else if hold(&mut self.holds, key, hwcur, peer.owner) {
-                let first = pkts[fit] as usize;
-                if first < cut {
-                    cut = first;
-                    blocker = Some(Blocker { key, hwcur });
-                }
-            }
-            fits.push(fit);
-        }
-        // Reserve what comes before the cut (for a given-up ring: what fits, the rest drops).
-        // Per job: (first slot, lease, packets taken, packets dropped, slots reserved).
-        let mut plan = Vec::with_capacity(self.jobs.len());
-        for (job, &fit) in self.jobs.iter().zip(&fits) {
-            let peer = &self.peers.list[job.peer];
-            let (pm, n) = (peer.mem, peer.layout.config.rx_slots);
-            let rs = peer.priv_layout.rx(job.ring);
-            let load = self.load(job);
-            let before = load.pkts().partition_point(|&i| (i as usize) < cut);
-            let taken = fit.min(before);
-            let slots: u32 = (0..taken).map(|k| load.slots(k)).sum();
-            let (start, lease) = if slots > 0 {
-                reserve(&pm, rs, n, src.tid, slots)
-            } else {
-                (0, 0)
-            };
-            plan.push((start, lease, taken, before - taken, slots));
-        }
-        drop(held);
-        // Copy and publish outside the locks.
-        for (job, &(start, lease, taken, dropped, slots)) in self.jobs.iter().zip(&plan) {
-            let peer = &self.peers.list[job.peer];
-            let load = self.load(job);
-            let rs = peer.priv_layout.rx(job.ring);
-            if slots > 0 {
-                let (frames, bytes) = load.copy(src, peer, job.ring, start, taken);
-                complete(src, peer, rs, lease, frames, bytes);
-            } else if taken < load.pkts().len() {
-                // Full: a receiver asleep with slots its consumer has since given back syncs.
-                wake_receiver(&peer.mem, rs);
-            }
-            if dropped > 0 {
-                account_drops(&src.sw, peer.idx, dropped as u64);
-            }
-        }
-        self.blocker = blocker;
-        cut
-    }
-}
-
-/// Whether the full destination `key` (whose `hwcur` is now `hwcur`) still holds a lossless
-/// sender: a new or moving one does; one whose owner `owner` is dead, or that freed nothing
-/// for [`HOLD_MAX`], is given up (logged once) until its `hwcur` moves again.
-fn hold(holds: &mut Vec<Hold>, key: DstKey, hwcur: u32, owner: u32) -> bool {
-    let now = Instant::now();
-    let give_up = |reason: &str| {
-        log::warn!(
-            "lossless: port {} ring {}: {reason}, dropping what does not fit until it frees slots",
-            key.idx,
-            key.ring
-        );
-    };
-    match holds.iter_mut().find(|h| h.key == key) {
-        Some(h) if h.hwcur != hwcur => {
-            if h.released {
-                log::info!(
-                    "lossless: port {} ring {} frees slots again",
-                    key.idx,
-                    key.ring
-                );
-            }
-            (h.hwcur, h.since, h.released) = (hwcur, now, false);
-            true
-        }
-        Some(h) if h.released => false,
-        Some(h) => {
-            if !sys::alive(owner) {
-                give_up("receiver process gone");
-            } else if now.duration_since(h.since) >= HOLD_MAX {
-                give_up("receiver freed nothing for 1 s");
-            } else {
-                return true;
-            }
-            h.released = true;
-            false
-        }
-        None => {
-            let alive = sys::alive(owner);
-            if !alive {
-                give_up("receiver process gone");
-            }
-            holds.push(Hold {
-                key,
-                hwcur,
-                since: now,
-                released: !alive,
-            });
-            alive
-        }
-    }
-}
-
-/// A destination ring had room for everything: it no longer holds anyone.
-fn forget_hold(holds: &mut Vec<Hold>, key: DstKey) {
-    if let Some(p) = holds.iter().position(|h| h.key == key) {
-        if holds[p].released {
-            log::info!(
-                "lossless: port {} ring {} frees slots again",
-                key.idx,
-                key.ring
-            );
-        }
-        holds.swap_remove(p);
     }
 }
 
@@ -755,103 +529,6 @@ fn deliver(src: &Sender, peer: &Peer, rx: u32, load: Load) {
     // 3. Complete the lease and publish in order.
     complete(src, peer, rs, lease, frames, bytes);
     account_drops(&src.sw, peer.idx, (total - taken) as u64);
-}
-
-/// What one job delivers to its destination ring.
-#[derive(Clone, Copy)]
-enum Load<'a> {
-    /// Packets of the batch as they are (`pkts` index `ft`).
-    Direct {
-        pkts: &'a [u32],
-        ft: &'a [BatchPacket],
-        frags: &'a [(usize, u16)],
-    },
-    /// The same packets converted for the destination's virtio-net header.
-    Converted { pkts: &'a [u32], conv: &'a Conv },
-}
-
-impl<'a> Load<'a> {
-    /// What `job` delivers, from the batch's lists.
-    fn of(
-        job: &Job,
-        lists: &'a [u32],
-        ft: &'a [BatchPacket],
-        frags: &'a [(usize, u16)],
-        convs: &'a [Conv],
-    ) -> Load<'a> {
-        let pkts = &lists[job.start as usize..job.end as usize];
-        match job.conv {
-            NO_CONV => Load::Direct { pkts, ft, frags },
-            index => Load::Converted {
-                pkts,
-                conv: &convs[index as usize],
-            },
-        }
-    }
-
-    /// The packets (positions in the batch, ascending).
-    fn pkts(&self) -> &'a [u32] {
-        match *self {
-            Load::Direct { pkts, .. } | Load::Converted { pkts, .. } => pkts,
-        }
-    }
-
-    /// Destination slots packet `k` (of [`Load::pkts`]) takes.
-    #[inline(always)]
-    fn slots(&self, k: usize) -> u32 {
-        match *self {
-            Load::Direct { pkts, ft, .. } => ft[pkts[k] as usize].nfrags as u32,
-            Load::Converted { conv, .. } => conv.pkts[k].2,
-        }
-    }
-
-    /// Copies packets `0..count` into RX ring `rx` of `peer` from slot `start` on
-    /// (reserved). Returns the frames and bytes the receiver gets.
-    fn copy(&self, src: &Sender, peer: &Peer, rx: u32, start: u32, count: usize) -> (u64, u64) {
-        match *self {
-            Load::Direct { pkts, ft, frags } => {
-                let bytes = copy_packets(src, peer, rx, start, &pkts[..count], ft, frags);
-                (count as u64, bytes)
-            }
-            Load::Converted { conv, .. } => copy_converted(peer, rx, start, conv, count),
-        }
-    }
-}
-
-/// Copies the converted frames of packets `0..count` of `conv` into RX ring `rx` of `peer`
-/// from slot `start` on, each frame over as many slots as the destination's buffers need
-/// (MOREFRAG on all but its last). Returns the frames and bytes delivered.
-fn copy_converted(peer: &Peer, rx: u32, start: u32, conv: &Conv, count: usize) -> (u64, u64) {
-    let n = peer.layout.config.rx_slots;
-    let rxr = RingView::new(peer.mem, peer.layout.rx_ring_offset(rx), n);
-    let buf = peer.layout.config.buf_size.max(1) as usize;
-    let (mut k, mut frames, mut bytes) = (start, 0u64, 0u64);
-    for &(first, end, _) in &conv.pkts[..count] {
-        for f in first..end {
-            let frame = conv.out.get(f as usize);
-            let pieces = frame.len().div_ceil(buf).max(1);
-            for (p, piece) in frame
-                .chunks(buf)
-                .chain(std::iter::once(&[][..]))
-                .take(pieces)
-                .enumerate()
-            {
-                let flags = if p + 1 < pieces { slot::F_MOREFRAG } else { 0 };
-                let d = rxr.slot(k);
-                match peer.layout.buf_offset(d.buf_idx()) {
-                    Some(dofs) => {
-                        peer.mem.write_bytes(dofs, piece);
-                        d.set_len_flags(piece.len() as u16, flags);
-                    }
-                    None => d.set_len_flags(0, flags),
-                }
-                k = ring::next(k, n);
-            }
-            frames += 1;
-            bytes += frame.len() as u64;
-        }
-    }
-    (frames, bytes)
 }
 
 /// Wakes the receiver of ring state `rs` if it sleeps waiting for arrivals (need-kick set).
