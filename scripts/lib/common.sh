@@ -1,4 +1,5 @@
-# scripts/lib/common.sh — shared by scripts/test, scripts/demo and scripts/bench (bash).
+# scripts/lib/common.sh — shared by the bash scripts: scripts/test, scripts/soak, scripts/demo,
+# scripts/bench*, scripts/nested and guest-images/build.
 # Provides: say, die, apt_install, ensure_tools and ensure_debs (apt-get installs what is missing
 # when root), build_release.
 
@@ -85,6 +86,6 @@ prepare_nested_job() {
   trap 'rm -rf "$NESTED_JOB"' EXIT
   cp "$ROOT/target/release/ptvmm" "$ROOT/target/release/ptvmm-pktgen" \
     "$ROOT/target/release/ptvmm-vale-ctl" \
-    "$ROOT/tests/nested/lib.sh" "$ROOT/.cache/guest/bzImage" \
+    "$ROOT/tests/nested/lib.sh" "$ROOT/tests/nested/guest-lib.sh" "$ROOT/.cache/guest/bzImage" \
     "$ROOT/.cache/guest/initramfs.cpio.gz" "$NESTED_JOB/"
 }

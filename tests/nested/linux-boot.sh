@@ -4,16 +4,15 @@
 # guest's init reports what the kernel sees. Each check prints "ok - name" or "not ok - name";
 # the last line is "N passed, M failed" and the exit status is the failure count.
 # Expects in the current folder: lib.sh (tests/nested/lib.sh), ptvmm, bzImage, initramfs.cpio.gz.
-. ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
+. ./lib.sh   # check helpers, BOOT_CMDLINE, use_shm_dir, shm_empty (tests/nested/lib.sh)
 
-BASE='console=ttyS0 quiet reboot=k panic=-1'
-# run_guest CPUS CMD: boots a guest that runs CMD, leaves its console in $out and status in $rc.
-# run_guest CPUS CMD [PTVMM OPTIONS...]
+# run_guest CPUS CMD [PTVMM OPTIONS...]: boots a guest that runs CMD, leaves its console in $out
+# and status in $rc.
 run_guest() {
   _cpus=$1 _cmd=$2; shift 2
   # A guest that hangs must fail its checks with its console shown, not stall the harness.
   out=$(timeout 120 ./ptvmm --kernel bzImage --initrd initramfs.cpio.gz --memory 256 --cpus "$_cpus" \
-        --cmdline "$BASE -- $_cmd" "$@" </dev/null 2>&1)
+        --cmdline "$BOOT_CMDLINE -- $_cmd" "$@" </dev/null 2>&1)
   rc=$?
   echo "$out" | sed 's/^/    | /' | tail -n 25
 }
@@ -45,8 +44,7 @@ run_guest 1 'reboot -f'
 check "guest reboot (reboot=k, i8042 reset) ends ptvmm with status 0 (got $rc)" test "$rc" -eq 0
 
 # The ptnet NIC: both PCI functions enumerate with their ids, BARs and MSI-X capability.
-export PTVMM_SHM_DIR=/tmp/shm
-mkdir -p "$PTVMM_SHM_DIR"
+use_shm_dir
 run_guest 1 'ptvmm-pci-report' --netmap vale0:1
 memdev=$(echo "$out" | grep '^PCI .* id=0x1b36:0x000c' | tail -n1)
 nic=$(echo "$out" | grep '^PCI .* id=0x1b36:0x000d' | tail -n1)
@@ -61,7 +59,6 @@ check "ptnet: NIC has BAR0 (I/O) and BAR2 (MSI-X) assigned" \
 check "ptnet: NIC has an MSI-X capability" has "$nic" "msix=1"
 check "ptnet: no PCI resource errors in dmesg" has "$out" "PCI-ERRORS 0"
 check "ptnet: guest with --netmap powers off cleanly (got $rc)" test "$rc" -eq 0
-check "ptnet: the VALE port is removed after ptvmm exits" test -z "$(ls "$PTVMM_SHM_DIR")"
+check "ptnet: the VALE port is removed after ptvmm exits" shm_empty
 
-echo "$pass passed, $fail failed"
-exit "$fail"
+report_and_exit

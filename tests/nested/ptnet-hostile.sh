@@ -18,72 +18,58 @@
 # no file is left in PTVMM_SHM_DIR and no ptvmm process remains.
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
 # exit status is the failure count.
-# Expects in the current folder: lib.sh, ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
+# Expects in the current folder: lib.sh and guest-lib.sh (tests/nested/), ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz (with
 # bin/ptnet-hostile, lib/modules/ptnet.ko and bin/pkt-gen), e.g.
 #   scripts/nested -c 3 -t 420 DIR tests/nested/ptnet-hostile.sh
 # HOSTILE_SEED picks the garbage (default: the time; printed, so a failure can be replayed).
-. ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
+. ./lib.sh   # checks, guest scripts and initrds, boot_guest, host_rx, waiting (tests/nested/lib.sh)
 
-BASE=$GUEST_CMDLINE
-export PTVMM_SHM_DIR=/tmp/shm
-mkdir -p "$PTVMM_SHM_DIR"
-BAD='[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection'
+use_shm_dir
 SEED=${HOSTILE_SEED:-$(date +%s)}
 HOSTILE_SECS=45
 Y_N=10000 Y_RATE=5000     # Y -> host: 2 s
 H_N=10000 H_RATE=5000     # host -> Y: 2 s
 echo "    hostile seed $SEED (HOSTILE_SEED=$SEED replays it)"
 
-mkdir -p z/ptnet-test
-cat >z/ptnet-test/x.sh <<END_X
+guest_script gxy x.sh <<'EOF'
 # Guest X: no driver; the hostile program against the NIC, then poweroff.
-echo "X-DRIVER \$(ls /sys/bus/pci/drivers 2>/dev/null | grep -c ptnet)"
-ptnet-hostile $HOSTILE_SECS $SEED; echo "X-HOSTILERC \$?"
-END_X
-cat >z/ptnet-test/y.sh <<END_Y
+. /test/lib.sh
+echo "X-DRIVER $(ls /sys/bus/pci/drivers 2>/dev/null | grep -c ptnet)"
+ptnet-hostile "$HOSTILE_SECS" "$SEED"; echo "X-HOSTILERC $?"
+EOF
+guest_script gxy y.sh <<'EOF'
 # Guest Y: paced traffic both ways through /dev/ptnet0 while X is hostile.
+. /test/lib.sh
 dmesg -c >/dev/null
-insmod /lib/modules/ptnet.ko; echo "Y-INSMOD \$?"
-timeout 60 pkt-gen -i ptnet0 -f tx -n $Y_N -R $Y_RATE >/tmp/tx.log 2>&1; echo "Y-TXRC \$?"
+insmod /lib/modules/ptnet.ko; echo "Y-INSMOD $?"
+timeout 60 pkt-gen -i ptnet0 -f tx -n "$Y_N" -R "$Y_RATE" >/tmp/tx.log 2>&1; echo "Y-TXRC $?"
 sed 's/^/Y-TX: /' /tmp/tx.log
-timeout -s INT 12 pkt-gen -i ptnet0 -f rx >/tmp/rx.log 2>&1 & p=\$!
-i=0; while [ \$i -lt 60 ] && ! grep -q ready /tmp/rx.log; do sleep 1; i=\$((i+1)); done
-echo "Y-RX-READY \$(grep -c ready /tmp/rx.log)"
-wait \$p; echo "Y-RXRC \$?"
+timeout -s INT 12 pkt-gen -i ptnet0 -f rx >/tmp/rx.log 2>&1 & p=$!
+wait_ready /tmp/rx.log
+echo "Y-RX-READY $(grep -c ready /tmp/rx.log)"
+wait $p; echo "Y-RXRC $?"
 sed 's/^/Y-RX: /' /tmp/rx.log | grep -v 'pps ('
-rmmod ptnet; echo "Y-RMMOD \$?"
-echo "Y-BAD \$(dmesg | grep -cE '$BAD')"
-dmesg | grep -E '$BAD' | head -n 20 | sed "s/^/Y-OOPS /"
-END_Y
-(cd z && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >test-xy.cpio
-cat test-xy.cpio initramfs.cpio.gz >initrd-xy
-
-# wait_for FILE PATTERN SECONDS PID: until FILE has PATTERN, PID is gone or the time is up.
-wait_for() {
-  _i=0
-  while [ $_i -lt "$3" ] && ! grep -q "$2" "$1" && kill -0 "$4" 2>/dev/null; do
-    sleep 1; _i=$((_i + 1))
-  done
-}
+rmmod ptnet; echo "Y-RMMOD $?"
+report_bad Y
+EOF
+guest_vars gxy HOSTILE_SECS SEED Y_N Y_RATE
+pack_initrd gxy initrd-xy
 
 t0=$(date +%s)
-timeout 200 ./ptvmm-pktgen -i vale9:3 -f rx -T 60000 </dev/null >hrx.log 2>&1 &
-hrx=$!
-wait_for hrx.log ready 20 $hrx
-vm 150 1 --kernel bzImage --initrd initrd-xy --memory 256 --netmap vale9:1 \
-  --mac 02:00:00:00:00:1a --cmdline "$BASE -- sh /ptnet-test/x.sh" </dev/null >x.log 2>&1 &
+host_rx hrx.log -i vale9:3 -f rx -T 60000
+hrx=$HOST_RX
+boot_guest 150 initrd-xy x.sh vale9:1 02:00:00:00:00:1a >x.log 2>&1 &
 xpid=$!
 # Y boots once X's garbage runs, and sends at once.
 wait_for x.log 'PTNET-HOSTILE nic=' 90 $xpid
 x_started=$(date +%s)
-vm 150 1 --kernel bzImage --initrd initrd-xy --memory 256 --netmap vale9:2 \
-  --mac 02:00:00:00:00:1b --cmdline "$BASE -- sh /ptnet-test/y.sh" </dev/null >y.log 2>&1 &
+boot_guest 150 initrd-xy y.sh vale9:2 02:00:00:00:00:1b >y.log 2>&1 &
 ypid=$!
 wait_for y.log 'Y-TXRC' 90 $ypid
 sleep 1
 kill -INT $hrx; wait $hrx; hrc=$?
 wait_for y.log 'Y-RX-READY 1' 60 $ypid
-timeout 60 ./ptvmm-pktgen -i vale9:4 -f tx -n $H_N -R $H_RATE </dev/null >htx.log 2>&1; htc=$?
+host_pktgen htx.log -i vale9:4 -f tx -n $H_N -R $H_RATE; htc=$?
 # Was X still at it when Y's traffic ended?
 x_busy=$(grep -c 'PTNET-HOSTILE-DONE' x.log)
 x_busy_for=$(( $(date +%s) - x_started ))
@@ -93,13 +79,13 @@ echo "    (guests ran $(( $(date +%s) - t0 )) s)"
 sleep 1
 left=$(ls "$PTVMM_SHM_DIR")
 procs=$(for p in /proc/[0-9]*; do tr '\0' ' ' <"$p/cmdline" 2>/dev/null; echo; done | grep -c '^\./[p]tvmm ')
-x=$(tr -d '\r' <x.log); y=$(tr -d '\r' <y.log)
-echo "$x" | grep -E '^(X-|PTNET-HOSTILE)' | sed 's/^/    X| /'
-echo "$y" | grep -E '^Y-' | sed 's/^/    Y| /'
-grep -E 'ready|Sent|Received|Verified|rror' hrx.log htx.log | sed 's/^/    host| /'
+x=$(console x.log); y=$(console y.log)
+echo "$x" | grep -E '^(X-|PTNET-HOSTILE)' | show X
+echo "$y" | grep -E '^Y-' | show Y
+grep -E 'ready|Sent|Received|Verified|rror' hrx.log htx.log | show host
 # X's ptvmm log: what it said about the garbage (warnings), counted by kind.
 echo "$x" | grep -E '^\[[^ ]*Z (WARN|ERROR)' | sed 's/^\[[^ ]* //; s/0x[0-9a-f]*/N/g; s/([0-9]* /(N /' |
-  sort | uniq -c | sort -rn | head -n 12 | sed 's/^/    X-log| /'
+  sort | uniq -c | sort -rn | head -n 12 | show X-log
 
 done_line=$(echo "$x" | grep '^PTNET-HOSTILE-DONE' | tail -n1)
 # n KEY: the count KEY= of the hostile program's summary line.
@@ -139,12 +125,7 @@ check "guest Y: rmmod clean, no oops, powers off cleanly (ptvmm status $yrc)" \
   test "$(val "$y" Y-RMMOD)" = 0 -a "$(val "$y" Y-BAD)" = 0 -a "$yrc" = 0
 check "no file left in PTVMM_SHM_DIR after everything exited ($left)" test -z "$left"
 check "no ptvmm process left ($procs)" test "$procs" = 0
-if [ "$xrc" != 0 ] || [ -z "$done_line" ]; then
-  echo "    --- guest X console (last 40 lines) ---"; echo "$x" | tail -n 40 | sed 's/^/    | /'
-fi
-if [ "$yrc" != 0 ] || ! has "$y" "PTVMM-CMD-EXIT 0"; then
-  echo "    --- guest Y console (last 40 lines) ---"; echo "$y" | tail -n 40 | sed 's/^/    | /'
-fi
+if [ "$xrc" != 0 ] || [ -z "$done_line" ]; then show_tail X "$x" 40; fi
+if [ "$yrc" != 0 ] || ! has "$y" "PTVMM-CMD-EXIT 0"; then show_tail Y "$y" 40; fi
 
-echo "$pass passed, $fail failed"
-exit "$fail"
+report_and_exit

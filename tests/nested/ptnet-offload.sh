@@ -20,22 +20,19 @@
 # off and the ports are gone.
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
 # exit status is the failure count.
-# Expects in the current folder: lib.sh, ptvmm, ptvmm-vale-ctl, bzImage, initramfs.cpio.gz (with
+# Expects in the current folder: lib.sh and guest-lib.sh (tests/nested/), ptvmm, ptvmm-vale-ctl, bzImage, initramfs.cpio.gz (with
 # /lib/modules/ptnet.ko and /bin/ptnet-ctl), e.g.
 #   scripts/nested -c 3 -t 420 DIR tests/nested/ptnet-offload.sh
-. ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
+. ./lib.sh   # checks, guest scripts and initrds, boot_guest, waiting (tests/nested/lib.sh)
 
-BASE=$GUEST_CMDLINE
-export PTVMM_SHM_DIR=/tmp/shm
-mkdir -p "$PTVMM_SHM_DIR"
+use_shm_dir
 BIG=${OFFLOAD_MIB:-16}      # MiB A -> B (the two offloading guests); 64 takes ~3 min more here
 BACK=${BACK_MIB:-2}         # MiB B -> A at the same time
 MIX=${MIXED_MIB:-4}         # MiB each way between A and the guest without offloads
 RINGS="--netmap-rings 2"
 
-mkdir -p z/off-test
-cat >z/off-test/common.sh <<'END_C'
-BAD='[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection'
+# Shared by the three guests (sourced after /test/lib.sh); `data` also by the host (expect).
+guest_script go common.sh <<'EOF'
 up() { # up NAME IP [MODULE ARGS]: load the driver, eth0 up; report features and the probe line
   n=$1 ip=$2; shift 2
   dmesg -c >/dev/null
@@ -55,11 +52,11 @@ stats() { # stats NAME TAG: every driver counter and the stack's totals, as NAME
   done
   dmesg | grep -F "virtio-net header" | head -n 3 | sed "s/^/$1-$2-HDR /"
 }
-# data MIB: the streams' bytes, MIB MiB of /off-test/r (1 MiB + 7 random bytes from the host, so
+# data MIB: the streams' bytes, MIB MiB of /test/r (1 MiB + 7 random bytes from the host, so
 # the stream does not repeat on a round boundary) over and over. The host computes their md5
 # (the guests only send them), the receivers the md5 of what arrived.
 data() {
-  f=${PATTERN:-/off-test/r} i=0
+  f=${PATTERN:-/test/r} i=0
   while [ $i -lt $(( $1 / 8 + 1 )) ]; do cat "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f"; i=$((i+1)); done |
     head -c $(( $1 * 1048576 ))
 }
@@ -82,83 +79,82 @@ recv() { # recv NAME TAG PORT: one stream on PORT; NAME-TAG-GOT bytes md5
 }
 finish() { # finish NAME
   ip link set eth0 down; rmmod ptnet; echo "$1-RMMOD $?"
-  echo "$1-BAD $(dmesg | grep -cE "$BAD")"
-  dmesg | grep -E "$BAD" | head -n 20 | sed "s/^/$1-OOPS /"
+  report_bad "$1"
 }
 waitfor() { # waitfor IP: until it answers a ping
   i=0; while [ $i -lt 120 ] && ! ping -c 1 -W 1 "$1" >/dev/null 2>&1; do i=$((i+1)); done
 }
-END_C
-cat >z/off-test/a.sh <<END_A
+EOF
+guest_script go a.sh <<'EOF'
 # Guest A (10.0.0.1, vale5:1): offloads. Streams with B, then with C.
-. /off-test/common.sh
+. /test/lib.sh; . /test/common.sh
 up A 10.0.0.1
 waitfor 10.0.0.2
 stats A before
 # 1. one stream each way with B, at the same time (B's shorter)
-recv A ab 5002 >/tmp/recv-ab & rp=\$!
-send A ab 10.0.0.2 5001 $BIG
-wait \$rp; cat /tmp/recv-ab
+recv A ab 5002 >/tmp/recv-ab & rp=$!
+send A ab 10.0.0.2 5001 "$BIG"
+wait $rp; cat /tmp/recv-ab
 stats A big
 # 2. short streams (1 MiB) to B until both TX queues carried TCP (the queue follows the
 #    socket's random hash): at least 2, at most 16; B counts them on port 5003, an empty one ends.
 k=0
-while [ \$k -lt 16 ]; do
-  k=\$((k+1))
-  send A q\$k 10.0.0.2 5003 1
-  [ \$k -ge 2 ] && [ "\$(counter tx0_csum)" -gt 0 ] && [ "\$(counter tx1_csum)" -gt 0 ] && break
+while [ $k -lt 16 ]; do
+  k=$((k+1))
+  send A q$k 10.0.0.2 5003 1
+  [ $k -ge 2 ] && [ "$(counter tx0_csum)" -gt 0 ] && [ "$(counter tx1_csum)" -gt 0 ] && break
 done
-echo "A-QUEUE-STREAMS \$k"
-i=0; until timeout 10 nc 10.0.0.2 5003 </dev/null >/dev/null 2>&1 || [ \$i -ge 30 ]; do i=\$((i+1)); sleep 1; done
+echo "A-QUEUE-STREAMS $k"
+i=0; until timeout 10 nc 10.0.0.2 5003 </dev/null >/dev/null 2>&1 || [ $i -ge 30 ]; do i=$((i+1)); sleep 1; done
 stats A queues
 # 3. one stream each way with C (no offloads) at the same time; C waits for a knock on 5008
 waitfor 10.0.0.3
-i=0; until timeout 10 nc 10.0.0.3 5008 </dev/null >/dev/null 2>&1 || [ \$i -ge 30 ]; do i=\$((i+1)); sleep 1; done
-recv A ac 5005 >/tmp/recv-ac & rp=\$!
-send A ac 10.0.0.3 5004 $MIX
-wait \$rp; cat /tmp/recv-ac
+i=0; until timeout 10 nc 10.0.0.3 5008 </dev/null >/dev/null 2>&1 || [ $i -ge 30 ]; do i=$((i+1)); sleep 1; done
+recv A ac 5005 >/tmp/recv-ac & rp=$!
+send A ac 10.0.0.3 5004 "$MIX"
+wait $rp; cat /tmp/recv-ac
 stats A mixed
-ping -c 3 -W 5 10.0.0.3 >/dev/null 2>&1; echo "A-PING-C \$?"
+ping -c 3 -W 5 10.0.0.3 >/dev/null 2>&1; echo "A-PING-C $?"
 # tell B and C we are done (they stay up meanwhile: A's streams need them)
 timeout 10 nc 10.0.0.2 5009 </dev/null >/dev/null 2>&1
 timeout 10 nc 10.0.0.3 5009 </dev/null >/dev/null 2>&1
 finish A
-END_A
-cat >z/off-test/b.sh <<END_B
+EOF
+guest_script go b.sh <<'EOF'
 # Guest B (10.0.0.2, vale5:2): offloads. One stream each way with A, then A's short streams.
-. /off-test/common.sh
+. /test/lib.sh; . /test/common.sh
 up B 10.0.0.2
 waitfor 10.0.0.1
-recv B ab 5001 >/tmp/recv-ab & rp=\$!
-send B ab 10.0.0.1 5002 $BACK
-wait \$rp; cat /tmp/recv-ab
+recv B ab 5001 >/tmp/recv-ab & rp=$!
+send B ab 10.0.0.1 5002 "$BACK"
+wait $rp; cat /tmp/recv-ab
 k=0
-while [ \$k -lt 17 ]; do
-  k=\$((k+1)); r=\$(recv B q\$k 5003); echo "\$r"
-  case "\$r" in *" 0 d41d8cd98f00b204e9800998ecf8427e") break;; esac
+while [ $k -lt 17 ]; do
+  k=$((k+1)); r=$(recv B q$k 5003); echo "$r"
+  case "$r" in *" 0 d41d8cd98f00b204e9800998ecf8427e") break;; esac
 done
 stats B queues
 timeout 200 nc -l -p 5009 </tmp/hold >/dev/null
 finish B
-END_B
-cat >z/off-test/c.sh <<END_C2
+EOF
+guest_script go c.sh <<'EOF'
 # Guest C (10.0.0.3, vale5:3): ptnet.ko vnet_hdr=0, no offloads. One stream each way with A.
-. /off-test/common.sh
+. /test/lib.sh; . /test/common.sh
 up C 10.0.0.3 vnet_hdr=0
 stats C before
 timeout 330 nc -l -p 5008 </tmp/hold >/dev/null
-recv C ac 5004 >/tmp/recv-ac & rp=\$!
-send C ac 10.0.0.1 5005 $MIX
-wait \$rp; cat /tmp/recv-ac
+recv C ac 5004 >/tmp/recv-ac & rp=$!
+send C ac 10.0.0.1 5005 "$MIX"
+wait $rp; cat /tmp/recv-ac
 stats C mixed
 timeout 250 nc -l -p 5009 </tmp/hold >/dev/null
 finish C
-END_C2
-head -c 1048583 /dev/urandom >z/off-test/r
+EOF
+head -c 1048583 /dev/urandom >go/test/r
+guest_vars go BIG BACK MIX
+pack_initrd go initrd-off
 # expect MIB: "bytes md5" of what the guests' `data MIB` sends (their function, run here)
-expect() { echo "$(( $1 * 1048576 )) $(PATTERN=z/off-test/r; . z/off-test/common.sh; data "$1" | md5sum | cut -c1-32)"; }
-(cd z && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >off.cpio
-cat off.cpio initramfs.cpio.gz >initrd-off
+expect() { echo "$(( $1 * 1048576 )) $(PATTERN=go/test/r; . go/test/common.sh; data "$1" | md5sum | cut -c1-32)"; }
 
 # The host's view of the ports while the guests run (the last listing before they go).
 (while [ ! -f vale.stop ]; do
@@ -166,10 +162,8 @@ cat off.cpio initramfs.cpio.gz >initrd-off
    sleep 1; done) &
 vpid=$!
 t0=$(date +%s)
-guest() { # guest NAME PORT MAC: boot one guest, its console in NAME.log
-  vm 360 1 --kernel bzImage --initrd initrd-off --memory 256 --netmap "vale5:$2,offloads" $RINGS \
-    --mac "$3" --cmdline "$BASE -- sh /off-test/$1.sh" </dev/null >"$1.log" 2>&1
-}
+# guest NAME PORT MAC: boot one offloading guest on vale5, its console in NAME.log
+guest() { boot_guest 360 initrd-off "$1.sh" "vale5:$2,offloads" "$3" $RINGS >"$1.log" 2>&1; }
 guest b 2 02:00:00:00:00:0b & bpid=$!
 guest c 3 02:00:00:00:00:0c & cpid=$!
 guest a 1 02:00:00:00:00:0a; arc=$?
@@ -177,15 +171,13 @@ wait $bpid; brc=$?
 wait $cpid; crc=$?
 touch vale.stop; wait $vpid
 echo "    (guests ran $(( $(date +%s) - t0 )) s)"
-a=$(tr -d '\r' <a.log) b=$(tr -d '\r' <b.log) c=$(tr -d '\r' <c.log)
+a=$(console a.log) b=$(console b.log) c=$(console c.log)
 for g in A B C; do
   eval "t=\$$(echo $g | tr ABC abc)"
-  echo "$t" | grep -E "^$g-" | grep -vE "^$g-FEATURE|^$g-[a-z]+-STAT (rx|tx)[01]_(kicks|irqs|polls)" | sed "s/^/    $g| /"
-  if [ "$(val "$t" "$g-INSMOD")" != 0 ] || ! has "$t" "PTVMM-CMD-EXIT 0"; then
-    echo "    --- guest $g console (last 30 lines) ---"; echo "$t" | tail -n 30 | sed 's/^/    | /'
-  fi
+  echo "$t" | grep -E "^$g-" | grep -vE "^$g-FEATURE|^$g-[a-z]+-STAT (rx|tx)[01]_(kicks|irqs|polls)" | show $g
+  ran_through $g "$t" || show_tail $g "$t" 30
 done
-[ -f vale.last ] && sed 's/^/    host| /' vale.last
+[ -f vale.last ] && show host <vale.last
 
 feat() { echo "$1" | sed -n "s/^$2-FEATURE $3 //p"; }     # feat TEXT GUEST NAME: on|off...
 st() { val "$1" "$2-STAT $3"; }                            # st TEXT GUEST-TAG NAME
@@ -257,7 +249,6 @@ echo "    (host: A's port sent $(echo "$hl" | awk '{print $8}') bytes in $(echo 
 check "rmmod clean in A, B and C, no oops/BUG/WARNING" \
   test "$(val "$a" A-RMMOD)$(val "$b" B-RMMOD)$(val "$c" C-RMMOD)$(val "$a" A-BAD)$(val "$b" B-BAD)$(val "$c" C-BAD)" = 000000
 check "all three guests power off cleanly (ptvmm status A $arc, B $brc, C $crc)" test "$arc$brc$crc" = 000
-check "the vale5 ports are removed after the guests exit" test -z "$(ls "$PTVMM_SHM_DIR")"
+check "the vale5 ports are removed after the guests exit" shm_empty
 
-echo "$pass passed, $fail failed"
-exit "$fail"
+report_and_exit

@@ -11,20 +11,18 @@
 # counts frames the driver took, would hang on a queue left stopped).
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
 # exit status is the failure count.
-# Expects in the current folder: lib.sh, ptvmm, bzImage, initramfs.cpio.gz (with
+# Expects in the current folder: lib.sh and guest-lib.sh (tests/nested/), ptvmm, bzImage, initramfs.cpio.gz (with
 # /lib/modules/ptnet.ko, /lib/modules/pktgen.ko and /bin/ptnet-ctl), e.g.
 #   scripts/nested -c 3 -t 420 DIR tests/nested/ptnet-stack.sh
-. ./lib.sh   # pass/fail counters, ok, not_ok, check, has, val
+. ./lib.sh   # checks, guest scripts and initrds, boot_guest, waiting (tests/nested/lib.sh)
 
-BASE=$GUEST_CMDLINE
-export PTVMM_SHM_DIR=/tmp/shm
-mkdir -p "$PTVMM_SHM_DIR"
-BAD='[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection'
+use_shm_dir
 N=${STACK_FRAMES:-50000}
+SLOTS=16
+RINGS="--netmap-rings 2 --netmap-slots $SLOTS"
 
-mkdir -p y/stack-test
 # Shared by both guests: bring eth0 up with an address; print the counters.
-cat >y/stack-test/common.sh <<'END_C'
+guest_script gs common.sh <<'EOF'
 up() { # up NAME IP
   dmesg -c >/dev/null
   insmod /lib/modules/ptnet.ko; echo "$1-INSMOD $?"
@@ -40,13 +38,12 @@ stats() { # stats NAME: the driver's counters as NAME-STAT lines, and the stack'
 }
 finish() { # finish NAME
   ip link set eth0 down; rmmod ptnet; echo "$1-RMMOD $?"
-  echo "$1-BAD $(dmesg | grep -cE '[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection')"
-  dmesg | grep -E '[O]ops|[B]UG:|[W]ARNING:|[C]all Trace|[G]eneral protection' | head -n 20 | sed "s/^/$1-OOPS /"
+  report_bad "$1"
 }
-END_C
-cat >y/stack-test/e.sh <<'END_E'
+EOF
+guest_script gs e.sh <<'EOF'
 # Guest E (10.0.0.5, vale3:3): receives; pings F when its rx count stood still for 3 s after the flood.
-. /stack-test/common.sh
+. /test/lib.sh; . /test/common.sh
 up E 10.0.0.5
 i=0; while [ $i -lt 120 ] && ! ping -c 1 -W 1 10.0.0.6 >/dev/null 2>&1; do i=$((i+1)); done
 echo "E-PEER $i"
@@ -60,58 +57,50 @@ done
 ping -c 3 -W 5 10.0.0.6 >/dev/null 2>&1; echo "E-PING $?"
 stats E
 finish E
-END_E
-cat >y/stack-test/f.sh <<END_F
+EOF
+guest_script gs f.sh <<'EOF'
 # Guest F (10.0.0.6, vale3:1): floods E with pktgen over both TX queues, then pings.
-. /stack-test/common.sh
+. /test/lib.sh; . /test/common.sh
 up F 10.0.0.6
-i=0; while [ \$i -lt 120 ] && ! ping -c 1 -W 1 10.0.0.5 >/dev/null 2>&1; do i=\$((i+1)); done
-echo "F-PEER \$i"
-insmod /lib/modules/pktgen.ko; echo "F-PKTGEN-INSMOD \$?"
+i=0; while [ $i -lt 120 ] && ! ping -c 1 -W 1 10.0.0.5 >/dev/null 2>&1; do i=$((i+1)); done
+echo "F-PEER $i"
+insmod /lib/modules/pktgen.ko; echo "F-PKTGEN-INSMOD $?"
 pg=/proc/net/pktgen
-echo "add_device eth0" >\$pg/kpktgend_0
+echo "add_device eth0" >$pg/kpktgend_0
 for c in "count $N" "pkt_size 60" "delay 0" "clone_skb 0" "burst 64" "queue_map_min 0" "queue_map_max 1" \
   "dst 10.0.0.5" "dst_mac 02:00:00:00:00:0e" "udp_dst_min 9" "udp_dst_max 9"; do
-  echo "\$c" >\$pg/eth0 || echo "F-PGERR \$c"
+  echo "$c" >$pg/eth0 || echo "F-PGERR $c"
 done
-timeout 200 sh -c "echo start >\$pg/pgctrl"; echo "F-PGRC \$?"
-sed -n 's/^Result: /F-RESULT /p; s/.*pkts-sofar: \([0-9]*\).*/F-SOFAR \1/p' \$pg/eth0
+timeout 200 sh -c "echo start >$pg/pgctrl"; echo "F-PGRC $?"
+sed -n 's/^Result: /F-RESULT /p; s/.*pkts-sofar: \([0-9]*\).*/F-SOFAR \1/p' $pg/eth0
 # ping E (tries: pings sent until the first reply; the flood may still fill E's ring at first)
-i=1; while [ \$i -lt 20 ] && ! ping -c 1 -W 1 10.0.0.5 >/dev/null 2>&1; do i=\$((i+1)); done
-echo "F-PING-TRIES \$i"
-ping -c 3 -W 5 10.0.0.5 >/dev/null 2>&1; echo "F-PING \$?"
+i=1; while [ $i -lt 20 ] && ! ping -c 1 -W 1 10.0.0.5 >/dev/null 2>&1; do i=$((i+1)); done
+echo "F-PING-TRIES $i"
+ping -c 3 -W 5 10.0.0.5 >/dev/null 2>&1; echo "F-PING $?"
 stats F
 # stay up until E has pinged back (E waits for its RX to stand still first): 3 more frames in
-n0=\$(cat /sys/class/net/eth0/statistics/rx_packets)
-i=0; while [ \$i -lt 60 ] && [ \$(cat /sys/class/net/eth0/statistics/rx_packets) -lt \$((n0 + 3)) ]; do
-  sleep 1; i=\$((i+1)); done
+n0=$(cat /sys/class/net/eth0/statistics/rx_packets)
+i=0; while [ $i -lt 60 ] && [ $(cat /sys/class/net/eth0/statistics/rx_packets) -lt $((n0 + 3)) ]; do
+  sleep 1; i=$((i+1)); done
 sleep 2
 rmmod pktgen
 finish F
-END_F
-(cd y && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >stack.cpio
-cat stack.cpio initramfs.cpio.gz >initrd-stack
+EOF
+guest_vars gs N
+pack_initrd gs initrd-stack
 
-SLOTS=16
-RINGS="--netmap-rings 2 --netmap-slots $SLOTS"
 t0=$(date +%s)
-vm 300 1 --kernel bzImage --initrd initrd-stack --memory 256 --netmap vale3:3 $RINGS \
-  --mac 02:00:00:00:00:0e --cmdline "$BASE -- sh /stack-test/e.sh" </dev/null >e.log 2>&1 &
+boot_guest 300 initrd-stack e.sh vale3:3 02:00:00:00:00:0e $RINGS >e.log 2>&1 &
 epid=$!
-vm 300 1 --kernel bzImage --initrd initrd-stack --memory 256 --netmap vale3:1 $RINGS \
-  --mac 02:00:00:00:00:0f --cmdline "$BASE -- sh /stack-test/f.sh" </dev/null >f.log 2>&1
+boot_guest 300 initrd-stack f.sh vale3:1 02:00:00:00:00:0f $RINGS >f.log 2>&1
 frc=$?
 wait $epid; erc=$?
 echo "    (guests ran $(( $(date +%s) - t0 )) s)"
-e=$(tr -d '\r' <e.log) f=$(tr -d '\r' <f.log)
-echo "$f" | grep -E '^F-' | sed 's/^/    F| /'
-echo "$e" | grep -E '^E-' | sed 's/^/    E| /'
-console() { # console NAME TEXT: the tail of a guest's console when it did not run through
-  if [ "$(val "$2" "$1-INSMOD")" != 0 ] || ! has "$2" "PTVMM-CMD-EXIT 0"; then
-    echo "    --- guest $1 console (last 30 lines) ---"; echo "$2" | tail -n 30 | sed 's/^/    | /'
-  fi
-}
-console E "$e"; console F "$f"
+e=$(console e.log) f=$(console f.log)
+echo "$f" | grep -E '^F-' | show F
+echo "$e" | grep -E '^E-' | show E
+ran_through E "$e" || show_tail E "$e" 30
+ran_through F "$f" || show_tail F "$f" 30
 stat() { val "$1" "$2-STAT $3"; }   # stat TEXT GUEST NAME
 
 check "both guests load ptnet.ko and bring eth0 up" \
@@ -139,7 +128,6 @@ echo "    (F's kicks: $(stat "$f" F tx0_kicks) + $(stat "$f" F tx1_kicks) for $N
 check "rmmod clean in both guests, no oops/BUG/WARNING" \
   test "$(val "$e" E-RMMOD)$(val "$f" F-RMMOD)$(val "$e" E-BAD)$(val "$f" F-BAD)" = 0000
 check "both guests power off cleanly (ptvmm status E $erc, F $frc)" test "$erc$frc" = 00
-check "the vale3 ports are removed after both guests exit" test -z "$(ls "$PTVMM_SHM_DIR")"
+check "the vale3 ports are removed after both guests exit" shm_empty
 
-echo "$pass passed, $fail failed"
-exit "$fail"
+report_and_exit

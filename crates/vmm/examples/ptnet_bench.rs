@@ -20,33 +20,40 @@ use common::{driver, rig};
 use netmap::{NetmapPort, RegionConfig};
 use vmm::io_handlers::Doorbells;
 use vmm::msi::MsiMode;
-use vmm::netdev::NicSetup;
+use vmm::netdev::{NicSetup, PtnetHandle};
 use vmm::{Exit, Machine, MachineConfig};
 
 const SLOTS: u32 = 1024;
 const BATCH: u32 = 256;
 
-fn main() {
+/// The command line: direction, port name, frame count and the two delivery modes.
+struct Args {
+    dir: String,
+    port: String,
+    frames: u32,
+    doorbell_name: String,
+    msi_name: String,
+}
+
+fn parse_args() -> Args {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 6 {
         eprintln!("usage: ptnet_bench tx|rx PORT FRAMES ioeventfd|exit irqfd|signal");
         std::process::exit(2);
     }
-    let dir = args[1].as_str();
-    let frames: u32 = args[3].parse().expect("FRAMES");
-    let doorbells = if args[4] == "exit" {
-        Doorbells::Exit
-    } else {
-        Doorbells::Ioeventfd
-    };
-    let msi = if args[5] == "signal" {
-        MsiMode::SignalMsi
-    } else {
-        MsiMode::Irqfd
-    };
+    Args {
+        dir: args[1].clone(),
+        port: args[2].clone(),
+        frames: args[3].parse().expect("FRAMES"),
+        doorbell_name: args[4].clone(),
+        msi_name: args[5].clone(),
+    }
+}
 
+/// Opens the benchmark's VALE port: SLOTS-slot rings, not lossless, no virtio-net header.
+fn open_port(name: &str) -> Arc<dyn NetmapPort> {
     let port = vale::Port::open(
-        &args[2],
+        name,
         &vale::PortOptions {
             config: RegionConfig {
                 tx_slots: SLOTS,
@@ -59,8 +66,25 @@ fn main() {
         },
     )
     .expect("open the VALE port");
-    let port: Arc<dyn NetmapPort> = Arc::new(port);
-    let layout = port.region().layout;
+    Arc::new(port)
+}
+
+/// A 64 MiB, 1-vCPU machine with a ptnet NIC on `port` in the given delivery modes.
+fn machine_with_nic(
+    port: &Arc<dyn NetmapPort>,
+    mac: [u8; 6],
+    args: &Args,
+) -> (Machine, PtnetHandle) {
+    let doorbells = if args.doorbell_name == "exit" {
+        Doorbells::Exit
+    } else {
+        Doorbells::Ioeventfd
+    };
+    let msi = if args.msi_name == "signal" {
+        MsiMode::SignalMsi
+    } else {
+        MsiMode::Irqfd
+    };
     let mut m = Machine::new(MachineConfig {
         memory_bytes: 64 << 20,
         cpus: 1,
@@ -68,7 +92,6 @@ fn main() {
         stdin: false,
     })
     .expect("a usable /dev/kvm");
-    let mac = [0x02, 0, 0, 0, 0, 0x01];
     let nic = m
         .add_ptnet(
             port.clone(),
@@ -80,6 +103,16 @@ fn main() {
             },
         )
         .unwrap();
+    (m, nic)
+}
+
+fn main() {
+    let args = parse_args();
+    let (dir, frames) = (args.dir.as_str(), args.frames);
+    let port = open_port(&args.port);
+    let layout = port.region().layout;
+    let mac = [0x02, 0, 0, 0, 0, 0x01];
+    let (mut m, nic) = machine_with_nic(&port, mac, &args);
     let info = rig::device_info(&nic, &layout);
     let code = if dir == "tx" {
         driver::tx_program(&info, frames, 60, BATCH, true)
@@ -111,8 +144,8 @@ fn main() {
     println!(
         "RESULT dir={dir} doorbell={} msi={} frames={frames} guest_done={done} secs={secs:.3} mpps={:.3} \
          kicks_per_1000={:.2} irqs_per_1000={:.2} exits_per_1000={:.2}",
-        args[4],
-        args[5],
+        args.doorbell_name,
+        args.msi_name,
         f64::from(frames) / secs / 1e6,
         per_k(s.kicks),
         per_k(s.interrupts),

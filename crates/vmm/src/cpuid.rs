@@ -34,15 +34,11 @@ fn leaf(entries: &[kvm_cpuid_entry2], function: u32, index: u32) -> Option<&kvm_
         .find(|e| e.function == function && e.index == index)
 }
 
-/// Keeps leaf 0xD (XSAVE) consistent with the feature bits: a state component whose feature
-/// is not offered (say AVX on a CPU model without it) is dropped, and the area sizes are
-/// recomputed. Otherwise the guest sizes its XSAVE buffers for fewer components than the
-/// CPU writes ("XSAVE consistency problem" at boot, and memory corruption after it).
-fn filter_xsave(entries: &mut [kvm_cpuid_entry2]) {
+/// The XSAVE state components whose CPUID feature bits are offered (x87 and SSE always).
+fn xsave_components_offered(entries: &[kvm_cpuid_entry2]) -> u64 {
     let bit = |f: u32, i: u32, reg: fn(&kvm_cpuid_entry2) -> u32, b: u32| {
         leaf(entries, f, i).is_some_and(|e| reg(e) & (1 << b) != 0)
     };
-    let xsave = bit(1, 0, |e| e.ecx, 26);
     let mut allowed = XSAVE_LEGACY;
     if bit(1, 0, |e| e.ecx, 28) {
         allowed |= XSAVE_AVX;
@@ -56,6 +52,26 @@ fn filter_xsave(entries: &mut [kvm_cpuid_entry2]) {
     if bit(7, 0, |e| e.ecx, 3) {
         allowed |= XSAVE_PKRU;
     }
+    allowed
+}
+
+/// Empties a CPUID entry, keeping only which leaf and subleaf it is.
+fn clear_entry(e: &mut kvm_cpuid_entry2) {
+    *e = kvm_cpuid_entry2 {
+        function: e.function,
+        index: e.index,
+        flags: e.flags,
+        ..Default::default()
+    };
+}
+
+/// Keeps leaf 0xD (XSAVE) consistent with the feature bits: a state component whose feature
+/// is not offered (say AVX on a CPU model without it) is dropped, and the area sizes are
+/// recomputed. Otherwise the guest sizes its XSAVE buffers for fewer components than the
+/// CPU writes ("XSAVE consistency problem" at boot, and memory corruption after it).
+fn filter_xsave(entries: &mut [kvm_cpuid_entry2]) {
+    let xsave = leaf(entries, 1, 0).is_some_and(|e| e.ecx & (1 << 26) != 0);
+    let allowed = xsave_components_offered(entries);
     let Some(d0) = leaf(entries, 0xd, 0) else {
         return;
     };
@@ -71,16 +87,9 @@ fn filter_xsave(entries: &mut [kvm_cpuid_entry2]) {
     {
         if e.index < 64 && xcr0 & (1 << e.index) != 0 {
             size = size.max(e.eax.saturating_add(e.ebx));
-        } else if e.index < 32 {
+        } else if e.index < 32 && e.ecx & 1 == 0 {
             // Supervisor components (XSS, reported in ECX bit 0) are kept; user ones dropped.
-            if e.ecx & 1 == 0 {
-                *e = kvm_cpuid_entry2 {
-                    function: e.function,
-                    index: e.index,
-                    flags: e.flags,
-                    ..Default::default()
-                };
-            }
+            clear_entry(e);
         }
     }
     for e in entries
@@ -88,12 +97,7 @@ fn filter_xsave(entries: &mut [kvm_cpuid_entry2]) {
         .filter(|e| e.function == 0xd && e.index == 0)
     {
         if xcr0 == 0 {
-            *e = kvm_cpuid_entry2 {
-                function: e.function,
-                index: e.index,
-                flags: e.flags,
-                ..Default::default()
-            };
+            clear_entry(e);
         } else {
             e.eax = xcr0 as u32;
             e.edx = (xcr0 >> 32) as u32;

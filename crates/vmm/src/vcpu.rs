@@ -169,69 +169,95 @@ fn internal_error_text(id: u8, vcpu: &mut VcpuFd) -> String {
 fn handle_exit(id: u8, exit: VcpuExit<'_>, ctx: &VcpuContext) -> Option<ExitReason> {
     match exit {
         VcpuExit::IoIn(port, data) => {
-            ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
-            if ctx.handlers.dispatch(port, Direction::Read, data) {
-                return None;
-            }
-            if !ctx.pio.read(u64::from(port), data) {
-                ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
-                log::trace!("vcpu{id}: in from unclaimed port {port:#x}");
-                data.fill(0xff);
-            }
+            port_in(id, port, data, ctx);
             None
         }
         VcpuExit::IoOut(port, data) => {
-            ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
-            let mut value = [0u8; 8];
-            let n = data.len().min(value.len());
-            value[..n].copy_from_slice(&data[..n]);
-            if ctx
-                .handlers
-                .dispatch(port, Direction::Write, &mut value[..n])
-            {
-                ctx.stats.handled_pio.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            if !ctx.pio.write(u64::from(port), data) {
-                ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
-                log::trace!("vcpu{id}: out to unclaimed port {port:#x}");
-            }
+            port_out(id, port, data, ctx);
             None
         }
         VcpuExit::MmioRead(addr, data) => {
-            ctx.stats.mmio.fetch_add(1, Ordering::Relaxed);
-            if !ctx.mmio.read(addr, data) {
-                log::debug!("vcpu{id}: read from unclaimed MMIO {addr:#x}");
-                data.fill(0xff);
-            }
+            mmio_read(id, addr, data, ctx);
             None
         }
         VcpuExit::MmioWrite(addr, data) => {
-            ctx.stats.mmio.fetch_add(1, Ordering::Relaxed);
-            if !ctx.mmio.write(addr, data) {
-                log::debug!("vcpu{id}: write to unclaimed MMIO {addr:#x}");
-            }
+            mmio_write(id, addr, data, ctx);
             None
         }
         VcpuExit::Intr => None,
-        VcpuExit::Shutdown => Some(ExitReason::Error(format!(
-            "vcpu{id}: triple fault (KVM_EXIT_SHUTDOWN)"
-        ))),
-        VcpuExit::Hlt => Some(ExitReason::Error(format!(
-            "vcpu{id}: halted with interrupts off"
-        ))),
-        VcpuExit::SystemEvent(kind, _) => Some(match kind {
+        other => Some(stop_reason(id, other)),
+    }
+}
+
+/// A port read: the register-handler table first, then the PIO bus; an unclaimed port reads
+/// as all ones.
+fn port_in(id: u8, port: u16, data: &mut [u8], ctx: &VcpuContext) {
+    ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
+    if ctx.handlers.dispatch(port, Direction::Read, data) {
+        return;
+    }
+    if !ctx.pio.read(u64::from(port), data) {
+        ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
+        log::trace!("vcpu{id}: in from unclaimed port {port:#x}");
+        data.fill(0xff);
+    }
+}
+
+/// A port write: the register-handler table first (it matches on the written value, so it
+/// gets a copy), then the PIO bus; a write to an unclaimed port is dropped.
+fn port_out(id: u8, port: u16, data: &[u8], ctx: &VcpuContext) {
+    ctx.stats.pio.fetch_add(1, Ordering::Relaxed);
+    let mut value = [0u8; 8];
+    let n = data.len().min(value.len());
+    value[..n].copy_from_slice(&data[..n]);
+    if ctx
+        .handlers
+        .dispatch(port, Direction::Write, &mut value[..n])
+    {
+        ctx.stats.handled_pio.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if !ctx.pio.write(u64::from(port), data) {
+        ctx.stats.unhandled_pio.fetch_add(1, Ordering::Relaxed);
+        log::trace!("vcpu{id}: out to unclaimed port {port:#x}");
+    }
+}
+
+/// An MMIO read from the MMIO bus; an unclaimed address reads as all ones.
+fn mmio_read(id: u8, addr: u64, data: &mut [u8], ctx: &VcpuContext) {
+    ctx.stats.mmio.fetch_add(1, Ordering::Relaxed);
+    if !ctx.mmio.read(addr, data) {
+        log::debug!("vcpu{id}: read from unclaimed MMIO {addr:#x}");
+        data.fill(0xff);
+    }
+}
+
+/// An MMIO write to the MMIO bus; a write to an unclaimed address is dropped.
+fn mmio_write(id: u8, addr: u64, data: &[u8], ctx: &VcpuContext) {
+    ctx.stats.mmio.fetch_add(1, Ordering::Relaxed);
+    if !ctx.mmio.write(addr, data) {
+        log::debug!("vcpu{id}: write to unclaimed MMIO {addr:#x}");
+    }
+}
+
+/// Why an exit that is not an access or an interrupt ends the VM: power-off, reset, or an error
+/// that names the vCPU.
+fn stop_reason(id: u8, exit: VcpuExit<'_>) -> ExitReason {
+    match exit {
+        VcpuExit::Shutdown => {
+            ExitReason::Error(format!("vcpu{id}: triple fault (KVM_EXIT_SHUTDOWN)"))
+        }
+        VcpuExit::Hlt => ExitReason::Error(format!("vcpu{id}: halted with interrupts off")),
+        VcpuExit::SystemEvent(kind, _) => match kind {
             KVM_SYSTEM_EVENT_SHUTDOWN => ExitReason::PowerOff,
             KVM_SYSTEM_EVENT_RESET => ExitReason::Reset,
             KVM_SYSTEM_EVENT_CRASH => ExitReason::Error(format!("vcpu{id}: guest crashed")),
             other => ExitReason::Error(format!("vcpu{id}: unknown system event {other}")),
-        }),
-        VcpuExit::FailEntry(reason, cpu) => Some(ExitReason::Error(format!(
+        },
+        VcpuExit::FailEntry(reason, cpu) => ExitReason::Error(format!(
             "vcpu{id}: KVM entry failed (hardware reason {reason:#x} on host cpu {cpu})"
-        ))),
-        other => Some(ExitReason::Error(format!(
-            "vcpu{id}: unhandled KVM exit {other:?}"
-        ))),
+        )),
+        other => ExitReason::Error(format!("vcpu{id}: unhandled KVM exit {other:?}")),
     }
 }
 

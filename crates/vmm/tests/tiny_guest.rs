@@ -182,6 +182,30 @@ fn print_eax(a: &mut CodeAssembler) -> Result<(), IcedError> {
     Ok(())
 }
 
+/// Selects config register `reg` (a dword index) of device `dev` on bus 0 through port 0xcf8
+/// (config mechanism #1); leaves dx at the data port 0xcfc.
+fn select_config(a: &mut CodeAssembler, dev: u32, reg: u32) -> Result<(), IcedError> {
+    a.mov(dx, 0xcf8u32)?;
+    a.mov(eax, 0x8000_0000u32 | dev << 11 | reg << 2)?;
+    a.out(dx, eax)?;
+    a.mov(dx, 0xcfcu32)
+}
+
+/// Turns on I/O decode in the command register of device `dev` on bus 0 (a word write).
+fn enable_io_decode(a: &mut CodeAssembler, dev: u32) -> Result<(), IcedError> {
+    select_config(a, dev, 1)?;
+    a.mov(ax, 1u32)?;
+    a.out(dx, ax)
+}
+
+/// Ends the guest with `status` through the debug-exit port.
+fn exit_with(a: &mut CodeAssembler, status: u32) -> Result<(), IcedError> {
+    a.mov(dx, u32::from(DEBUG_EXIT))?;
+    a.mov(al, status)?;
+    a.out(dx, al)?;
+    a.hlt()
+}
+
 #[test]
 fn guest_reads_the_host_bridge_and_moves_a_bar_through_config_mechanism_1() {
     use devices::pci::{BarKind, ConfigSpace, PciIds};
@@ -200,26 +224,18 @@ fn guest_reads_the_host_bridge_and_moves_a_bar_through_config_mechanism_1() {
     assert_eq!(m.add_pci_device(Arc::new(Mutex::new(f))).unwrap(), 1);
 
     let mut a = CodeAssembler::new(64).unwrap();
-    let cfg = |a: &mut CodeAssembler, dev: u32, reg: u32| -> Result<(), IcedError> {
-        a.mov(dx, 0xcf8u32)?;
-        a.mov(eax, 0x8000_0000u32 | dev << 11 | reg << 2)?;
-        a.out(dx, eax)?;
-        a.mov(dx, 0xcfcu32)
-    };
     // Vendor/device of 00:00.0, then of 00:01.0.
-    cfg(&mut a, 0, 0).unwrap();
+    select_config(&mut a, 0, 0).unwrap();
     a.in_(eax, dx).unwrap();
     print_eax(&mut a).unwrap();
-    cfg(&mut a, 1, 0).unwrap();
+    select_config(&mut a, 1, 0).unwrap();
     a.in_(eax, dx).unwrap();
     print_eax(&mut a).unwrap();
     // BAR0 of 00:01.0 at port 0xc000, I/O decode on (a word write at 0xcfc).
-    cfg(&mut a, 1, 4).unwrap();
+    select_config(&mut a, 1, 4).unwrap();
     a.mov(eax, 0xc000u32).unwrap();
     a.out(dx, eax).unwrap();
-    cfg(&mut a, 1, 1).unwrap();
-    a.mov(ax, 1u32).unwrap();
-    a.out(dx, ax).unwrap();
+    enable_io_decode(&mut a, 1).unwrap();
     // Store and load through the BAR.
     a.mov(dx, 0xc005u32).unwrap();
     a.mov(eax, 0xcafe_f00du32).unwrap();
@@ -227,10 +243,7 @@ fn guest_reads_the_host_bridge_and_moves_a_bar_through_config_mechanism_1() {
     a.xor(eax, eax).unwrap();
     a.in_(eax, dx).unwrap();
     print_eax(&mut a).unwrap();
-    a.mov(dx, u32::from(DEBUG_EXIT)).unwrap();
-    a.mov(al, 0u32).unwrap();
-    a.out(dx, al).unwrap();
-    a.hlt().unwrap();
+    exit_with(&mut a, 0).unwrap();
     load(&m, a);
     assert_eq!(m.run().unwrap(), Exit::DebugExit(0));
     let got = out.0.lock().unwrap().clone();
@@ -289,10 +302,7 @@ fn a_new_device_types_doorbell_follows_its_bar_in_both_doorbell_modes() {
         );
         let mut a = CodeAssembler::new(64).unwrap();
         let set_bar0 = |a: &mut CodeAssembler, port: u32| -> Result<(), IcedError> {
-            a.mov(dx, 0xcf8u32)?;
-            a.mov(eax, 0x8000_0000u32 | 1 << 11 | 4 << 2)?;
-            a.out(dx, eax)?;
-            a.mov(dx, 0xcfcu32)?;
+            select_config(a, 1, 4)?;
             a.mov(eax, port)?;
             a.out(dx, eax)
         };
@@ -304,21 +314,13 @@ fn a_new_device_types_doorbell_follows_its_bar_in_both_doorbell_modes() {
         // BAR0 at 0xc000, I/O decode on, one kick; move BAR0 to 0xd000: a write at the old
         // doorbell rings nothing, two at the new one ring twice.
         set_bar0(&mut a, 0xc000).unwrap();
-        a.mov(dx, 0xcf8u32).unwrap();
-        a.mov(eax, 0x8000_0000u32 | 1 << 11 | 1 << 2).unwrap();
-        a.out(dx, eax).unwrap();
-        a.mov(dx, 0xcfcu32).unwrap();
-        a.mov(ax, 1u32).unwrap();
-        a.out(dx, ax).unwrap();
+        enable_io_decode(&mut a, 1).unwrap();
         ring(&mut a, 0xc008).unwrap();
         set_bar0(&mut a, 0xd000).unwrap();
         ring(&mut a, 0xc008).unwrap();
         ring(&mut a, 0xd008).unwrap();
         ring(&mut a, 0xd008).unwrap();
-        a.mov(dx, u32::from(DEBUG_EXIT)).unwrap();
-        a.mov(al, 0u32).unwrap();
-        a.out(dx, al).unwrap();
-        a.hlt().unwrap();
+        exit_with(&mut a, 0).unwrap();
         load(&m, a);
         let handlers = m.handlers().clone();
         assert_eq!(m.run().unwrap(), Exit::DebugExit(0));

@@ -261,6 +261,69 @@ fn tx_publish(a: &mut CodeAssembler) -> Result<(), IcedError> {
     a.nop()
 }
 
+/// Fills the TX slot at head (r12d) with a `len`-byte copy of TEMPLATE and advances head
+/// modulo the ring size (r15d); a new head may need a kick again (ebp reset).
+fn tx_fill_slot(a: &mut CodeAssembler, len: u16, shift: u32) -> Result<(), IcedError> {
+    // slot = ring + 256 + 16 * head; buf = bufs + (buf_idx << shift)
+    a.mov(ecx, r12d)?;
+    a.shl(rcx, 4)?;
+    a.lea(rbx, ptr(r8 + rcx + 256))?;
+    a.mov(eax, dword_ptr(rbx))?;
+    a.shl(rax, shift)?;
+    a.lea(rdi, ptr(r9 + rax))?;
+    a.mov(rsi, TEMPLATE)?;
+    a.mov(ecx, u32::from(len))?;
+    a.rep().movsb()?;
+    a.mov(word_ptr(rbx + 4), u32::from(len))?;
+    a.mov(word_ptr(rbx + 6), 0u32)?;
+    // head = (head + 1) % slots; a new head may need a kick again
+    a.mov(ebp, u32::MAX)?;
+    a.inc(r12d)?;
+    a.cmp(r12d, r15d)?;
+    let mut nowrap = a.create_label();
+    a.jb(nowrap)?;
+    a.xor(r12d, r12d)?;
+    a.set_label(&mut nowrap)
+}
+
+/// Publishes the last partial batch, then waits until the host consumed every slot
+/// (hwcur == head), kicking if asked.
+fn tx_drain(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    tx_publish(a)?;
+    let mut wait = a.create_label();
+    let mut drained = a.create_label();
+    a.set_label(&mut wait)?;
+    a.cmp(dword_ptr(r11), r12d)?;
+    a.je(drained)?;
+    tx_publish(a)?;
+    a.pause()?;
+    a.jmp(wait)?;
+    a.set_label(&mut drained)
+}
+
+/// Stores the frame count (r13) at RESULT_PKTS for the host, then ends the guest.
+fn store_count_and_finish(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(rax, RESULT_PKTS)?;
+    a.mov(qword_ptr(rax), r13)?;
+    finish(a)
+}
+
+/// An empty RX ring: sets appl_need_kick, checks hwtail once more, and sleeps until the MSI
+/// only if nothing came meanwhile; clears appl_need_kick either way.
+fn rx_sleep_unless_work(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    a.mov(dword_ptr(r10 + 8), 1u32)?;
+    a.mfence()?;
+    a.mov(eax, dword_ptr(r11 + 4))?;
+    a.cmp(eax, r12d)?;
+    let mut work = a.create_label();
+    a.jne(work)?;
+    a.sti()?;
+    a.hlt()?;
+    a.cli()?;
+    a.set_label(&mut work)?;
+    a.mov(dword_ptr(r10 + 8), 0u32)
+}
+
 /// Transmits `count` frames of `len` bytes (copied from TEMPLATE) through TX ring 0 in
 /// batches of `batch` (a power of two), publishing each batch — and whatever is pending when
 /// the ring is full — and kicking only when the host asked for it. With `user`, the packet
@@ -309,47 +372,15 @@ pub fn tx_program(d: &DeviceInfo, count: u32, len: u16, batch: u32, user: bool) 
         a.pause()?;
         a.jmp(top)?;
         a.set_label(&mut have)?;
-        // slot = ring + 256 + 16 * head; buf = bufs + (buf_idx << shift)
-        a.mov(ecx, r12d)?;
-        a.shl(rcx, 4)?;
-        a.lea(rbx, ptr(r8 + rcx + 256))?;
-        a.mov(eax, dword_ptr(rbx))?;
-        a.shl(rax, shift)?;
-        a.lea(rdi, ptr(r9 + rax))?;
-        a.mov(rsi, TEMPLATE)?;
-        a.mov(ecx, u32::from(len))?;
-        a.rep().movsb()?;
-        a.mov(word_ptr(rbx + 4), u32::from(len))?;
-        a.mov(word_ptr(rbx + 6), 0u32)?;
-        // head = (head + 1) % slots; a new head may need a kick again
-        a.mov(ebp, u32::MAX)?;
-        a.inc(r12d)?;
-        a.cmp(r12d, r15d)?;
-        let mut nowrap = a.create_label();
-        a.jb(nowrap)?;
-        a.xor(r12d, r12d)?;
-        a.set_label(&mut nowrap)?;
+        tx_fill_slot(&mut a, len, shift)?;
         a.inc(r13d)?;
         a.test(r13d, batch - 1)?;
         a.jnz(top)?;
         tx_publish(&mut a)?;
         a.jmp(top)?;
-        // Publish the last partial batch, then wait until the host consumed every slot
-        // (hwcur == head), kicking if asked.
         a.set_label(&mut drain)?;
-        tx_publish(&mut a)?;
-        let mut wait = a.create_label();
-        let mut drained = a.create_label();
-        a.set_label(&mut wait)?;
-        a.cmp(dword_ptr(r11), r12d)?;
-        a.je(drained)?;
-        tx_publish(&mut a)?;
-        a.pause()?;
-        a.jmp(wait)?;
-        a.set_label(&mut drained)?;
-        a.mov(rax, RESULT_PKTS)?;
-        a.mov(qword_ptr(rax), r13)?;
-        finish(&mut a)?;
+        tx_drain(&mut a)?;
+        store_count_and_finish(&mut a)?;
         a.assemble(CODE)
     };
     r().unwrap()
@@ -400,22 +431,10 @@ pub fn rx_program(d: &DeviceInfo, count: u32) -> Vec<u8> {
         a.set_label(&mut empty)?;
         a.cmp(r13d, r14d)?;
         a.jae(done)?;
-        a.mov(dword_ptr(r10 + 8), 1u32)?;
-        a.mfence()?;
-        a.mov(eax, dword_ptr(r11 + 4))?;
-        a.cmp(eax, r12d)?;
-        let mut work = a.create_label();
-        a.jne(work)?;
-        a.sti()?;
-        a.hlt()?;
-        a.cli()?;
-        a.set_label(&mut work)?;
-        a.mov(dword_ptr(r10 + 8), 0u32)?;
+        rx_sleep_unless_work(&mut a)?;
         a.jmp(top)?;
         a.set_label(&mut done)?;
-        a.mov(rax, RESULT_PKTS)?;
-        a.mov(qword_ptr(rax), r13)?;
-        finish(&mut a)?;
+        store_count_and_finish(&mut a)?;
         a.assemble(CODE)
     };
     r().unwrap()
