@@ -248,7 +248,7 @@ pub fn port_rings(dir: Option<&Path>, sw: &str, info: &EntryInfo) -> Result<Port
     };
     let tx = (0..c.tx_rings)
         .map(|i| {
-            let head = RingView::new(mem.clone(), layout.tx_ring_offset(i), c.tx_slots).head();
+            let head = RingView::new(mem, layout.tx_ring_offset(i), c.tx_slots).head();
             fill(mem.load_u32(pl.tx(i) + TX_HWCUR, Relaxed), head, c.tx_slots)
         })
         .collect();

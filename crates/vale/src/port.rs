@@ -477,7 +477,7 @@ fn restart_rings(mem: &SharedMem, layout: &RegionLayout, priv_layout: &PrivLayou
             mem.store_u32(t + TX_HWCUR, cur, Relaxed);
             mem.store_u32(t + TX_HWTAIL, tail, Relaxed);
         }
-        let r = RingView::new(mem.clone(), layout.tx_ring_offset(i), c.tx_slots);
+        let r = RingView::new(*mem, layout.tx_ring_offset(i), c.tx_slots);
         r.set_head(cur);
         r.set_cur(cur);
         r.set_tail(tail);
@@ -490,7 +490,7 @@ fn restart_rings(mem: &SharedMem, layout: &RegionLayout, priv_layout: &PrivLayou
             cur = tail;
             mem.store_u32(rs + RX_HWCUR, cur, Release);
         }
-        let r = RingView::new(mem.clone(), layout.rx_ring_offset(i), c.rx_slots);
+        let r = RingView::new(*mem, layout.rx_ring_offset(i), c.rx_slots);
         r.set_head(cur);
         r.set_cur(cur);
         r.set_tail(tail);
