@@ -4,6 +4,8 @@
 
 mod json;
 mod list;
+mod term;
+mod top;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -37,6 +39,15 @@ enum Cmd {
         /// One JSON document instead of tables.
         #[arg(long)]
         json: bool,
+    },
+    /// A live per-port view of switch SWITCH (or all): rx/tx rates, drops, ring occupancy,
+    /// refreshed every second. On a terminal: full screen until q or Ctrl-C; otherwise a
+    /// plain snapshot every second.
+    Top {
+        switch: Option<String>,
+        /// Stop after this many refreshes (default: until q, Ctrl-C, SIGINT or SIGTERM).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
     },
     /// Create persistent port valeX:Y (and switch X if needed): it stays, between and after
     /// the processes that open it by name, until `remove`. As netmap's `vale-ctl -n`.
@@ -208,6 +219,10 @@ fn run(cli: Cli) -> Result<()> {
                 list::print_text(dir, &switches);
             }
             Ok(())
+        }
+        Cmd::Top { switch, count } => {
+            let one = switch.as_deref().map(switch_arg).transpose()?;
+            top::run(dir, one.as_deref(), count)
         }
         Cmd::Create { port, rings, slots } => {
             let config = netmap::RegionConfig {
