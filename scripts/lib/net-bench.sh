@@ -247,12 +247,16 @@ tcp_section() {
   for v in ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff; do
     tcp_pair "$v"
     a=$(tr -d '\r' <res/tcp-$v-a.con) b=$(tr -d '\r' <res/tcp-$v-b.con)
+    # the guests' own lines into the log (bench-net shows no NETBENCH line, .cache/bench/net.log keeps them)
+    echo "$b" | grep -E 'G-|TCPR-' | sed "s/^/NETBENCH-CON|$v|recv| /"
+    echo "$a" | grep -E 'G-|TCPS-' | sed "s/^/NETBENCH-CON|$v|send| /"
     hdr=$(echo "$b" | sed -n 's/^G-HDR //p' | head -n 1)
     txf=$(echo "$a" | sed -n 's/^G-TXFRAME //p' | head -n 1)
     for n in $TCP_STREAMS; do
-      # TCPR-RESULT streams bytes seconds Mbit/s; TCPS-RESULT streams bytes seconds
-      got=$(echo "$b" | sed -n "s/^G-OUT: TCPR-RESULT $n [0-9]* [0-9.]* \([0-9.]*\)$/\1/p" | head -n 1)
-      sent=$(echo "$a" | sed -n "s/^G-OUT: TCPS-RESULT $n \([0-9]*\) \([0-9.]*\)$/\1 \2/p" | head -n 1 |
+      # TCPR-RESULT streams bytes seconds Mbit/s; TCPS-RESULT streams bytes seconds (anywhere in a
+      # console line: a kernel message may share it)
+      got=$(echo "$b" | sed -n "s/.*TCPR-RESULT $n [0-9]* [0-9.]* \([0-9.]*\).*/\1/p" | head -n 1)
+      sent=$(echo "$a" | sed -n "s/.*TCPS-RESULT $n \([0-9]*\) \([0-9.]*\).*/\1 \2/p" | head -n 1 |
         awk '$2 > 0 { printf "%.1f\n", $1 * 8 / $2 / 1e6 }')
       [ -n "$got" ] || err "tcp $v: no result for $n stream(s)"
       printf '| %-34s | %7s | %13s | %13s | %9s | %8s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" "${txf:--}" "${hdr:--}"
