@@ -8,14 +8,24 @@
 #             on and off); the guest's kernel pktgen module sends 60-byte frames; counted by the
 #             tap's rx_packets counter in L1's sysfs, sampled every second (no tcpdump)
 #   ping      guest -> guest RTT, two ptvmm guests on vale0 vs two QEMU guests on taps in a bridge
+#   tcp       guest -> guest TCP, one stream and 4 at once, TCP_SECS each, with /bench/tcp-rate
+#             (scripts/lib/tcp-rate.c): two ptvmm guests on vale1 ports opened with ,offloads and
+#             ptnet.ko vnet_hdr=1 (a 12-byte virtio-net header: checksum offload, SG, TSO, GRO),
+#             the same with vnet_hdr=0 (no header, no offloads), and two QEMU guests with
+#             virtio-net-pci on taps in the bridge br0, vhost=on and vhost=off. The rate is the
+#             receiver's: bytes from TCP_RAMP seconds after the first byte to the last whole
+#             second, over that time (tcp-rate's TCPR-RESULT).
 # The rate of a run is the median of its per-second rates, leaving out the first and the last
 # second with traffic (partial seconds). Every guest has 1 vCPU and 256 MiB.
 # Folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz, bin/qemu-system-x86_64, share/qemu/,
-# l1mod/*.ko (tun tap vhost_iotlb vhost vhost_net llc stp bridge), gmod/*.ko (virtio_* ... pktgen).
+# l1mod/*.ko (tun tap vhost_iotlb vhost vhost_net llc stp bridge), gmod/*.ko (virtio_* ... pktgen),
+# tcp-rate (static).
 # Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30),
-# PG_CLONE / PG_BURST (pktgen's clone_skb and burst).
+# PG_CLONE / PG_BURST (pktgen's clone_skb and burst), SECTIONS (which parts run, of
+# "pps ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3).
 export PATH=/job/bin:$PATH
 SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30}
+SECTIONS=${SECTIONS:-pps ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR" res
@@ -30,7 +40,7 @@ done
 
 # --- the guest's script: prepended to the initramfs as a small cpio ---------------------------------
 mkdir -p g/bench
-cp gmod/*.ko g/bench/
+cp gmod/*.ko tcp-rate g/bench/
 cat >g/bench/g.sh <<'END_G'
 # /bench/g.sh MODE ARGS: MODE is ptnet-tx SECS [pkt-gen options], virtio-tx SECS DSTMAC CLONE
 # BURST, or ping ptnet|virtio MYIP PEERIP COUNT (COUNT 0: stay up as the peer).
@@ -77,6 +87,38 @@ ping)
   i=0; while [ $i -lt 120 ] && ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do i=$((i+1)); done
   ping -c "$count" -i 0.2 "$peer" >/tmp/o 2>&1
   sed 's/^/G-OUT: /' /tmp/o ;;
+tcp-recv|tcp-send)
+  # tcp-recv DRV HDR MYIP RAMP STREAMS...: one `tcp-rate recv` per stream count, ports 5001...
+  # tcp-send DRV HDR MYIP PEERIP SECS STREAMS...: the matching senders, SECS each, in order.
+  # DRV is ptnet (HDR: ptnet.ko's vnet_hdr=0|1) or virtio (HDR unused).
+  drv=$1 hdr=$2 me=$3; shift 3
+  if [ "$drv" = ptnet ]; then
+    insmod /lib/modules/ptnet.ko vnet_hdr="$hdr" || echo "G-ERROR insmod ptnet"
+    dmesg | sed -n 's/.*ptfeat \(.*\), vnet_hdr_len \([0-9]*\).*/G-HDR \2/p' | head -n 1
+  else
+    load_virtio
+  fi
+  ip addr add "$me/24" dev eth0 && ip link set eth0 up || echo "G-ERROR eth0 up"
+  echo G-UP
+  port=5001
+  if [ "$mode" = tcp-recv ]; then
+    ramp=$1; shift
+    for n in "$@"; do
+      /bench/tcp-rate recv $port "$n" "$ramp" >/tmp/o 2>&1 || echo "G-ERROR tcp-rate recv $n"
+      sed 's/^/G-OUT: /' /tmp/o; port=$((port + 1))
+    done
+  else
+    peer=$1 secs=$2; shift 2
+    i=0; while [ $i -lt 120 ] && ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do i=$((i+1)); done
+    for n in "$@"; do
+      sleep 2   # the receiver's next listener (it connects again while refused)
+      /bench/tcp-rate send "$peer" $port "$n" "$secs" >/tmp/o 2>&1 || echo "G-ERROR tcp-rate send $n"
+      sed 's/^/G-OUT: /' /tmp/o; port=$((port + 1))
+    done
+    # bytes per frame the stack handed to the driver: above the MTU when TSO was used
+    read -r tb </sys/class/net/eth0/statistics/tx_bytes; read -r tp </sys/class/net/eth0/statistics/tx_packets
+    [ "$tp" -gt 0 ] || tp=1; echo "G-TXFRAME $((tb / tp))"
+  fi ;;
 esac
 END_G
 (cd g && find . -mindepth 1 | cpio -o -H newc -R 0:0 2>/dev/null) >g.cpio
@@ -110,6 +152,11 @@ sampler() { # sampler IFACE FILE: "uptime rx_packets" about every second, until 
     [ -r "$f" ] && read -r c <"$f" && echo "$up $c"
     sleep 1
   done >"$2"
+}
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
+bridge_up() { # br0 in L1, once, for the QEMU guest pairs
+  [ -e /sys/class/net/br0 ] && return 0
+  brctl addbr br0 && ip link set br0 up || err "bridge br0"
 }
 row() { printf '| %-44s | %5s | %10s | %10s |\n' "$1" "$2" "$3" "$4"; echo "NETBENCH|$1|$2|$3|$4" >>res/rows; }
 
@@ -149,76 +196,166 @@ virtio_run() { # virtio_run VHOST ROUND
   row "virtio-net + kernel pktgen (vhost=$vh)" "$r" "$host" "${guest:--}"
 }
 
-echo "net-bench: $ROUNDS rounds, $SECS s of sending per run, 60-byte frames, 1 vCPU guests"
-busy=
-if ./ptvmm-pktgen --help 2>&1 | grep -q -- --busy-poll; then busy=1; fi
-echo
-echo "| run                                          | round | host Mpps  | guest Mpps |"
-echo "|----------------------------------------------|-------|------------|------------|"
-r=1
-while [ $r -le "$ROUNDS" ]; do
-  ptnet_run poll "$r"
-  [ -n "$busy" ] && ptnet_run busy-poll "$r" --busy-poll
-  virtio_run on "$r"
-  virtio_run off "$r"
-  r=$((r + 1))
-done
-
-# --- ping RTT: guest -> guest --------------------------------------------------------------------------------
-ping_rtt() { # ping_rtt LOG -> "min/avg/max" in ms
-  tr -d '\r' <"$1" | sed -n 's/^G-OUT: round-trip min\/avg\/max = \([0-9.\/]*\) ms.*/\1/p'
+# --- TCP guest -> guest: two guests per variant, the receiver B booted first --------------------------------
+TCP_STREAMS="1 4"
+tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; consoles in res/tcp-NAME-{a,b}.con
+  name=$1 b=res/tcp-$1-b.con a=res/tcp-$1-a.con limit=$((2 * TCP_SECS + 300))
+  case $name in
+  ptnet-hdr|ptnet-nohdr)
+    hdr=1; [ "$name" = ptnet-nohdr ] && hdr=0
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale1:2,offloads \
+      --cmdline "$BASE -- sh /bench/g.sh tcp-recv ptnet $hdr 10.0.1.2 $TCP_RAMP $TCP_STREAMS" </dev/null >"$b" 2>&1 & bp=$!
+    wait_for "$b" G-UP 120 $bp || err "tcp $name: receiver did not come up"
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale1:1,offloads \
+      --cmdline "$BASE -- sh /bench/g.sh tcp-send ptnet $hdr 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1
+    arc=$? ;;
+  virtio-vhost*)
+    vh=${name#virtio-vhost}
+    bridge_up
+    timeout $limit $QEMU -netdev "tap,id=n0,ifname=tap4,script=no,downscript=no,vhost=$vh" \
+      -device virtio-net-pci,netdev=n0,mac=02:00:00:00:0a:02,romfile= -kernel bzImage -initrd initrd-bench \
+      -append "$BASE -- sh /bench/g.sh tcp-recv virtio - 10.0.1.2 $TCP_RAMP $TCP_STREAMS" </dev/null >"$b" 2>&1 & bp=$!
+    i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap4 ]; do sleep 0.1; i=$((i+1)); done
+    brctl addif br0 tap4 && ip link set tap4 up || err "tap4 into br0"
+    wait_for "$b" G-UP 120 $bp || err "tcp $name: receiver did not come up"
+    timeout $limit $QEMU -netdev "tap,id=n0,ifname=tap3,script=no,downscript=no,vhost=$vh" \
+      -device virtio-net-pci,netdev=n0,mac=02:00:00:00:0a:01,romfile= -kernel bzImage -initrd initrd-bench \
+      -append "$BASE -- sh /bench/g.sh tcp-send virtio - 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1 & ap=$!
+    i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap3 ]; do sleep 0.1; i=$((i+1)); done
+    brctl addif br0 tap3 && ip link set tap3 up || err "tap3 into br0"
+    wait $ap; arc=$? ;;
+  esac
+  # B ends after its last stream; give it the time to print, then stop it if it hangs
+  i=0; while [ $i -lt 60 ] && kill -0 $bp 2>/dev/null; do sleep 1; i=$((i+1)); done
+  kill $bp 2>/dev/null; wait $bp; brc=$?
+  [ $arc = 0 ] && [ $brc = 0 ] && ! grep -q G-ERROR "$a" "$b" ||
+    { err "tcp $name: sender status $arc, receiver status $brc"; tail -n 15 "$a" "$b"; }
 }
-timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale0:3 \
-  --cmdline "$BASE -- sh /bench/g.sh ping ptnet 10.0.0.2 10.0.0.1 0" </dev/null >res/ping-ptnet-b.con 2>&1 & b=$!
-wait_for res/ping-ptnet-b.con G-UP 120 $b || err "ptnet ping peer did not come up"
-timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale0:1 \
-  --cmdline "$BASE -- sh /bench/g.sh ping ptnet 10.0.0.1 10.0.0.2 $PINGS" </dev/null >res/ping-ptnet-a.con 2>&1
-kill $b; wait $b 2>/dev/null
-ptnet_rtt=$(ping_rtt res/ping-ptnet-a.con)
-[ -n "$ptnet_rtt" ] || { err "no ptnet ping result"; tail -n 20 res/ping-ptnet-a.con; }
-
-brctl addbr br0 && ip link set br0 up || err "bridge br0"
-timeout 300 $QEMU -netdev tap,id=n0,ifname=tap2,script=no,downscript=no,vhost=on \
-  -device virtio-net-pci,netdev=n0,mac=02:00:00:00:09:12,romfile= -kernel bzImage -initrd initrd-bench \
-  -append "$BASE -- sh /bench/g.sh ping virtio 10.0.0.2 10.0.0.1 0" </dev/null >res/ping-virtio-b.con 2>&1 & b=$!
-i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap2 ]; do sleep 0.1; i=$((i+1)); done
-brctl addif br0 tap2 && ip link set tap2 up || err "tap2 into br0"
-wait_for res/ping-virtio-b.con G-UP 120 $b || err "virtio ping peer did not come up"
-timeout 300 $QEMU -netdev tap,id=n0,ifname=tap1,script=no,downscript=no,vhost=on \
-  -device virtio-net-pci,netdev=n0,mac=02:00:00:00:09:11,romfile= -kernel bzImage -initrd initrd-bench \
-  -append "$BASE -- sh /bench/g.sh ping virtio 10.0.0.1 10.0.0.2 $PINGS" </dev/null >res/ping-virtio-a.con 2>&1 & a=$!
-i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap1 ]; do sleep 0.1; i=$((i+1)); done
-brctl addif br0 tap1 && ip link set tap1 up || err "tap1 into br0"
-wait $a
-kill $b; wait $b 2>/dev/null
-virtio_rtt=$(ping_rtt res/ping-virtio-a.con)
-[ -n "$virtio_rtt" ] || { err "no virtio ping result"; tail -n 20 res/ping-virtio-a.con; }
-
-echo
-printf '| %-56s | %-21s |\n' "guest -> guest ping, $PINGS x 56 bytes, 0.2 s apart" "min/avg/max ms"
-echo "|----------------------------------------------------------|-----------------------|"
-printf '| %-56s | %-21s |\n' "ptnet (two ptvmm guests on vale0)" "${ptnet_rtt:--}" \
-  "virtio-net, vhost=on (two QEMU guests, taps in a bridge)" "${virtio_rtt:--}"
-echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}" >>res/rows
-echo "NETBENCH-PING|virtio|${virtio_rtt:--}" >>res/rows
-
-# --- summary: medians over the rounds, and the ratio -------------------------------------------------------
-echo
-echo "| summary (median over rounds, host-counted)   | Mpps       |"
-echo "|----------------------------------------------|------------|"
-grep '^NETBENCH|' res/rows | cut -d'|' -f2 | sort -u | while IFS= read -r n; do
-  m=$(grep "^NETBENCH|$n|" res/rows | cut -d'|' -f4 | grep -v '^-$' | sort -n |
-    awk '{ v[k++] = $1 } END { if (k == 0) print "-"; else printf "%.3f\n", (k % 2 ? v[(k-1)/2] : (v[k/2-1] + v[k/2]) / 2) }')
-  printf '| %-44s | %10s |\n' "$n" "$m"
-  echo "NETBENCH-SUM|$n|$m" >>res/rows
-done
-best_ptnet=$(grep '^NETBENCH-SUM|ptnet' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
-best_virtio=$(grep '^NETBENCH-SUM|virtio' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
-if [ -n "$best_ptnet" ] && [ -n "$best_virtio" ]; then
+tcp_label() {
+  case $1 in
+  ptnet-hdr) echo "ptnet, offloads (vnet_hdr=1)" ;;
+  ptnet-nohdr) echo "ptnet, no offloads (vnet_hdr=0)" ;;
+  virtio-vhost*) echo "virtio-net, vhost=${1#virtio-vhost}" ;;
+  esac
+}
+tcp_section() {
   echo
-  echo "ratio: best ptnet $best_ptnet Mpps / best virtio-net $best_virtio Mpps = $(awk -v a="$best_ptnet" -v b="$best_virtio" 'BEGIN { printf "%.1f", a / b }')x"
-else
-  err "no ratio: a side has no result"
+  echo "net-bench: TCP guest -> guest, streams: $TCP_STREAMS; $TCP_SECS s each, the first $TCP_RAMP s left out"
+  echo
+  printf '| %-34s | %7s | %13s | %13s | %9s | %8s |\n' "TCP variant" streams "recv Mbit/s" "sent Mbit/s" "tx frame B" "hdr"
+  echo "|------------------------------------|---------|---------------|---------------|-----------|----------|"
+  for v in ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff; do
+    tcp_pair "$v"
+    a=$(tr -d '\r' <res/tcp-$v-a.con) b=$(tr -d '\r' <res/tcp-$v-b.con)
+    # the guests' own lines into the log (bench-net shows no NETBENCH line, .cache/bench/net.log keeps them)
+    echo "$b" | grep -E 'G-|TCPR-' | sed "s/^/NETBENCH-CON|$v|recv| /"
+    echo "$a" | grep -E 'G-|TCPS-' | sed "s/^/NETBENCH-CON|$v|send| /"
+    hdr=$(echo "$b" | sed -n 's/^G-HDR //p' | head -n 1)
+    txf=$(echo "$a" | sed -n 's/^G-TXFRAME //p' | head -n 1)
+    for n in $TCP_STREAMS; do
+      # TCPR-RESULT streams bytes seconds Mbit/s; TCPS-RESULT streams bytes seconds (anywhere in a
+      # console line: a kernel message may share it)
+      got=$(echo "$b" | sed -n "s/.*TCPR-RESULT $n [0-9]* [0-9.]* \([0-9.]*\).*/\1/p" | head -n 1)
+      sent=$(echo "$a" | sed -n "s/.*TCPS-RESULT $n \([0-9]*\) \([0-9.]*\).*/\1 \2/p" | head -n 1 |
+        awk '$2 > 0 { printf "%.1f\n", $1 * 8 / $2 / 1e6 }')
+      [ -n "$got" ] || err "tcp $v: no result for $n stream(s)"
+      printf '| %-34s | %7s | %13s | %13s | %9s | %8s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" "${txf:--}" "${hdr:--}"
+      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}" >>res/rows
+    done
+  done
+  echo
+  for n in $TCP_STREAMS; do
+    p=$(grep "^NETBENCH-TCP|ptnet-hdr|$n|" res/rows | cut -d'|' -f4 | grep -v '^-$')
+    bv=$(grep "^NETBENCH-TCP|virtio" res/rows | awk -F'|' -v n="$n" '$3 == n && $4 != "-" { print $4 }' | sort -n | tail -n 1)
+    if [ -n "$p" ] && [ -n "$bv" ]; then
+      echo "TCP ratio, $n stream(s): ptnet with offloads $p Mbit/s / best virtio-net $bv Mbit/s = $(awk -v a="$p" -v b="$bv" 'BEGIN { printf "%.2f", a / b }')x (goal >= 2x)"
+    else
+      err "no TCP ratio for $n stream(s): a side has no result"
+    fi
+  done
+}
+
+echo "net-bench: sections: $SECTIONS; 1 vCPU guests with 256 MiB"
+if want pps; then
+  echo "net-bench: packet rates: $ROUNDS rounds, $SECS s of sending per run, 60-byte frames"
+  busy=
+  if ./ptvmm-pktgen --help 2>&1 | grep -q -- --busy-poll; then busy=1; fi
+  echo
+  echo "| run                                          | round | host Mpps  | guest Mpps |"
+  echo "|----------------------------------------------|-------|------------|------------|"
+  r=1
+  while [ $r -le "$ROUNDS" ]; do
+    ptnet_run poll "$r"
+    [ -n "$busy" ] && ptnet_run busy-poll "$r" --busy-poll
+    virtio_run on "$r"
+    virtio_run off "$r"
+    r=$((r + 1))
+  done
+fi
+
+if want ping; then
+  # --- ping RTT: guest -> guest --------------------------------------------------------------------------------
+  ping_rtt() { # ping_rtt LOG -> "min/avg/max" in ms
+    tr -d '\r' <"$1" | sed -n 's/^G-OUT: round-trip min\/avg\/max = \([0-9.\/]*\) ms.*/\1/p'
+  }
+  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale0:3 \
+    --cmdline "$BASE -- sh /bench/g.sh ping ptnet 10.0.0.2 10.0.0.1 0" </dev/null >res/ping-ptnet-b.con 2>&1 & b=$!
+  wait_for res/ping-ptnet-b.con G-UP 120 $b || err "ptnet ping peer did not come up"
+  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale0:1 \
+    --cmdline "$BASE -- sh /bench/g.sh ping ptnet 10.0.0.1 10.0.0.2 $PINGS" </dev/null >res/ping-ptnet-a.con 2>&1
+  kill $b; wait $b 2>/dev/null
+  ptnet_rtt=$(ping_rtt res/ping-ptnet-a.con)
+  [ -n "$ptnet_rtt" ] || { err "no ptnet ping result"; tail -n 20 res/ping-ptnet-a.con; }
+
+  bridge_up
+  timeout 300 $QEMU -netdev tap,id=n0,ifname=tap2,script=no,downscript=no,vhost=on \
+    -device virtio-net-pci,netdev=n0,mac=02:00:00:00:09:12,romfile= -kernel bzImage -initrd initrd-bench \
+    -append "$BASE -- sh /bench/g.sh ping virtio 10.0.0.2 10.0.0.1 0" </dev/null >res/ping-virtio-b.con 2>&1 & b=$!
+  i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap2 ]; do sleep 0.1; i=$((i+1)); done
+  brctl addif br0 tap2 && ip link set tap2 up || err "tap2 into br0"
+  wait_for res/ping-virtio-b.con G-UP 120 $b || err "virtio ping peer did not come up"
+  timeout 300 $QEMU -netdev tap,id=n0,ifname=tap1,script=no,downscript=no,vhost=on \
+    -device virtio-net-pci,netdev=n0,mac=02:00:00:00:09:11,romfile= -kernel bzImage -initrd initrd-bench \
+    -append "$BASE -- sh /bench/g.sh ping virtio 10.0.0.1 10.0.0.2 $PINGS" </dev/null >res/ping-virtio-a.con 2>&1 & a=$!
+  i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap1 ]; do sleep 0.1; i=$((i+1)); done
+  brctl addif br0 tap1 && ip link set tap1 up || err "tap1 into br0"
+  wait $a
+  kill $b; wait $b 2>/dev/null
+  virtio_rtt=$(ping_rtt res/ping-virtio-a.con)
+  [ -n "$virtio_rtt" ] || { err "no virtio ping result"; tail -n 20 res/ping-virtio-a.con; }
+
+  echo
+  printf '| %-56s | %-21s |\n' "guest -> guest ping, $PINGS x 56 bytes, 0.2 s apart" "min/avg/max ms"
+  echo "|----------------------------------------------------------|-----------------------|"
+  printf '| %-56s | %-21s |\n' "ptnet (two ptvmm guests on vale0)" "${ptnet_rtt:--}" \
+    "virtio-net, vhost=on (two QEMU guests, taps in a bridge)" "${virtio_rtt:--}"
+  echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}" >>res/rows
+  echo "NETBENCH-PING|virtio|${virtio_rtt:--}" >>res/rows
+fi
+
+if want tcp; then
+  tcp_section
+fi
+
+if want pps; then
+  # --- summary: medians over the rounds, and the ratio -------------------------------------------------------
+  echo
+  echo "| summary (median over rounds, host-counted)   | Mpps       |"
+  echo "|----------------------------------------------|------------|"
+  grep '^NETBENCH|' res/rows | cut -d'|' -f2 | sort -u | while IFS= read -r n; do
+    m=$(grep "^NETBENCH|$n|" res/rows | cut -d'|' -f4 | grep -v '^-$' | sort -n |
+      awk '{ v[k++] = $1 } END { if (k == 0) print "-"; else printf "%.3f\n", (k % 2 ? v[(k-1)/2] : (v[k/2-1] + v[k/2]) / 2) }')
+    printf '| %-44s | %10s |\n' "$n" "$m"
+    echo "NETBENCH-SUM|$n|$m" >>res/rows
+  done
+  best_ptnet=$(grep '^NETBENCH-SUM|ptnet' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
+  best_virtio=$(grep '^NETBENCH-SUM|virtio' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
+  if [ -n "$best_ptnet" ] && [ -n "$best_virtio" ]; then
+    echo
+    echo "ratio: best ptnet $best_ptnet Mpps / best virtio-net $best_virtio Mpps = $(awk -v a="$best_ptnet" -v b="$best_virtio" 'BEGIN { printf "%.1f", a / b }')x"
+  else
+    err "no ratio: a side has no result"
+fi
 fi
 echo "net-bench: $errors error(s)"
 exit $((errors > 0))

@@ -27,6 +27,22 @@ pub enum ValeError {
     NoSwitch(String),
     #[error("Invalid virtio-net header length {0} (0, 10 or 12)")]
     BadHdrLen(u32),
+    #[error("Persistent port {name} has {have}, not the {want} asked for")]
+    ConfigMismatch {
+        name: String,
+        have: String,
+        want: String,
+    },
+    #[error("No port named {0}")]
+    NoPort(String),
+    #[error("Port {0} already exists (persistent)")]
+    PortExists(String),
+    #[error("Port {name} is not persistent (it goes away when process {pid} closes it)")]
+    NotPersistent { name: String, pid: u32 },
+    #[error("Persistent port {name} is in use by process {pid}; close it there first")]
+    PortInUse { name: String, pid: u32 },
+    #[error("Switch {name} has persistent port {port}; remove it first (or delete with --force)")]
+    HasPersistent { name: String, port: String },
 }
 
 impl ValeError {

@@ -4,9 +4,10 @@
 //! ```text
 //! 0       header: magic u64, version u32, max_ports u32, port_version u32, next_gen u32
 //! 4096    port table: 256 entries x 256 bytes (entries 0..254 usable)
-//!           +0   state u32 (0 free, 1 active)    +4  owner pid u32   +8  gen u32
+//!           +0   state u32 (0 free, 1 active)    +4  owner pid u32 (0: none)  +8  gen u32
 //!           +12  tx_rings  +16 rx_rings  +20 tx_slots  +24 rx_slots  +28 buf_size
-//!           +32  region_size u64   +40 file_size u64   +48 flags u32 (bit 0: lossless)
+//!           +32  region_size u64   +40 file_size u64   +48 flags u32 (bit 0: lossless,
+//!                                                           bit 1: persistent)
 //!           +52  vnet_hdr_len u32 (0, 10 or 12: the virtio-net header on its frames)
 //!           +64  name [u8; 64] (the Y of valeX:Y, NUL padded)
 //!           +128 tx_pkts u64 +136 tx_bytes u64 +144 tx_bad u64        (written by the owner)
@@ -34,8 +35,9 @@ use netmap::RegionLayout;
 /// `"PTVMMVAL"` little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"PTVMMVAL");
 /// Bumped on any incompatible change of these layouts (2: port flags, space_wanted and
-/// space_seq for lossless senders; 3: the virtio-net header length of each port).
-pub const VERSION: u32 = 3;
+/// space_seq for lossless senders; 3: the virtio-net header length of each port; 4: persistent
+/// ports, whose owner may be 0 and which a version-3 party would reclaim as dead).
+pub const VERSION: u32 = 4;
 /// Ports per switch (netmap's VALE limit).
 pub const MAX_PORTS: u32 = 254;
 
@@ -75,6 +77,9 @@ pub const STATE_ACTIVE: u32 = 1;
 
 /// `E_FLAGS` bit: the port's TX rings are lossless (a full destination holds the sender).
 pub const FLAG_LOSSLESS: u32 = 1;
+/// `E_FLAGS` bit: the port was made by `ptvmm-vale-ctl create` and stays until removed; its
+/// opener attaches to it (owner = its pid) and detaches on close (owner back to 0).
+pub const FLAG_PERSISTENT: u32 = 2;
 
 pub const MAC_OFS: usize = TABLE_OFS + TABLE_ENTRIES * ENTRY_SIZE;
 pub const MAC_BUCKETS: usize = 4096;

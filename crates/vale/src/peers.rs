@@ -66,8 +66,10 @@ impl Peers {
                 continue;
             };
             if let Some(p) = old.iter().find(|p| p.idx == idx && p.gen == e.gen) {
+                // A persistent port changes owner between openers.
                 list.push(Peer {
                     hdr_len: e.hdr_len,
+                    owner: e.owner,
                     ..p.clone()
                 });
                 continue;

@@ -17,7 +17,7 @@ use crate::error::ValeError;
 use crate::forward::{self, Sender, TxCtx};
 use crate::layout::*;
 use crate::name;
-use crate::switch::{port_path, shm_dir, SwitchFile};
+use crate::switch::{port_path, shm_dir, EntryInfo, SwitchFile};
 use crate::sys::{self, Mapping};
 use crate::vnet;
 
@@ -82,6 +82,10 @@ pub struct Port {
     sw: SwitchFile,
     idx: u32,
     gen: u32,
+    /// This process's pid when it opened the port (the table entry's owner).
+    owner: u32,
+    /// An attached persistent port: closing detaches instead of freeing.
+    persistent: bool,
     path: PathBuf,
     fd: OwnedFd,
     map: Arc<Mapping>,
@@ -103,7 +107,8 @@ impl std::fmt::Debug for Port {
 
 impl Port {
     /// Opens port `valeX:Y`: creates switch X if it does not exist and a new ephemeral port
-    /// Y with its own region. Ports of dead processes are reclaimed first.
+    /// Y with its own region, or attaches to persistent port Y if nobody has it open (its
+    /// configuration must be `opts.config`). Ports of dead processes are reclaimed first.
     pub fn open(full_name: &str, opts: &PortOptions) -> Result<Port, ValeError> {
         let (swname, pname) = name::parse(full_name)?;
         if !vnet::HDR_LENS.contains(&opts.vnet_hdr_len) {
@@ -114,13 +119,13 @@ impl Port {
         let dir = shm_dir(opts.shm_dir.as_deref());
         let sw = SwitchFile::open_locked(&dir, swname, true)?;
         let flags = if opts.lossless { FLAG_LOSSLESS } else { 0 };
-        let r = Self::create_locked(&sw, full_name, pname, layout, priv_layout, flags)
-            .inspect(|(idx, ..)| sw.set_hdr_len(*idx, opts.vnet_hdr_len));
+        let r = Self::open_locked(&sw, full_name, pname, layout, priv_layout, flags)
+            .inspect(|(c, _)| sw.set_hdr_len(c.idx, opts.vnet_hdr_len));
         if r.is_err() {
             sw.remove_if_empty();
         }
         sw.unlock();
-        let (idx, gen, path, fd, map) = r?;
+        let (c, persistent) = r?;
         let tx = (0..layout.config.tx_rings)
             .map(|_| {
                 Mutex::new(TxRing {
@@ -130,18 +135,26 @@ impl Port {
             })
             .collect();
         log::info!(
-            "{full_name}: opened as port {idx} ({} bytes region{})",
+            "{full_name}: {} port {} ({} bytes region{})",
+            if persistent {
+                "attached to persistent"
+            } else {
+                "opened as"
+            },
+            c.idx,
             layout.size,
             if opts.lossless { ", lossless" } else { "" }
         );
         Ok(Port {
             full_name: full_name.to_string(),
             sw,
-            idx,
-            gen,
-            path,
-            fd,
-            map: Arc::new(map),
+            idx: c.idx,
+            gen: c.gen,
+            owner: c.owner,
+            persistent,
+            path: c.path,
+            fd: c.fd,
+            map: Arc::new(c.map),
             layout,
             priv_layout,
             tx,
@@ -150,36 +163,37 @@ impl Port {
         })
     }
 
-    #[allow(clippy::type_complexity)]
-    fn create_locked(
+    /// Under the switch lock: a new ephemeral port, or the idle persistent port of that name
+    /// (then `true`).
+    fn open_locked(
         sw: &SwitchFile,
         full_name: &str,
         pname: &str,
         layout: RegionLayout,
         priv_layout: PrivLayout,
         flags: u32,
-    ) -> Result<(u32, u32, PathBuf, OwnedFd, Mapping), ValeError> {
+    ) -> Result<(Claimed, bool), ValeError> {
         sw.reclaim_dead();
-        if let Some(e) = sw.find(pname) {
-            return Err(ValeError::PortBusy {
+        match sw.find(pname) {
+            Some(e) if e.idle() => {
+                attach_persistent(sw, full_name, &e, &layout, &priv_layout, flags)
+                    .map(|c| (c, true))
+            }
+            Some(e) => Err(ValeError::PortBusy {
                 name: full_name.to_string(),
                 pid: e.owner,
-            });
+            }),
+            None => create_entry(
+                sw,
+                full_name,
+                pname,
+                &layout,
+                &priv_layout,
+                flags,
+                sys::getpid(),
+            )
+            .map(|c| (c, false)),
         }
-        let (idx, gen) = sw.alloc(
-            pname,
-            sys::getpid(),
-            &layout.config,
-            layout.size as u64,
-            priv_layout.file_size as u64,
-            flags,
-        )?;
-        let path = port_path(&sw.dir, &sw.name, idx, gen);
-        let (fd, map) =
-            sys::create_and_map(&path, priv_layout.file_size).map_err(ValeError::io(&path))?;
-        init_file(&map.mem(), &layout, &priv_layout, full_name);
-        sw.publish(idx);
-        Ok((idx, gen, path, fd, map))
     }
 
     /// Puts the port back in the state [`Port::open`] left it in, with header length
@@ -222,6 +236,12 @@ impl Port {
     /// The port's file: bytes `0..layout().size` are the netmap region.
     pub fn region_path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// Whether this is a persistent port (made by `ptvmm-vale-ctl create`) this process
+    /// attached to; closing it detaches, the port stays.
+    pub fn persistent(&self) -> bool {
+        self.persistent
     }
 
     /// Whether the port sends losslessly ([`PortOptions::lossless`]).
@@ -344,7 +364,7 @@ impl Port {
         let dead = (0..MAX_PORTS)
             .filter(|&i| i != self.idx)
             .filter_map(|i| self.sw.entry(i))
-            .any(|e| !sys::alive(e.owner));
+            .any(|e| e.stale());
         if dead && self.sw.lock(true) {
             self.sw.reclaim_dead();
             self.sw.unlock();
@@ -352,9 +372,139 @@ impl Port {
     }
 }
 
+/// A table entry claimed by this process, with its file mapped.
+pub(crate) struct Claimed {
+    pub idx: u32,
+    pub gen: u32,
+    pub owner: u32,
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+    pub map: Mapping,
+}
+
+/// Under the switch lock: takes a free entry for port `pname` owned by `pid` (0: a persistent
+/// port nobody has open), creates and initialises its file, and publishes the entry.
+pub(crate) fn create_entry(
+    sw: &SwitchFile,
+    full_name: &str,
+    pname: &str,
+    layout: &RegionLayout,
+    priv_layout: &PrivLayout,
+    flags: u32,
+    pid: u32,
+) -> Result<Claimed, ValeError> {
+    let (idx, gen) = sw.alloc(
+        pname,
+        pid,
+        &layout.config,
+        layout.size as u64,
+        priv_layout.file_size as u64,
+        flags,
+    )?;
+    let path = port_path(&sw.dir, &sw.name, idx, gen);
+    let (fd, map) =
+        sys::create_and_map(&path, priv_layout.file_size).map_err(ValeError::io(&path))?;
+    init_file(&map.mem(), layout, priv_layout, full_name);
+    sw.publish(idx);
+    Ok(Claimed {
+        idx,
+        gen,
+        owner: pid,
+        path,
+        fd,
+        map,
+    })
+}
+
+/// Under the switch lock: maps idle persistent port `e` (which must have the configuration
+/// `layout` was made from), restarts its rings from the switch's state as netmap does at
+/// registration (what was queued for it stays), and gives it to this process with `flags`.
+fn attach_persistent(
+    sw: &SwitchFile,
+    full_name: &str,
+    e: &EntryInfo,
+    layout: &RegionLayout,
+    priv_layout: &PrivLayout,
+    flags: u32,
+) -> Result<Claimed, ValeError> {
+    if e.config != layout.config
+        || e.region_size != layout.size as u64
+        || e.file_size != priv_layout.file_size as u64
+    {
+        return Err(ValeError::ConfigMismatch {
+            name: full_name.to_string(),
+            have: describe(&e.config),
+            want: describe(&layout.config),
+        });
+    }
+    let path = port_path(&sw.dir, &sw.name, e.idx, e.gen);
+    let (fd, map) = sys::map_file(&path, priv_layout.file_size).map_err(ValeError::io(&path))?;
+    restart_rings(&map.mem(), layout, priv_layout);
+    let pid = sys::getpid();
+    sw.attach_entry(e.idx, e.gen, pid, flags);
+    Ok(Claimed {
+        idx: e.idx,
+        gen: e.gen,
+        owner: pid,
+        path,
+        fd,
+        map,
+    })
+}
+
+/// `1x1024/1x1024, 2048-byte buffers`: TX rings x slots / RX rings x slots.
+pub(crate) fn describe(c: &RegionConfig) -> String {
+    format!(
+        "{}x{}/{}x{} rings, {}-byte buffers",
+        c.tx_rings, c.tx_slots, c.rx_rings, c.rx_slots, c.buf_size
+    )
+}
+
+/// Points every netmap ring of a port file at the switch's state of that ring (head = cur =
+/// hwcur, tail = hwtail), as a netmap registration does: a new opener starts where the
+/// switch is, whatever the previous one left in the ring headers. Out-of-range private
+/// values (a corrupted file) restart the ring empty.
+fn restart_rings(mem: &SharedMem, layout: &RegionLayout, priv_layout: &PrivLayout) {
+    let c = layout.config;
+    for i in 0..c.tx_rings {
+        let t = priv_layout.tx(i);
+        let (mut cur, mut tail) = (
+            mem.load_u32(t + TX_HWCUR, Relaxed),
+            mem.load_u32(t + TX_HWTAIL, Relaxed),
+        );
+        if cur >= c.tx_slots || tail >= c.tx_slots {
+            (cur, tail) = (0, c.tx_slots - 1);
+            mem.store_u32(t + TX_HWCUR, cur, Relaxed);
+            mem.store_u32(t + TX_HWTAIL, tail, Relaxed);
+        }
+        let r = RingView::new(*mem, layout.tx_ring_offset(i), c.tx_slots);
+        r.set_head(cur);
+        r.set_cur(cur);
+        r.set_tail(tail);
+    }
+    for i in 0..c.rx_rings {
+        let rs = priv_layout.rx(i);
+        let mut cur = mem.load_u32(rs + RX_HWCUR, Relaxed);
+        let tail = mem.load_u32(rs + RX_HWTAIL, Acquire) % c.rx_slots;
+        if cur >= c.rx_slots {
+            cur = tail;
+            mem.store_u32(rs + RX_HWCUR, cur, Release);
+        }
+        let r = RingView::new(*mem, layout.rx_ring_offset(i), c.rx_slots);
+        r.set_head(cur);
+        r.set_cur(cur);
+        r.set_tail(tail);
+    }
+}
+
 /// Writes a fresh port file into `mem`: the netmap region named `name` and the private state
 /// of every ring (TX: `hwcur` 0, `hwtail` at the slot before it; RX: empty, no lease).
-fn init_file(mem: &SharedMem, layout: &RegionLayout, priv_layout: &PrivLayout, name: &str) {
+pub(crate) fn init_file(
+    mem: &SharedMem,
+    layout: &RegionLayout,
+    priv_layout: &PrivLayout,
+    name: &str,
+) {
     layout.init(mem, name);
     for i in 0..layout.config.tx_rings {
         let t = priv_layout.tx(i);
@@ -594,7 +744,11 @@ impl NetmapPort for Port {
 impl Drop for Port {
     fn drop(&mut self) {
         self.sw.lock(false);
-        self.sw.free_entry(self.idx, self.gen);
+        if self.persistent {
+            self.sw.release_entry(self.idx, self.gen, self.owner);
+        } else {
+            self.sw.free_entry(self.idx, self.gen);
+        }
         self.sw.reclaim_dead();
         if self.sw.remove_if_empty() {
             log::info!("{}: last port closed, switch removed", self.full_name);

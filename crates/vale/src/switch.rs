@@ -56,6 +56,22 @@ impl EntryInfo {
     pub fn lossless(&self) -> bool {
         self.flags & FLAG_LOSSLESS != 0
     }
+
+    /// Whether the port was made persistent (`ptvmm-vale-ctl create`): it stays until removed.
+    pub fn persistent(&self) -> bool {
+        self.flags & FLAG_PERSISTENT != 0
+    }
+
+    /// Whether nobody has the port open: a persistent port between openers (owner 0).
+    pub fn idle(&self) -> bool {
+        self.persistent() && self.owner == 0
+    }
+
+    /// Whether the port's owner is a process that no longer exists (an idle persistent port
+    /// has no owner and is never stale).
+    pub fn stale(&self) -> bool {
+        !self.idle() && !sys::alive(self.owner)
+    }
 }
 
 /// An open switch file.
@@ -136,12 +152,23 @@ impl SwitchFile {
         read_entry(&self.mem(), idx)
     }
 
-    /// Frees every port whose owner process is dead and removes its file. Lock held.
+    /// Frees every ephemeral port whose owner process is dead and removes its file; a
+    /// persistent port whose opener died is only detached (owner 0), as if closed. Lock held.
+    /// Returns the number of ports freed or detached.
     pub fn reclaim_dead(&self) -> usize {
         let mut n = 0;
         for idx in 0..MAX_PORTS {
             if let Some(e) = self.entry(idx) {
-                if !sys::alive(e.owner) {
+                if e.stale() && e.persistent() {
+                    log::warn!(
+                        "vale{}:{}: opener {} is gone, the persistent port stays",
+                        self.name,
+                        e.name,
+                        e.owner
+                    );
+                    self.release_entry(idx, e.gen, e.owner);
+                    n += 1;
+                } else if e.stale() {
                     log::warn!(
                         "vale{}:{}: owner {} is gone, reclaiming the port",
                         self.name,
@@ -168,6 +195,31 @@ impl SwitchFile {
         sys::unlink(&port_path(&self.dir, &self.name, idx, gen));
     }
 
+    /// Gives persistent entry `idx` (generation `gen`) to process `pid` with flags `flags`
+    /// (the persistent bit is kept). Lock held.
+    pub fn attach_entry(&self, idx: u32, gen: u32, pid: u32, flags: u32) {
+        let mem = self.mem();
+        let e = entry(idx);
+        if mem.load_u32(e + E_GEN, Relaxed) != gen {
+            return;
+        }
+        mem.store_u32(e + E_OWNER, pid, Relaxed);
+        mem.store_u32(e + E_FLAGS, flags | FLAG_PERSISTENT, Relaxed);
+        mem.atomic_u32(HDR_PORT_VERSION).fetch_add(1, Release);
+    }
+
+    /// Detaches persistent entry `idx` (generation `gen`) from its opener `pid`: owner 0, the
+    /// file and the entry stay. Lock held.
+    pub fn release_entry(&self, idx: u32, gen: u32, pid: u32) {
+        let mem = self.mem();
+        let e = entry(idx);
+        if mem.load_u32(e + E_GEN, Relaxed) != gen || mem.load_u32(e + E_OWNER, Relaxed) != pid {
+            return;
+        }
+        mem.store_u32(e + E_OWNER, 0, Relaxed);
+        mem.atomic_u32(HDR_PORT_VERSION).fetch_add(1, Release);
+    }
+
     /// Index of the active port named `port`, if any.
     pub fn find(&self, port: &str) -> Option<EntryInfo> {
         (0..MAX_PORTS)
@@ -190,7 +242,8 @@ impl SwitchFile {
         }
     }
 
-    /// Claims a free entry for `port` owned by `pid`; returns `(idx, gen)`. Lock held. The
+    /// Claims a free entry for `port` owned by `pid` (0 for a persistent port nobody has
+    /// open yet); returns `(idx, gen)`. Lock held. The
     /// entry is published (state active) by [`SwitchFile::publish`] once its file exists.
     pub fn alloc(
         &self,

@@ -267,11 +267,8 @@ mod tests {
         let pid = c.id();
         std::thread::sleep(std::time::Duration::from_millis(300));
         // SAFETY: signal 0 to our own unreaped child only checks that it exists.
-        assert_eq!(
-            unsafe { libc::kill(pid as libc::pid_t, 0) },
-            0,
-            "it still exists"
-        );
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        assert_eq!(r, 0, "it still exists");
         assert!(!alive(pid), "but an unreaped child is not alive");
         c.wait().unwrap();
         assert!(alive(std::process::id()));

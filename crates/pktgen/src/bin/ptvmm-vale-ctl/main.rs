@@ -1,5 +1,11 @@
-//! ptvmm-vale-ctl: list VALE switches and ports with owners, rings and counters; delete a
-//! stale switch; attach and detach uplinks (a switch port forwarded to a host interface).
+//! ptvmm-vale-ctl: list VALE switches and ports with owners, rings and counters (as a table
+//! or JSON); create and remove persistent ports; delete a stale switch; attach and detach
+//! uplinks (a switch port forwarded to a host interface).
+
+mod json;
+mod list;
+mod term;
+mod top;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -26,8 +32,39 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// List switches (all, or the named one: `0` or `vale0`) with their ports and uplinks.
-    List { switch: Option<String> },
+    /// List switches (all, or the named one: `0` or `vale0`) with their ports and uplinks
+    /// (the default command).
+    List {
+        switch: Option<String>,
+        /// One JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A live per-port view of switch SWITCH (or all): rx/tx rates, drops, ring occupancy,
+    /// refreshed every second. On a terminal: full screen until q or Ctrl-C; otherwise a
+    /// plain snapshot every second.
+    Top {
+        switch: Option<String>,
+        /// Stop after this many refreshes (default: until q, Ctrl-C, SIGINT or SIGTERM).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+    },
+    /// Create persistent port valeX:Y (and switch X if needed): it stays, between and after
+    /// the processes that open it by name, until `remove`. As netmap's `vale-ctl -n`.
+    #[command(short_flag = 'n')]
+    Create {
+        port: String,
+        /// TX and RX rings (as ptvmm's --netmap-rings; openers must ask for the same).
+        #[arg(long, default_value_t = 1)]
+        rings: u32,
+        /// Slots per ring (as ptvmm's --netmap-slots).
+        #[arg(long, default_value_t = 1024)]
+        slots: u32,
+    },
+    /// Remove persistent port valeX:Y; refused while a process has it open. As netmap's
+    /// `vale-ctl -r`.
+    #[command(short_flag = 'r')]
+    Remove { port: String },
     /// Delete a switch whose ports' owners are all dead (or any, with --force).
     Delete {
         switch: String,
@@ -77,106 +114,6 @@ fn switch_arg(s: &str) -> Result<String> {
         bail!("invalid switch name {s:?}");
     }
     Ok(s.to_string())
-}
-
-fn list(dir: Option<&Path>, one: Option<String>) -> Result<()> {
-    let switches = match one {
-        Some(s) => vec![vale::admin::list_switch(dir, &switch_arg(&s)?)?],
-        None => vale::admin::list(dir).context("listing switches")?,
-    };
-    if switches.is_empty() {
-        println!("no switches");
-    }
-    let states = uplink::state::all(&vale::switch::shm_dir(dir));
-    for s in switches {
-        println!("vale{}: {} port(s)", s.name, s.ports.len());
-        println!(
-            "  {:<4} {:<20} {:>8} {:<5} {:<8} {:>9} {:>12} {:>14} {:>10} {:>12} {:>14} {:>10}",
-            "idx",
-            "port",
-            "pid",
-            "state",
-            "mode",
-            "rings",
-            "tx_pkts",
-            "tx_bytes",
-            "tx_bad",
-            "rx_pkts",
-            "rx_bytes",
-            "rx_drops"
-        );
-        let mut uplinks = Vec::new();
-        for p in &s.ports {
-            let c = p.info.config;
-            println!(
-                "  {:<4} {:<20} {:>8} {:<5} {:<8} {:>9} {:>12} {:>14} {:>10} {:>12} {:>14} {:>10}",
-                p.info.idx,
-                format!("vale{}:{}", s.name, p.info.name),
-                p.info.owner,
-                if p.alive { "alive" } else { "dead" },
-                if p.info.lossless() {
-                    "lossless"
-                } else {
-                    "drop"
-                },
-                format!(
-                    "{}x{}/{}x{}",
-                    c.tx_rings, c.tx_slots, c.rx_rings, c.rx_slots
-                ),
-                p.stats.tx_pkts,
-                p.stats.tx_bytes,
-                p.stats.tx_bad,
-                p.stats.rx_pkts,
-                p.stats.rx_bytes,
-                p.stats.rx_drops
-            );
-            if let Some((_, u)) = states.iter().find(|(_, u)| {
-                u.switch == s.name
-                    && u.port == p.info.name
-                    && u.pid == p.info.owner
-                    && uplink::sys::alive(u.pid)
-            }) {
-                uplinks.push((u.clone(), p.stats.rx_drops));
-            }
-        }
-        if uplinks.is_empty() {
-            continue;
-        }
-        println!("  uplinks (in: interface -> switch, out: switch -> interface; drops: switch full ring / frame too big / over MTU / interface refused / kernel ring full / malformed):");
-        println!(
-            "  {:<20} {:<16} {:<8} {:>10} {:>10} {:>12} {:>12} {:>30}",
-            "port",
-            "interface",
-            "mode",
-            "in_pps",
-            "out_pps",
-            "in_pkts",
-            "out_pkts",
-            "drops ring/big/mtu/host/kern/bad"
-        );
-        for (u, ring_drops) in uplinks {
-            let mode = if u.detail.is_empty() {
-                u.mode.clone()
-            } else {
-                format!("{} ({})", u.mode, u.detail)
-            };
-            println!(
-                "  {:<20} {:<16} {:<8} {:>10} {:>10} {:>12} {:>12} {:>30}",
-                format!("vale{}:{}", u.switch, u.port),
-                u.ifname,
-                mode,
-                u.in_pps,
-                u.out_pps,
-                u.in_pkts,
-                u.out_pkts,
-                format!(
-                    "{}/{}/{}/{}/{}/{}",
-                    ring_drops, u.drop_big, u.drop_mtu, u.drop_host, u.drop_kernel, u.drop_bad
-                )
-            );
-        }
-    }
-    Ok(())
 }
 
 /// The uplink process itself: attach, report, forward until a signal.
@@ -268,8 +205,43 @@ fn attach_background(
 
 fn run(cli: Cli) -> Result<()> {
     let dir = cli.shm_dir.as_deref();
-    match cli.cmd.unwrap_or(Cmd::List { switch: None }) {
-        Cmd::List { switch } => list(dir, switch),
+    let cmd = cli.cmd.unwrap_or(Cmd::List {
+        switch: None,
+        json: false,
+    });
+    match cmd {
+        Cmd::List { switch, json } => {
+            let one = switch.as_deref().map(switch_arg).transpose()?;
+            let switches = list::switches(dir, one.as_deref())?;
+            if json {
+                println!("{}", list::to_json(dir, &switches));
+            } else {
+                list::print_text(dir, &switches);
+            }
+            Ok(())
+        }
+        Cmd::Top { switch, count } => {
+            let one = switch.as_deref().map(switch_arg).transpose()?;
+            top::run(dir, one.as_deref(), count)
+        }
+        Cmd::Create { port, rings, slots } => {
+            let config = netmap::RegionConfig {
+                tx_rings: rings,
+                rx_rings: rings,
+                tx_slots: slots,
+                rx_slots: slots,
+                ..Default::default()
+            };
+            let e = vale::admin::create(dir, &port, config)
+                .with_context(|| format!("creating {port}"))?;
+            println!("created persistent port {port} (index {})", e.idx);
+            Ok(())
+        }
+        Cmd::Remove { port } => {
+            vale::admin::remove(dir, &port).with_context(|| format!("removing {port}"))?;
+            println!("removed {port}");
+            Ok(())
+        }
         Cmd::Delete { switch, force } => {
             let s = switch_arg(&switch)?;
             vale::admin::delete(dir, &s, force).with_context(|| format!("deleting vale{s}"))?;

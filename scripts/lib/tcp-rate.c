@@ -1,0 +1,219 @@
+/* tcp-rate — the TCP throughput tool of scripts/bench-net, run inside the benchmark's guests
+ * (compiled static by scripts/bench-net and put into their initramfs as /bench/tcp-rate).
+ *
+ *   tcp-rate recv PORT STREAMS RAMP
+ *       Accepts STREAMS connections on PORT, reads them all (one thread, poll()) until every one
+ *       has ended, and prints one line per second of reception and a result line:
+ *         TCPR-SEC  <seconds since the first byte> <bytes in that second>
+ *         TCPR-RESULT <streams> <bytes> <seconds> <Mbit/s>
+ *       The result counts the bytes received from RAMP seconds after the first byte to the last
+ *       whole second before the streams ended, over that time as measured by the receiver's
+ *       monotonic clock: TCP's ramp (slow start) and the partial last second are left out.
+ *   tcp-rate send HOST PORT STREAMS SECONDS
+ *       Opens STREAMS connections to HOST:PORT (retrying while refused, up to 60 s), writes to
+ *       all of them for SECONDS seconds, closes them and prints
+ *         TCPS-RESULT <streams> <bytes> <seconds>
+ * Exit status 0, or 1 with a message on stderr. No options beyond these: the benchmark's
+ * numbers come from this file and scripts/lib/net-bench.sh only.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STREAMS 64
+#define MAX_SECONDS 3600
+#define BUF_BYTES (256 * 1024)
+
+static char buf[BUF_BYTES];
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "tcp-rate: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long number(const char *s, long lo, long hi, const char *name)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+		fprintf(stderr, "tcp-rate: %s must be %ld..%ld, got '%s'\n", name, lo, hi, s);
+		exit(1);
+	}
+	return v;
+}
+
+static int do_recv(int port, int streams, int ramp)
+{
+	static unsigned long long per_sec[MAX_SECONDS + 1];
+	struct pollfd pfd[MAX_STREAMS];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int one = 1, open_streams = 0, i;
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (l < 0)
+		fail("socket");
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0)
+		fail("bind");
+	if (listen(l, streams) < 0)
+		fail("listen");
+	printf("TCPR-LISTEN %d\n", port);
+	fflush(stdout);
+	for (i = 0; i < streams; i++) {
+		int c = accept(l, NULL, NULL);
+		if (c < 0)
+			fail("accept");
+		pfd[i].fd = c;
+		pfd[i].events = POLLIN;
+		open_streams++;
+	}
+	close(l);
+
+	double t0 = 0; /* time of the first byte */
+	int last = -1; /* last second with a byte */
+	unsigned long long total = 0;
+	double t_end = 0;
+	while (open_streams > 0) {
+		if (poll(pfd, streams, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("poll");
+		}
+		for (i = 0; i < streams; i++) {
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			ssize_t n = read(pfd[i].fd, buf, sizeof(buf));
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0) {
+				if (n < 0)
+					fprintf(stderr, "tcp-rate: read: %s\n", strerror(errno));
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+				open_streams--;
+				continue;
+			}
+			double t = now();
+			if (total == 0)
+				t0 = t;
+			total += n;
+			t_end = t;
+			int s = (int)(t - t0);
+			if (s > MAX_SECONDS)
+				s = MAX_SECONDS;
+			while (last < s) { /* print each second as it is complete */
+				if (last >= 0) {
+					printf("TCPR-SEC %d %llu\n", last, per_sec[last]);
+					fflush(stdout);
+				}
+				last++;
+			}
+			per_sec[s] += n;
+		}
+	}
+	if (total == 0) {
+		printf("TCPR-RESULT %d 0 0 0\n", streams);
+		return 0;
+	}
+	printf("TCPR-SEC %d %llu (partial: %.3f s)\n", last, per_sec[last], t_end - t0 - last);
+	/* whole seconds [ramp, last): per_sec[last] is the partial second the streams ended in */
+	int from = ramp < last ? ramp : 0, to = last;
+	unsigned long long bytes = 0;
+	for (i = from; i < to; i++)
+		bytes += per_sec[i];
+	double secs = to - from;
+	if (secs <= 0) { /* shorter than the ramp: everything, over the whole time */
+		bytes = total;
+		secs = t_end - t0;
+	}
+	printf("TCPR-RESULT %d %llu %.3f %.1f\n", streams, bytes, secs,
+	       secs > 0 ? bytes * 8 / secs / 1e6 : 0.0);
+	return 0;
+}
+
+static int do_send(const char *host, int port, int streams, int seconds)
+{
+	struct pollfd pfd[MAX_STREAMS];
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int i;
+
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		fprintf(stderr, "tcp-rate: '%s' is not an IPv4 address\n", host);
+		return 1;
+	}
+	for (i = 0; i < BUF_BYTES; i++)
+		buf[i] = (char)(i * 7 + (i >> 9));
+	signal(SIGPIPE, SIG_IGN);
+	for (i = 0; i < streams; i++) {
+		double give_up = now() + 60;
+		for (;;) {
+			int c = socket(AF_INET, SOCK_STREAM, 0);
+			if (c < 0)
+				fail("socket");
+			if (connect(c, (struct sockaddr *)&a, sizeof(a)) == 0) {
+				pfd[i].fd = c;
+				pfd[i].events = POLLOUT;
+				break;
+			}
+			if (errno != ECONNREFUSED || now() > give_up)
+				fail("connect");
+			close(c);
+			usleep(200000);
+		}
+	}
+	unsigned long long total = 0;
+	double t0 = now(), stop = t0 + seconds;
+	while (now() < stop) {
+		if (poll(pfd, streams, 200) < 0) {
+			if (errno == EINTR)
+				continue;
+			fail("poll");
+		}
+		for (i = 0; i < streams; i++) {
+			if (!(pfd[i].revents & (POLLOUT | POLLERR | POLLHUP)))
+				continue;
+			ssize_t n = send(pfd[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n < 0)
+				fail("send");
+			total += n;
+		}
+	}
+	double t1 = now();
+	for (i = 0; i < streams; i++)
+		close(pfd[i].fd);
+	printf("TCPS-RESULT %d %llu %.3f\n", streams, total, t1 - t0);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 5 && strcmp(argv[1], "recv") == 0)
+		return do_recv(number(argv[2], 1, 65535, "PORT"), number(argv[3], 1, MAX_STREAMS, "STREAMS"),
+			       number(argv[4], 0, MAX_SECONDS, "RAMP"));
+	if (argc == 6 && strcmp(argv[1], "send") == 0)
+		return do_send(argv[2], number(argv[3], 1, 65535, "PORT"), number(argv[4], 1, MAX_STREAMS, "STREAMS"),
+			       number(argv[5], 1, MAX_SECONDS, "SECONDS"));
+	fprintf(stderr, "usage: tcp-rate recv PORT STREAMS RAMP | tcp-rate send HOST PORT STREAMS SECONDS\n");
+	return 1;
+}
