@@ -38,13 +38,15 @@ wait_for() {
   grep -q "$1" "$2"
 }
 
-[ -x bin/ip ] && PATH=$PWD/bin:$PATH
+# iproute2's ip from ./bin when present (L1), by its path: busybox sh runs its own applet for a
+# bare `ip`, whatever PATH says
+if [ -x bin/ip ]; then IPBIN=$PWD/bin/ip; ip() { "$IPBIN" "$@"; }; fi
 # The other "host": namespace $ONS with its own switch (directory $OSHM), joined to this host's
 # vale0 through a VXLAN tunnel over a veth pair, an uplink on each side.
 ONS=ptvmm-demo-$$ OSHM=$PTVMM_SHM_DIR-other UPLINK_WHY=
 other_host() {
   [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; return 1; }
-  command -v ip >/dev/null || { echo "no ip command (iproute2)"; return 1; }
+  ip netns list >/dev/null 2>&1 || { echo "no iproute2 ip command (ip netns)"; return 1; }
   for m in veth udp_tunnel ip6_udp_tunnel vxlan; do
     [ ! -f "l1mod/$m.ko" ] || insmod "l1mod/$m.ko" || { echo "insmod $m failed"; return 1; }
   done
