@@ -93,13 +93,13 @@ prepare_nested_job() {
 
 # copy_l1_net DIR — what network namespaces with veth pairs and VXLAN need in L1, whose busybox
 # `ip` has neither: iproute2's ip as DIR/bin/ip (scripts/nested copies its shared libraries)
-# and the modules veth udp_tunnel ip6_udp_tunnel vxlan in DIR/l1mod, in load order.
+# and the modules tun veth udp_tunnel ip6_udp_tunnel vxlan in DIR/l1mod, in load order.
 copy_l1_net() {
   ensure_tools ip:iproute2
   mkdir -p "$1/bin" "$1/l1mod"
   cp "$(command -v ip)" "$1/bin/ip"
   local m
-  for m in veth udp_tunnel ip6_udp_tunnel vxlan; do
+  for m in tun veth udp_tunnel ip6_udp_tunnel vxlan; do
     cp "$ROOT/.cache/guest/modules/$m.ko" "$1/l1mod/" || die "no $m.ko in .cache/guest/modules (guest-images/build)"
   done
 }
