@@ -140,11 +140,11 @@ mkfifo /tmp/phold; sleep 9999 >/tmp/phold & hold=$!
 ip netns exec lan timeout 300 nc -l -p 5001 </tmp/phold >peer.in & prx=$!
 (i=0
  while :; do
-   t0=$(date +%s); ip netns exec lan timeout 120 nc 10.9.0.1 5003 <r >/dev/null; rc=$?; t1=$(date +%s)
+   t0=$(date +%s); ip netns exec lan timeout 120 nc 10.9.0.1 5003 <r >/dev/null 2>peer.err; rc=$?; t1=$(date +%s)
    [ $rc = 0 ] || [ $((t1 - t0)) -gt 5 ] || [ $i -ge 150 ] || { i=$((i+1)); sleep 1; continue; }
    break
  done
- echo "PEER-NC $rc") >peer.tx 2>&1 &
+ echo "PEER-NC $rc after $i refused tries (G1 not up yet)$(tail -n 1 peer.err | sed 's/^/; last error: /')") >peer.tx 2>&1 &
 ptx=$!
 
 t0=$(date +%s)
@@ -181,8 +181,9 @@ check "G1 pings 10.9.0.100 in L1's namespace 'lan' through the tap uplink tp0 (f
 peer_got="$(wc -c <peer.in | tr -d ' ') $(md5sum <peer.in | cut -c1-32)"
 check "TCP G1 -> 10.9.0.100 (namespace lan): 1 MiB, size and md5 equal (nc status $(val "$g1" G1-topeer-NC); sent '$WANT', got '$peer_got')" \
   test "$(val "$g1" G1-topeer-NC)" = 0 -a "$peer_got" = "$WANT"
-check "TCP 10.9.0.100 (namespace lan) -> G1: 1 MiB, size and md5 equal ($(cat peer.tx); got '$(val "$g1" G1-frompeer-GOT)')" \
-  test "$(val "$g1" G1-frompeer-GOT)" = "$WANT" -a "$(sed -n 's/^PEER-NC //p' peer.tx)" = 0
+prc=$(sed -n 's/^PEER-NC \([0-9]*\) .*/\1/p' peer.tx)
+check "TCP 10.9.0.100 (namespace lan) -> G1: 1 MiB, size and md5 equal (nc status $prc; $(sed -n 's/^PEER-NC [0-9]* //p' peer.tx); got '$(val "$g1" G1-frompeer-GOT)')" \
+  test "$(val "$g1" G1-frompeer-GOT)" = "$WANT" -a "$prc" = 0
 check "G1 and G2 ping each other across the VXLAN tunnel (G1: $(val "$g1" G1-PING-G2), G2: $(val "$g2" G2-PING-G1))" \
   test "$(val "$g1" G1-PING-G2)$(val "$g2" G2-PING-G1)" = 00
 check "TCP G1 -> G2 over VXLAN: 1 MiB, size and md5 equal (nc status $(val "$g1" G1-tog2-NC); got '$(val "$g2" G2-fromg1-GOT)')" \
