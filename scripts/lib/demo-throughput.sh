@@ -38,36 +38,37 @@ wait_for() {
   grep -q "$1" "$2"
 }
 
-# iproute2's ip from ./bin when present (L1), by its path: busybox sh runs its own applet for a
-# bare `ip`, whatever PATH says
-if [ -x bin/ip ]; then IPBIN=$PWD/bin/ip; ip() { "$IPBIN" "$@"; }; fi
+# iproute2's ip: ./bin/ip when present (L1), by its path, since busybox sh runs its own applet
+# for a bare `ip` whatever PATH says (and not a function: `$IP ... &` must make $! the command)
+IP=ip
+[ -x bin/ip ] && IP=$PWD/bin/ip
 # The other "host": namespace $ONS with its own switch (directory $OSHM), joined to this host's
 # vale0 through a VXLAN tunnel over a veth pair, an uplink on each side.
 ONS=ptvmm-demo-$$ OSHM=$PTVMM_SHM_DIR-other UPLINK_WHY=
 other_host() {
   [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)"; return 1; }
-  ip netns list >/dev/null 2>&1 || { echo "no iproute2 ip command (ip netns)"; return 1; }
+  $IP netns list >/dev/null 2>&1 || { echo "no iproute2 ip command (ip netns)"; return 1; }
   for m in veth udp_tunnel ip6_udp_tunnel vxlan; do
     [ ! -f "l1mod/$m.ko" ] || insmod "l1mod/$m.ko" || { echo "insmod $m failed"; return 1; }
   done
   mkdir -p /run/netns "$OSHM" && { [ -e /var/run ] || { mkdir -p /var && ln -s /run /var/run; }; }
-  ip netns add "$ONS" || { echo "ip netns add failed"; return 1; }
-  ip netns exec "$ONS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  { ip link add dul1 mtu 1600 type veth peer name dul2 mtu 1600 netns "$ONS" &&
-    ip addr add 192.168.78.1/24 dev dul1 && ip link set dul1 up &&
-    ip -n "$ONS" addr add 192.168.78.2/24 dev dul2 && ip -n "$ONS" link set dul2 up &&
-    ip link add dvx1 mtu 1500 type vxlan id 43 local 192.168.78.1 remote 192.168.78.2 dev dul1 dstport 4789 &&
-    ip link set dvx1 up &&
-    ip -n "$ONS" link add dvx2 mtu 1500 type vxlan id 43 local 192.168.78.2 remote 192.168.78.1 dev dul2 dstport 4789 &&
-    ip -n "$ONS" link set dvx2 up; } || { echo "creating the veth pair and the VXLAN tunnel failed"; return 1; }
+  $IP netns add "$ONS" || { echo "ip netns add failed"; return 1; }
+  $IP netns exec "$ONS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  { $IP link add dul1 mtu 1600 type veth peer name dul2 mtu 1600 netns "$ONS" &&
+    $IP addr add 192.168.78.1/24 dev dul1 && $IP link set dul1 up &&
+    $IP -n "$ONS" addr add 192.168.78.2/24 dev dul2 && $IP -n "$ONS" link set dul2 up &&
+    $IP link add dvx1 mtu 1500 type vxlan id 43 local 192.168.78.1 remote 192.168.78.2 dev dul1 dstport 4789 &&
+    $IP link set dvx1 up &&
+    $IP -n "$ONS" link add dvx2 mtu 1500 type vxlan id 43 local 192.168.78.2 remote 192.168.78.1 dev dul2 dstport 4789 &&
+    $IP -n "$ONS" link set dvx2 up; } || { echo "creating the veth pair and the VXLAN tunnel failed"; return 1; }
   ./ptvmm-vale-ctl attach vale0 dvx1 --mode packet >/dev/null &&
-    ip netns exec "$ONS" env PTVMM_SHM_DIR="$OSHM" ./ptvmm-vale-ctl attach vale0 dvx2 --mode packet >/dev/null ||
+    $IP netns exec "$ONS" env PTVMM_SHM_DIR="$OSHM" ./ptvmm-vale-ctl attach vale0 dvx2 --mode packet >/dev/null ||
     { echo "ptvmm-vale-ctl attach failed"; return 1; }
 }
 other_host_down() {
   ./ptvmm-vale-ctl detach vale0 dvx1 >/dev/null 2>&1
-  ip netns exec "$ONS" env PTVMM_SHM_DIR="$OSHM" ./ptvmm-vale-ctl detach vale0 dvx2 >/dev/null 2>&1
-  ip link del dvx1 2>/dev/null; ip link del dul1 2>/dev/null; ip netns del "$ONS" 2>/dev/null
+  $IP netns exec "$ONS" env PTVMM_SHM_DIR="$OSHM" ./ptvmm-vale-ctl detach vale0 dvx2 >/dev/null 2>&1
+  $IP link del dvx1 2>/dev/null; $IP link del dul1 2>/dev/null; $IP netns del "$ONS" 2>/dev/null
 }
 if UPLINK_WHY=$(other_host 2>&1); then
   UPLINK_WHY=
@@ -108,7 +109,7 @@ hrx=$!
 wait_for ready hrx.log 20
 : >orx.log
 if [ -z "$UPLINK_WHY" ]; then
-  ip netns exec "$ONS" env PTVMM_SHM_DIR="$OSHM" ./ptvmm-pktgen -i vale0:1 -f rx </dev/null >orx.log 2>&1 &
+  $IP netns exec "$ONS" env PTVMM_SHM_DIR="$OSHM" ./ptvmm-pktgen -i vale0:1 -f rx </dev/null >orx.log 2>&1 &
   orx=$!
   wait_for ready orx.log 20
 fi
