@@ -58,6 +58,7 @@ other_host() {
     $IP addr add 192.168.78.1/24 dev dul1 && $IP link set dul1 up &&
     $IP -n "$ONS" addr add 192.168.78.2/24 dev dul2 && $IP -n "$ONS" link set dul2 up &&
     $IP link add dvx1 mtu 1500 type vxlan id 43 local 192.168.78.1 remote 192.168.78.2 dev dul1 dstport 4789 &&
+    { sysctl -qw net.ipv6.conf.dvx1.disable_ipv6=1 || true; } &&   # no IPv6 chatter to count
     $IP link set dvx1 up &&
     $IP -n "$ONS" link add dvx2 mtu 1500 type vxlan id 43 local 192.168.78.2 remote 192.168.78.1 dev dul2 dstport 4789 &&
     $IP -n "$ONS" link set dvx2 up; } || { echo "creating the veth pair and the VXLAN tunnel failed"; return 1; }
