@@ -75,6 +75,7 @@ NESTED_SUITES=(
   "ptnet-stack 3 tests/nested/ptnet-stack.sh 420"
   "ptnet-hostile 3 tests/nested/ptnet-hostile.sh 420"
   "ptnet-offload 3 tests/nested/ptnet-offload.sh 900"
+  "ptnet-uplink 3 tests/nested/ptnet-uplink.sh 420"
 )
 
 # prepare_nested_job — builds ptvmm, pkt-gen (host and static guest) and the guest image, and
@@ -89,4 +90,18 @@ prepare_nested_job() {
     "$ROOT/target/release/ptvmm-vale-ctl" \
     "$ROOT/tests/nested/lib.sh" "$ROOT/tests/nested/guest-lib.sh" "$ROOT/.cache/guest/bzImage" \
     "$ROOT/.cache/guest/initramfs.cpio.gz" "$NESTED_JOB/"
+  copy_l1_net "$NESTED_JOB"
+}
+
+# copy_l1_net DIR — what network namespaces with veth pairs and VXLAN need in L1, whose busybox
+# `ip` has neither: iproute2's ip as DIR/bin/ip (scripts/nested copies its shared libraries)
+# and the modules tun veth udp_tunnel ip6_udp_tunnel vxlan in DIR/l1mod, in load order.
+copy_l1_net() {
+  ensure_tools ip:iproute2
+  mkdir -p "$1/bin" "$1/l1mod"
+  cp "$(command -v ip)" "$1/bin/ip"
+  local m
+  for m in tun veth udp_tunnel ip6_udp_tunnel vxlan; do
+    cp "$ROOT/.cache/guest/modules/$m.ko" "$1/l1mod/" || die "no $m.ko in .cache/guest/modules (guest-images/build)"
+  done
 }

@@ -15,7 +15,9 @@
 #   4. bad input: unknown interface, interface down, already attached, MTU too large for the
 #      switch's buffers, no permission -> exit status 2 and one line on stderr; the default mode
 #      is xdp (libxdp1 must be installed; scripts/test installs it);
-#   xdp mode also: the XDP program is removed on detach, and after SIGKILL + re-attach + detach.
+#   xdp mode also: the XDP program is removed on detach, and after SIGKILL + re-attach + detach;
+#   5. ptvmm-afpacket, the AF_PACKET baseline of scripts/bench-uplink, counts exactly (paced
+#      frames of 60 and 1514 bytes over a veth pair, every one verified).
 # usage: tests/host/uplink.sh [BINDIR] [MODE...]   (default: target/release, modes packet tap xdp)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -48,7 +50,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || die "must run as root: it creates network namespaces (ip netns add)"
-for b in "$CTL" "$PKTGEN"; do [ -x "$b" ] || die "missing $b (cargo build --release -p pktgen)"; done
+for b in "$CTL" "$PKTGEN" "$BIN/ptvmm-afpacket"; do [ -x "$b" ] || die "missing $b (cargo build --release -p pktgen)"; done
 command -v ip >/dev/null || die "no ip command (apt-get install iproute2)"
 command -v ping >/dev/null || die "no ping command (apt-get install iputils-ping)"
 ip netns add "${P}probe" 2>"$T/netns.err" ||
@@ -228,6 +230,26 @@ for mode in "${MODES[@]}"; do
   detach c "$UP"
   [ "$mode" = tap ] || ip -n "${P}c" link del ka
 done
+
+# --- the kernel-only baseline of scripts/bench-uplink -------------------------------------
+# ptvmm-afpacket (AF_PACKET sender -> veth -> AF_PACKET receiver, no switch) must count exactly,
+# or the benchmark's baseline row means nothing.
+say "== the AF_PACKET baseline tool (ptvmm-afpacket)"
+AFP=$BIN/ptvmm-afpacket
+ip -n "${P}c" link add bl0 type veth peer name bl1
+ip -n "${P}c" link set bl0 up; ip -n "${P}c" link set bl1 up
+for len in 60 1514; do
+  $(nsx c) "$AFP" -i bl1 -f rx >"$T/afrx.out" 2>"$T/afrx.err" &
+  afrx=$!
+  wait_until 50 "grep -q ready '$T/afrx.err'" || die "ptvmm-afpacket rx never became ready: $(cat "$T/afrx.err")"
+  inns c "$AFP" -i bl0 -f tx -l "$len" -n 5000 -R 20000 >"$T/aftx.out" 2>&1 || die "ptvmm-afpacket tx failed: $(cat "$T/aftx.out")"
+  sleep 0.5
+  kill -INT "$afrx"; wait "$afrx" || die "ptvmm-afpacket rx failed: $(cat "$T/afrx.err")"
+  got=$(awk '/^Received/ {print $2 "/" $4}' "$T/afrx.out") good=$(awk '/^Verified/ {print $2}' "$T/afrx.out")
+  check "ptvmm-afpacket: 5000 frames of $len bytes over a veth pair: $(awk '/^Sent/ {print $2}' "$T/aftx.out") sent, $got received (frames/bytes), $good verified" \
+    "grep -q '^Sent 5000 packets' '$T/aftx.out' && [ '$got' = 5000/$((5000 * len)) ] && [ '$good' = 5000 ]"
+done
+ip -n "${P}c" link del bl0
 
 # --- bad input ----------------------------------------------------------------------------
 say "== bad input"
