@@ -112,7 +112,7 @@ fn main() {
     let port = open_port(&args.port);
     let layout = port.region().layout;
     let mac = [0x02, 0, 0, 0, 0, 0x01];
-    let (mut m, nic) = machine_with_nic(&port, mac, &args);
+    let (m, nic) = machine_with_nic(&port, mac, &args);
     let info = rig::device_info(&nic, &layout);
     let code = if dir == "tx" {
         driver::tx_program(&info, frames, 60, BATCH, true)
