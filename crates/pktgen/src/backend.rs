@@ -2,7 +2,8 @@
 //! netmap-mode character device `/dev/ptnetN` (in a guest, [`crate::ptnet`]); which one an
 //! interface name selects is [`crate::interface`]'s business.
 //!
-//! Both expose ring 0 of each direction as netmap rings in a shared region: the loops fill or
+//! Both expose one ring of each direction (ring 0; a VALE port opened with several rings
+//! gives one [`ValeRing`] per `-p` thread) as netmap rings in a shared region: the loops fill or
 //! consume slots `[head, tail)`, advance `head`/`cur` in the ring, then sync (NIOCTXSYNC /
 //! NIOCRXSYNC style), which updates `tail`.
 
@@ -12,7 +13,7 @@ use anyhow::{Context, Result};
 use netmap::{NetmapPort, Pool, RingView, SharedMem, SyncResult};
 use vale::Port;
 
-/// The operations pkt-gen needs from a port (ring 0 of each direction).
+/// The operations pkt-gen needs from a port (one ring of each direction).
 pub trait Backend {
     /// A name for messages.
     fn name(&self) -> String;
@@ -53,48 +54,62 @@ pub fn buf_offset(p: &Pool, idx: u32) -> Option<usize> {
     (idx < p.objnum).then(|| p.offset as usize + idx as usize * p.objsz as usize)
 }
 
-/// A VALE port: syncs forward synchronously, `rx_wait` sleeps on the port's futex.
-impl Backend for Port {
+/// Ring `ring` of each direction of a VALE port: syncs forward synchronously, `rx_wait`
+/// sleeps on the port's futex. One per `-p` thread; threads share the port.
+#[derive(Debug, Clone, Copy)]
+pub struct ValeRing<'a> {
+    port: &'a Port,
+    ring: u32,
+}
+
+impl<'a> ValeRing<'a> {
+    /// Ring `ring` of `port` (callers keep it below the port's ring counts).
+    pub fn new(port: &'a Port, ring: u32) -> ValeRing<'a> {
+        ValeRing { port, ring }
+    }
+}
+
+impl Backend for ValeRing<'_> {
     fn name(&self) -> String {
-        NetmapPort::name(self).to_string()
+        NetmapPort::name(self.port).to_string()
     }
 
     fn shape(&self) -> (u32, u32, u32) {
-        let c = self.layout().config;
+        let c = self.port.layout().config;
         (c.tx_rings, c.rx_rings, c.tx_slots)
     }
 
     fn mem(&self) -> SharedMem {
-        Port::mem(self)
+        self.port.mem()
     }
 
     fn tx_ring(&self) -> RingView {
-        Port::tx_ring(self, 0)
+        self.port.tx_ring(self.ring)
     }
 
     fn rx_ring(&self) -> RingView {
-        Port::rx_ring(self, 0)
+        self.port.rx_ring(self.ring)
     }
 
     fn bufs(&self) -> Pool {
-        self.layout().buf_pool
+        self.port.layout().buf_pool
     }
 
     fn txsync(&self) -> Result<SyncResult> {
-        self.txsync_ring(0).context("txsync")
+        self.port.txsync_ring(self.ring).context("txsync")
     }
 
     fn rxsync(&self) -> Result<SyncResult> {
-        self.rxsync_ring(0).context("rxsync")
+        self.port.rxsync_ring(self.ring).context("rxsync")
     }
 
     fn rx_wait(&self, seen_hwtail: u32, timeout: Duration) -> Result<()> {
-        NetmapPort::rx_wait(self, 0, seen_hwtail, Some(timeout)).context("rx wait")?;
+        NetmapPort::rx_wait(self.port, self.ring, seen_hwtail, Some(timeout)).context("rx wait")?;
         Ok(())
     }
 
     fn tx_wait(&self, timeout: Duration) -> Result<()> {
-        NetmapPort::tx_wait(self, 0, Some(timeout)).context("tx wait")?;
+        NetmapPort::tx_wait(self.port, self.ring, Some(timeout)).context("tx wait")?;
         Ok(())
     }
 }

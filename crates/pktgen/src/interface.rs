@@ -2,9 +2,9 @@
 //! `ptnet0` or `/dev/ptnet0` ptnet.ko's character device.
 
 use anyhow::{Context, Result};
+use netmap::RegionConfig;
 use vale::{Port, PortOptions};
 
-use crate::backend::Backend;
 use crate::ptnet::PtnetDevice;
 
 /// Which backend an interface name selects.
@@ -42,22 +42,39 @@ pub struct OpenOptions {
     /// A VALE port's virtio-net header length, 0, 10 or 12 (callers refuse others, and any
     /// but 0 for ptnet devices, whose driver sets it).
     pub vnet_hdr_len: u32,
+    /// A VALE port's TX and RX ring count (0 is taken as 1; `-p` opens one per thread).
+    pub rings: u32,
 }
 
-/// Opens the backend an interface name selects.
-pub fn open(name: &str, o: OpenOptions) -> Result<Box<dyn Backend>> {
+/// An open interface: a VALE port (with all its rings) or a ptnet device (ring 0).
+pub enum Opened {
+    Vale(Port),
+    Ptnet(PtnetDevice),
+}
+
+/// Opens a VALE port `name` with `o.rings` TX and RX rings.
+pub fn open_vale(name: &str, o: OpenOptions) -> Result<Port> {
+    let rings = o.rings.max(1);
+    let opts = PortOptions {
+        lossless: o.lossless,
+        vnet_hdr_len: o.vnet_hdr_len,
+        config: RegionConfig {
+            tx_rings: rings,
+            rx_rings: rings,
+            ..RegionConfig::default()
+        },
+        ..PortOptions::default()
+    };
+    Port::open(name, &opts).with_context(|| format!("opening {name}"))
+}
+
+/// Opens the interface a name selects.
+pub fn open_any(name: &str, o: OpenOptions) -> Result<Opened> {
     Ok(match Target::parse(name) {
-        Target::Vale(n) => {
-            let opts = PortOptions {
-                lossless: o.lossless,
-                vnet_hdr_len: o.vnet_hdr_len,
-                ..PortOptions::default()
-            };
-            Box::new(Port::open(&n, &opts).with_context(|| format!("opening {n}"))?)
-        }
-        Target::Ptnet(p) => {
-            Box::new(PtnetDevice::open(&p, o.busy_poll).with_context(|| format!("opening {p}"))?)
-        }
+        Target::Vale(n) => Opened::Vale(open_vale(&n, o)?),
+        Target::Ptnet(p) => Opened::Ptnet(
+            PtnetDevice::open(&p, o.busy_poll).with_context(|| format!("opening {p}"))?,
+        ),
     })
 }
 
@@ -81,7 +98,7 @@ mod tests {
 
     #[test]
     fn missing_device_is_an_error_not_a_vale_port() {
-        let e = open("/dev/ptnet-does-not-exist", OpenOptions::default())
+        let e = open_any("/dev/ptnet-does-not-exist", OpenOptions::default())
             .err()
             .expect("must fail");
         assert!(

@@ -4,7 +4,8 @@
 //! - at the end: `Sent|Received <n> packets <b> bytes <e> events <l> bytes each in <s> seconds.`
 //!   then `Speed: <pps>pps Bandwidth: <bps>bps`
 //!
-//! Numbers use netmap's `norm()`: three decimals and a unit prefix, e.g. `14.881 M`.
+//! Numbers use netmap's `norm()`: three decimals and a unit prefix, e.g. `14.881 M`; with
+//! `-N`, no prefix and no decimals (`14880952 `), as netmap's `-N`.
 
 use std::time::Duration;
 
@@ -19,7 +20,17 @@ pub fn norm(mut v: f64) -> String {
     format!("{v:.3} {}", UNITS[i])
 }
 
-fn per_sec(n: f64, d: Duration) -> f64 {
+/// netmap's `norm()` with its `normalize` flag: `prefix` false (`-N`) gives `"%.0f "`.
+pub fn norm_with(v: f64, prefix: bool) -> String {
+    if prefix {
+        norm(v)
+    } else {
+        format!("{v:.0} ")
+    }
+}
+
+/// `n` per second over `d` (0 for an empty interval).
+pub fn per_sec(n: f64, d: Duration) -> f64 {
     let s = d.as_secs_f64();
     if s > 0.0 {
         n / s
@@ -30,6 +41,18 @@ fn per_sec(n: f64, d: Duration) -> f64 {
 
 /// The line printed every report interval.
 pub fn interval_line(pkts: u64, bytes: u64, events: u64, elapsed: Duration) -> String {
+    interval_line_with(pkts, bytes, events, elapsed, true)
+}
+
+/// [`interval_line`] with or without unit prefixes (`-N`); `bytes` already counts any
+/// framing (`-B`).
+pub fn interval_line_with(
+    pkts: u64,
+    bytes: u64,
+    events: u64,
+    elapsed: Duration,
+    prefix: bool,
+) -> String {
     let avg = if events > 0 {
         pkts as f64 / events as f64
     } else {
@@ -37,22 +60,53 @@ pub fn interval_line(pkts: u64, bytes: u64, events: u64, elapsed: Duration) -> S
     };
     format!(
         "{}pps ({}pkts {}bps in {} usec) {avg:.2} avg_batch",
-        norm(per_sec(pkts as f64, elapsed)),
-        norm(pkts as f64),
-        norm(per_sec(bytes as f64 * 8.0, elapsed)),
+        norm_with(per_sec(pkts as f64, elapsed), prefix),
+        norm_with(pkts as f64, prefix),
+        norm_with(per_sec(bytes as f64 * 8.0, elapsed), prefix),
         elapsed.as_micros()
     )
 }
 
 /// The closing lines; `verb` is "Sent" or "Received".
 pub fn final_lines(verb: &str, pkts: u64, bytes: u64, events: u64, elapsed: Duration) -> String {
+    final_lines_with(verb, pkts, bytes, events, elapsed, true, None)
+}
+
+/// [`final_lines`] with or without unit prefixes (`-N`), and with `Some(bytes)` of framing
+/// per frame (`-B`) a ` (raw <bps>bps)` figure that counts them, as netmap's.
+pub fn final_lines_with(
+    verb: &str,
+    pkts: u64,
+    bytes: u64,
+    events: u64,
+    elapsed: Duration,
+    prefix: bool,
+    framing: Option<u64>,
+) -> String {
     let each = bytes.checked_div(pkts).unwrap_or(0);
+    let raw = framing.map_or(String::new(), |f| {
+        let b = (bytes + pkts * f) as f64 * 8.0;
+        format!(" (raw {}bps)", norm_with(per_sec(b, elapsed), prefix))
+    });
     format!(
-        "{verb} {pkts} packets {bytes} bytes {events} events {each} bytes each in {:.2} seconds.\nSpeed: {}pps Bandwidth: {}bps",
+        "{verb} {pkts} packets {bytes} bytes {events} events {each} bytes each in {:.2} seconds.\nSpeed: {}pps Bandwidth: {}bps{raw}",
         elapsed.as_secs_f64(),
-        norm(per_sec(pkts as f64, elapsed)),
-        norm(per_sec(bytes as f64 * 8.0, elapsed)),
+        norm_with(per_sec(pkts as f64, elapsed), prefix),
+        norm_with(per_sec(bytes as f64 * 8.0, elapsed), prefix),
     )
+}
+
+/// Mean and (population) standard deviation of the per-interval rates that saw traffic
+/// (netmap's `-A` skips empty intervals too); `None` without any.
+pub fn mean_stddev(rates: &[f64]) -> Option<(f64, f64, usize)> {
+    let v: Vec<f64> = rates.iter().copied().filter(|&r| r > 0.0).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n;
+    Some((mean, var.sqrt(), v.len()))
 }
 
 /// Parses a `norm()` number back (e.g. `"14.881 M"` → 14.881e6), for tests and scripts.
@@ -85,6 +139,8 @@ mod tests {
         assert_eq!(norm(241_380.0), "241.380 K");
         assert_eq!(norm(7.143e9), "7.143 G");
         assert_eq!(norm(5e15), "5000.000 T");
+        assert_eq!(norm_with(14_880_952.4, false), "14880952 ");
+        assert_eq!(norm_with(14_880_952.4, true), "14.881 M");
     }
 
     #[test]
@@ -106,5 +162,46 @@ mod tests {
         );
         assert_eq!(parse_norm("14.881 M"), Some(14.881e6));
         assert_eq!(parse_norm("2.000 "), Some(2.0));
+    }
+
+    #[test]
+    fn unprefixed_and_framed_lines() {
+        let l = interval_line_with(1000, 84_000, 2, Duration::from_millis(1), false);
+        assert_eq!(
+            l,
+            "1000000 pps (1000 pkts 672000000 bps in 1000 usec) 500.00 avg_batch"
+        );
+        // 1000 frames of 60 bytes in 0.5 s: 960 kbit/s, with framing 84 bytes each 1.344 Mbit/s.
+        let f = final_lines_with(
+            "Sent",
+            1000,
+            60000,
+            2,
+            Duration::from_millis(500),
+            true,
+            Some(24),
+        );
+        assert!(
+            f.ends_with("Bandwidth: 960.000 Kbps (raw 1.344 Mbps)"),
+            "{f}"
+        );
+        let f = final_lines_with(
+            "Sent",
+            1000,
+            60000,
+            2,
+            Duration::from_millis(500),
+            false,
+            None,
+        );
+        assert!(f.ends_with("Speed: 2000 pps Bandwidth: 960000 bps"), "{f}");
+    }
+
+    #[test]
+    fn rate_mean_and_stddev() {
+        assert_eq!(mean_stddev(&[]), None);
+        assert_eq!(mean_stddev(&[0.0, 0.0]), None);
+        let (m, s, n) = mean_stddev(&[0.0, 2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).unwrap();
+        assert_eq!((m, s, n), (5.0, 2.0, 8));
     }
 }

@@ -1,0 +1,277 @@
+//! ptvmm-pktgen's command line (netmap pkt-gen's options, in clap) and its checks.
+
+use anyhow::{bail, Result};
+use clap::{Parser, ValueEnum};
+use netmap::RegionConfig;
+
+use crate::frame::{self, Endpoints};
+use crate::interface::Target;
+
+/// What a run does (`-f`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Function {
+    Tx,
+    Rx,
+    Ping,
+    Pong,
+}
+
+impl Function {
+    /// The name `-f` takes, for the JSON summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Tx => "tx",
+            Function::Rx => "rx",
+            Function::Ping => "ping",
+            Function::Pong => "pong",
+        }
+    }
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ptvmm-pktgen",
+    version,
+    about = "Packet generator and sink for VALE ports and ptnet devices (netmap pkt-gen options)"
+)]
+pub struct Cli {
+    /// Interface: a VALE port (vale0:1) or a ptnet device in a guest (ptnet0, /dev/ptnet0).
+    #[arg(short = 'i')]
+    pub interface: Option<String>,
+    /// Function: tx, rx, ping or pong.
+    #[arg(short = 'f', value_enum, default_value = "tx")]
+    pub function: Function,
+    /// Frame length in bytes, without CRC.
+    #[arg(short = 'l', default_value_t = 60)]
+    pub len: usize,
+    /// Packets to send or receive (0 = forever); with -p, for all threads together.
+    #[arg(short = 'n', default_value_t = 0)]
+    pub count: u64,
+    /// Burst (batch) size.
+    #[arg(short = 'b', default_value_t = 512)]
+    pub burst: u32,
+    /// Rate limit in packets per second (0 = none); with -p, for all threads together.
+    #[arg(short = 'R', default_value_t = 0)]
+    pub rate: u64,
+    /// Report interval in milliseconds.
+    #[arg(short = 'T', default_value_t = 1000)]
+    pub report_ms: u64,
+    /// Seconds to wait for the link before starting.
+    #[arg(short = 'w', default_value_t = 0)]
+    pub wait_link: u64,
+    /// Source IP[:port].
+    #[arg(short = 's', default_value = "10.0.0.1")]
+    pub src_ip: String,
+    /// Destination IP[:port].
+    #[arg(short = 'd', default_value = "10.1.0.1")]
+    pub dst_ip: String,
+    /// Source MAC (default 02:00 followed by the process id).
+    #[arg(short = 'S')]
+    pub src_mac: Option<String>,
+    /// Destination MAC.
+    #[arg(short = 'D', default_value = "ff:ff:ff:ff:ff:ff")]
+    pub dst_mac: String,
+    /// rx: count frames without reading or verifying them (netmap pkt-gen's default).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Run the single-process copy loop between two regions instead (no interface).
+    #[arg(long)]
+    pub copy_loop: bool,
+    /// ptnet devices only: sync through the CSB from user space (ABI §2) instead of the
+    /// TXSYNC/RXSYNC ioctls, spin instead of poll(), kick by outl only when the host asks
+    /// (needs root for ioperm). Prints the kicks and interrupts per 1000 packets at the end.
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// VALE ports only: open the port lossless, so that a full receiver holds this sender
+    /// (it waits) instead of dropping its frames (docs/vale.md, "Lossless ports").
+    #[arg(long)]
+    pub lossless: bool,
+    /// VALE ports only: virtio-net header length on the port's frames, 0, 10 or 12
+    /// (netmap's -H): tx and ping send a zero header (no offload) in front of each frame,
+    /// rx and pong expect one; the switch converts for ports of other lengths.
+    #[arg(short = 'H', default_value_t = 0)]
+    pub vnet_hdr: u32,
+    /// Print numbers without unit prefixes (netmap's -N): `14880952 pps`, not `14.881 Mpps`.
+    #[arg(short = 'N')]
+    pub no_prefix: bool,
+    /// At the end, print the mean and standard deviation of the per-interval packet rate.
+    #[arg(short = 'A')]
+    pub rate_stats: bool,
+    /// Count Ethernet framing and CRC in bit/s: 24 bytes more per frame (preamble 8,
+    /// inter-frame gap 12, CRC 4).
+    #[arg(short = 'B')]
+    pub framing: bool,
+    /// Threads, one ring each (netmap's -p): a VALE port is opened with this many TX and
+    /// RX rings; tx splits -n and -R evenly, rx stops when all threads together got -n.
+    #[arg(short = 'p', default_value_t = 1)]
+    pub threads: u32,
+    /// Pin thread i to CPU (FIRST_CPU + i) modulo -c (netmap's -a).
+    #[arg(short = 'a', value_name = "FIRST_CPU")]
+    pub affinity: Option<usize>,
+    /// CPUs the -a pinning cycles through (default: all online).
+    #[arg(short = 'c', value_name = "CPUS")]
+    pub cpus: Option<usize>,
+    /// Print one JSON object per line instead of text: every report line and the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    /// Frame bytes that `-B` adds to each frame in bit/s figures.
+    pub fn framing_bytes(&self) -> u64 {
+        if self.framing {
+            24
+        } else {
+            0
+        }
+    }
+}
+
+/// The frame's addresses from `-s -d -S -D` (source MAC default: 02:00 + the pid's bytes).
+pub fn endpoints(cli: &Cli) -> Result<Endpoints> {
+    let (src_ip, sp) = frame::parse_ip_port(&cli.src_ip).map_err(anyhow::Error::msg)?;
+    let (dst_ip, dp) = frame::parse_ip_port(&cli.dst_ip).map_err(anyhow::Error::msg)?;
+    let pid = std::process::id().to_be_bytes();
+    let src_mac = match &cli.src_mac {
+        Some(m) => frame::parse_mac(m).map_err(anyhow::Error::msg)?,
+        None => [0x02, 0x00, pid[0], pid[1], pid[2], pid[3]],
+    };
+    let dst_mac = frame::parse_mac(&cli.dst_mac).map_err(anyhow::Error::msg)?;
+    Ok(Endpoints {
+        src_mac,
+        dst_mac,
+        src_ip,
+        dst_ip,
+        src_port: sp.unwrap_or(1234),
+        dst_port: dp.unwrap_or(1234),
+    })
+}
+
+/// Refuses option combinations that cannot work, with one line saying why.
+pub fn validate(cli: &Cli) -> Result<()> {
+    let max = RegionConfig::default().buf_size as usize;
+    if !(frame::HEADERS..=max).contains(&cli.len) {
+        bail!(
+            "frame length {} out of range ({}..={max})",
+            cli.len,
+            frame::HEADERS
+        );
+    }
+    if cli.burst == 0 {
+        bail!("burst must be at least 1");
+    }
+    if cli.report_ms == 0 {
+        bail!("report interval must be at least 1 ms");
+    }
+    if !cli.copy_loop && cli.interface.is_none() {
+        bail!("missing interface (-i valeX:Y or -i ptnetN)");
+    }
+    if cli.threads == 0 {
+        bail!("-p: at least 1 thread");
+    }
+    let online = crate::run::online_cpus();
+    if let Some(c) = cli.cpus {
+        if !(1..=online).contains(&c) {
+            bail!("-c {c}: this machine has {online} online CPUs");
+        }
+    }
+    if cli.cpus.is_some() && cli.affinity.is_none() {
+        bail!("-c needs -a FIRST_CPU (pinning is off without it)");
+    }
+    if let Some(a) = cli.affinity {
+        if a >= cli.cpus.unwrap_or(online) {
+            bail!(
+                "-a {a}: CPUs are numbered 0..{}",
+                cli.cpus.unwrap_or(online)
+            );
+        }
+    }
+    let target = cli.interface.as_deref().map(Target::parse);
+    let vale = matches!(target, Some(Target::Vale(_))) && !cli.copy_loop;
+    if cli.busy_poll && !matches!(target, Some(Target::Ptnet(_)) if !cli.copy_loop) {
+        bail!(
+            "--busy-poll needs a ptnet device (-i ptnetN): VALE ports sync in user space already"
+        );
+    }
+    if cli.lossless && !vale {
+        bail!("--lossless needs a VALE port (-i valeX:Y)");
+    }
+    if cli.threads > 1 {
+        if !vale || cli.copy_loop {
+            bail!(
+                "-p {} needs a VALE port (-i valeX:Y): a ptnet device is driven on ring 0",
+                cli.threads
+            );
+        }
+        if matches!(cli.function, Function::Ping | Function::Pong) {
+            bail!(
+                "-p {}: ping and pong run in one thread (as netmap's)",
+                cli.threads
+            );
+        }
+    }
+    if !vale::vnet::HDR_LENS.contains(&cli.vnet_hdr) {
+        bail!(
+            "-H {}: the virtio-net header is 0, 10 or 12 bytes",
+            cli.vnet_hdr
+        );
+    }
+    if cli.vnet_hdr != 0 {
+        if !vale {
+            bail!("-H needs a VALE port (-i valeX:Y); a ptnet device's driver sets its header");
+        }
+        if cli.len + cli.vnet_hdr as usize > max {
+            bail!(
+                "frame length {} plus a {}-byte header exceeds the {max}-byte buffers",
+                cli.len,
+                cli.vnet_hdr
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("ptvmm-pktgen").chain(args.iter().copied()))
+            .expect("parses")
+    }
+
+    #[test]
+    fn output_flags_parse() {
+        let c = parse(&["-i", "vale0:1", "-N", "-A", "-B", "--json"]);
+        assert!(c.no_prefix && c.rate_stats && c.framing && c.json);
+        assert_eq!(c.framing_bytes(), 24);
+        assert_eq!(parse(&["-i", "vale0:1"]).framing_bytes(), 0);
+        validate(&c).unwrap();
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let e = validate(&parse(&["-i", "ptnet0", "--lossless"])).unwrap_err();
+        assert!(
+            e.to_string().contains("--lossless needs a VALE port"),
+            "{e}"
+        );
+        let e = validate(&parse(&["-i", "vale0:1", "--busy-poll"])).unwrap_err();
+        assert!(e.to_string().contains("--busy-poll needs a ptnet"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-H", "11"])).unwrap_err();
+        assert!(e.to_string().contains("0, 10 or 12"), "{e}");
+        let e = validate(&parse(&["-i", "ptnet0", "-p", "2"])).unwrap_err();
+        assert!(e.to_string().contains("-p 2 needs a VALE port"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-p", "2", "-f", "ping"])).unwrap_err();
+        assert!(e.to_string().contains("one thread"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-p", "0"])).unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-a", "100000"])).unwrap_err();
+        assert!(e.to_string().contains("CPUs are numbered"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-c", "1"])).unwrap_err();
+        assert!(e.to_string().contains("-c needs -a"), "{e}");
+        validate(&parse(&["-i", "vale0:1", "-p", "4", "-a", "0", "-c", "1"])).unwrap();
+        let e = validate(&parse(&["-i", "vale0:1", "-l", "41"])).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+}

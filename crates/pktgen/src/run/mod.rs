@@ -1,0 +1,259 @@
+//! ptvmm-pktgen's run: open the interface, start one worker per `-p` thread (each on its own
+//! ring, pinned with `-a`/`-c`) and a monitor printing the interval lines, then print the
+//! merged summary.
+
+mod pingpong;
+mod txrx;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::backend::{Backend, ValeRing};
+use crate::copyloop::CopyLoop;
+use crate::frame::{self, Endpoints};
+use crate::interface::{self, Opened};
+use crate::opts::{self, Cli, Function};
+use crate::out::{self, Counters, Extras, Format, Outcome};
+
+pub use txrx::{quota, Quota};
+
+/// `f` with the port's virtio-net header in front (`-H`; zeros: no offload asked).
+fn with_header(cli: &Cli, f: Vec<u8>) -> Vec<u8> {
+    let mut out = vec![0u8; cli.vnet_hdr as usize];
+    if cli.vnet_hdr == 12 {
+        out[10] = 1; // num_buffers
+    }
+    out.extend_from_slice(&f);
+    out
+}
+
+/// Pins the calling thread to CPU `cpu`.
+fn pin_to(cpu: usize) -> Result<()> {
+    // SAFETY: `cpu_set_t` is plain data (a bit mask); all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of `set`, and the callers keep `cpu` below the number of online CPUs.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread, and `set` is a valid mask of the size passed.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("pinning to CPU {cpu}"));
+    }
+    Ok(())
+}
+
+/// The CPU thread `i` runs on with `-a first -c cpus` (netmap's: the next ones, wrapping).
+pub fn cpu_of(first: usize, cpus: usize, i: u32) -> usize {
+    (first + i as usize) % cpus.max(1)
+}
+
+/// Online CPUs.
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What every worker needs.
+struct Job<'a> {
+    cli: &'a Cli,
+    fmt: Format,
+    frame: Vec<u8>,
+    counters: Counters,
+    rx_share: txrx::RxShare,
+}
+
+impl Job<'_> {
+    /// Worker `i` of `cli.threads` on `port`.
+    fn work(&self, port: &dyn Backend, i: u32) -> Result<Outcome> {
+        let cli = self.cli;
+        if let Some(first) = cli.affinity {
+            pin_to(cpu_of(first, cli.cpus.unwrap_or_else(online_cpus), i))?;
+        }
+        let c = &self.counters;
+        match cli.function {
+            Function::Tx => {
+                let q = quota(cli.count, cli.rate, i, cli.threads);
+                txrx::tx(port, cli, &self.frame, q, c)
+            }
+            Function::Rx => txrx::rx(port, cli, c, &self.rx_share),
+            Function::Ping => pingpong::ping(port, cli, &self.fmt, &self.frame, c),
+            Function::Pong => pingpong::pong(port, cli, c),
+        }
+    }
+}
+
+/// Runs worker 0 on `first` on this thread and workers 1.. on `rest` in threads of their own,
+/// beside the monitor; returns their merged outcome and the interval rates.
+fn drive(job: &Job, first: &dyn Backend, rest: &[ValeRing]) -> Result<(Outcome, Vec<f64>)> {
+    job.counters.running.store(1, Relaxed);
+    let period = Duration::from_millis(job.cli.report_ms);
+    std::thread::scope(|s| {
+        let mon = s.spawn(|| out::monitor(&job.counters, &job.fmt, period));
+        let others: Vec<_> = rest
+            .iter()
+            .enumerate()
+            .map(|(i, p)| s.spawn(move || job.work(p, i as u32 + 1)))
+            .collect();
+        let mut res = job.work(first, 0);
+        for h in others {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker panicked")));
+            res = match (res, r) {
+                (Ok(a), Ok(b)) => Ok(a.merge(b)),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+        }
+        job.counters.running.store(0, Relaxed);
+        let rates = mon.join().unwrap_or_default();
+        res.map(|o| (o, rates))
+    })
+}
+
+/// The reference limit: copy frames between two private regions in one thread.
+fn copy_loop(cli: &Cli, fmt: &Format, ep: &Endpoints) -> Result<()> {
+    let f = frame::build(ep, cli.len);
+    let mut c = CopyLoop::new(&f);
+    let burst = cli.burst.min(1023);
+    let counters = Counters::default();
+    counters.running.store(1, Relaxed);
+    let period = Duration::from_millis(cli.report_ms);
+    let (o, rates) = std::thread::scope(|s| {
+        let mon = s.spawn(|| out::monitor(&counters, fmt, period));
+        let (mut pkts, mut bytes, mut events) = (0u64, 0u64, 0u64);
+        let start = Instant::now();
+        while !crate::cli::stopped() && (cli.count == 0 || pkts < cli.count) {
+            let b = if cli.count > 0 {
+                (burst as u64).min(cli.count - pkts) as u32
+            } else {
+                burst
+            };
+            let n = c.run_batch(b);
+            bytes += n;
+            pkts += b as u64;
+            events += 1;
+            counters.add(b as u64, n);
+        }
+        counters.running.store(0, Relaxed);
+        let o = Outcome {
+            pkts,
+            bytes,
+            events,
+            span: Some((start, Instant::now())),
+            ..Outcome::default()
+        };
+        (o, mon.join().unwrap_or_default())
+    });
+    let x = Extras {
+        function: "copy-loop",
+        threads: 1,
+        rates,
+        ..Extras::default()
+    };
+    println!("{}", out::summary(fmt, "Copied", &o, &x));
+    Ok(())
+}
+
+/// Everything after parsing: checks, open, run, summary.
+pub fn run(cli: Cli) -> Result<()> {
+    opts::validate(&cli)?;
+    let ep = opts::endpoints(&cli)?;
+    crate::cli::install_stop_signals();
+    let fmt = Format::new(&cli);
+    if cli.copy_loop {
+        return copy_loop(&cli, &fmt, &ep);
+    }
+    let ifname = cli.interface.clone().unwrap_or_default();
+    let o = interface::OpenOptions {
+        busy_poll: cli.busy_poll,
+        lossless: cli.lossless,
+        vnet_hdr_len: cli.vnet_hdr,
+        rings: cli.threads,
+    };
+    let opened = interface::open_any(&ifname, o)?;
+    let job = Job {
+        cli: &cli,
+        fmt,
+        frame: with_header(&cli, frame::build(&ep, cli.len)),
+        counters: Counters::default(),
+        rx_share: Default::default(),
+    };
+    let ((outcome, rates), kicks, interrupts) = match &opened {
+        Opened::Vale(port) => {
+            let rings: Vec<ValeRing> = (0..cli.threads).map(|i| ValeRing::new(port, i)).collect();
+            start(&cli, &rings[0])?;
+            (drive(&job, &rings[0], &rings[1..])?, None, None)
+        }
+        Opened::Ptnet(dev) => {
+            start(&cli, dev)?;
+            let r = drive(&job, dev, &[])?;
+            (r, dev.kicks(), dev.interrupts())
+        }
+    };
+    let verb = match cli.function {
+        Function::Rx => "Received",
+        _ => "Sent",
+    };
+    let notif_pkts = match cli.function {
+        Function::Ping => outcome.pkts + outcome.rtt.as_ref().map_or(0, |r| r.count()),
+        Function::Pong => 2 * outcome.pkts,
+        _ => outcome.pkts,
+    };
+    let x = Extras {
+        function: cli.function.name(),
+        threads: cli.threads,
+        kicks,
+        interrupts,
+        notif_pkts,
+        rates,
+    };
+    println!("{}", out::summary(&fmt, verb, &outcome, &x));
+    Ok(())
+}
+
+/// Checks the port's buffers, waits `-w`, and prints the "ready" line tests wait for.
+fn start(cli: &Cli, port: &dyn Backend) -> Result<()> {
+    if cli.len + cli.vnet_hdr as usize > port.bufs().objsz as usize {
+        bail!(
+            "frame length {} larger than the buffers of {} ({})",
+            cli.len,
+            port.name(),
+            port.bufs().objsz
+        );
+    }
+    if cli.wait_link > 0 {
+        std::thread::sleep(Duration::from_secs(cli.wait_link));
+    }
+    let (txr, rxr, slots) = port.shape();
+    eprintln!(
+        "ptvmm-pktgen: {} ready ({txr} tx / {rxr} rx rings, {slots} slots, function {:?}, {} thread{})",
+        port.name(),
+        cli.function,
+        cli.threads,
+        if cli.threads == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_pin_to_the_following_cpus() {
+        assert_eq!(cpu_of(0, 2, 0), 0);
+        assert_eq!(cpu_of(0, 2, 1), 1);
+        assert_eq!(cpu_of(1, 2, 1), 0, "wraps at -c");
+        assert_eq!(cpu_of(3, 4, 2), 1);
+        assert_eq!(cpu_of(0, 0, 5), 0, "-c 0 is taken as 1");
+    }
+
+    #[test]
+    fn pinning_to_an_online_cpu_works() {
+        std::thread::spawn(|| pin_to(online_cpus() - 1))
+            .join()
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -1,0 +1,295 @@
+//! The tx and rx loops, one per `-p` thread, each on its own ring.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use netmap::ring;
+
+use crate::backend::{buf_offset, Backend};
+use crate::cli::stopped;
+use crate::frame;
+use crate::opts::Cli;
+use crate::out::{Counters, Outcome};
+
+/// One thread's share of `-n` and `-R` (0: forever, unpaced).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    pub count: u64,
+    pub rate: f64,
+}
+
+/// Thread `i` of `threads`'s share: the count split as evenly as can be (the first threads
+/// send one more), the rate split evenly, so that the totals are exactly `-n` and `-R`.
+pub fn quota(count: u64, rate: u64, i: u32, threads: u32) -> Quota {
+    let t = threads.max(1) as u64;
+    let count = if count == 0 {
+        0
+    } else {
+        count / t + u64::from((i as u64) < count % t)
+    };
+    Quota {
+        count,
+        rate: rate as f64 / t as f64,
+    }
+}
+
+/// Slots published to the TX ring that the port has not sent yet (a held lossless port).
+fn tx_pending(port: &dyn Backend, s: &netmap::SyncResult) -> u32 {
+    let r = port.tx_ring();
+    ring::distance(s.hwcur, r.head(), r.num_slots())
+}
+
+/// Sends `q.count` frames `f` (or until a signal), `burst` per txsync, paced at `q.rate`.
+/// A thread with a count of 0 out of a non-zero `-n` sends nothing.
+pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Result<Outcome> {
+    let r = port.tx_ring();
+    let n = r.num_slots();
+    let mem = port.mem();
+    let bufs = port.bufs();
+    for i in 0..n {
+        let s = r.slot(i);
+        if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+            mem.write_bytes(o, f);
+        }
+    }
+    let len = f.len() as u16;
+    let flen = cli.len as u64;
+    let (mut sent, mut events) = (0u64, 0u64);
+    let start = Instant::now();
+    let none = cli.count > 0 && q.count == 0;
+    while !none && !stopped() && (q.count == 0 || sent < q.count) {
+        let mut head = r.head();
+        let mut want = ring::space(head, r.tail(), n).min(cli.burst) as u64;
+        if q.count > 0 {
+            want = want.min(q.count - sent);
+        }
+        if q.rate > 0.0 {
+            let due = (start.elapsed().as_secs_f64() * q.rate) as u64;
+            let allowed = due.saturating_sub(sent);
+            if allowed == 0 {
+                let next = Duration::from_secs_f64((sent + 1) as f64 / q.rate);
+                std::thread::sleep(
+                    next.saturating_sub(start.elapsed())
+                        .min(Duration::from_millis(1)),
+                );
+                continue;
+            }
+            want = want.min(allowed);
+        }
+        for _ in 0..want {
+            r.slot(head).set_len_flags(len, 0);
+            head = ring::next(head, n);
+        }
+        r.set_cur(head);
+        r.set_head(head);
+        // A lossless port may send fewer slots than published: they stay in the ring (its
+        // tail stops short of them), and the next round's space accounts for that.
+        port.txsync()?;
+        if want == 0 {
+            // Ring full: sleep until the peer frees slots (no-op where txsync forwards).
+            port.tx_wait(Duration::from_millis(1))?;
+        }
+        sent += want;
+        events += 1;
+        c.add(want, want * flen);
+    }
+    if cli.lossless {
+        // Frames still held in the ring leave before the port closes (the switch releases
+        // a sender held by a dead or stuck receiver within a second; bounded here anyway).
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut s = port.txsync()?;
+        while tx_pending(port, &s) > 0 && Instant::now() < until {
+            port.tx_wait(Duration::from_millis(100))?;
+            s = port.txsync()?;
+        }
+        let left = tx_pending(port, &s) as u64;
+        if left > 0 {
+            eprintln!("ptvmm-pktgen: {left} frames still held at exit, not sent");
+            sent -= left;
+        }
+    }
+    Ok(Outcome {
+        pkts: sent,
+        bytes: sent * flen,
+        events,
+        span: Some((start, Instant::now())),
+        ..Outcome::default()
+    })
+}
+
+/// Claims up to `want` of the `count` packets all rx threads receive together (all of
+/// them when `count` is 0).
+fn claim(claimed: &AtomicU64, count: u64, want: u64) -> u64 {
+    if count == 0 {
+        return want;
+    }
+    let mut cur = claimed.load(Relaxed);
+    loop {
+        let k = want.min(count.saturating_sub(cur));
+        if k == 0 {
+            return 0;
+        }
+        match claimed.compare_exchange_weak(cur, cur + k, Relaxed, Relaxed) {
+            Ok(_) => return k,
+            Err(v) => cur = v,
+        }
+    }
+}
+
+/// What the rx threads share: packets claimed and received so far, of `-n` in total.
+#[derive(Debug, Default)]
+pub struct RxShare {
+    claimed: AtomicU64,
+    done: AtomicU64,
+}
+
+/// Receives, verifies and counts until all threads together have `-n` frames (or a signal).
+pub fn rx(port: &dyn Backend, cli: &Cli, c: &Counters, share: &RxShare) -> Result<Outcome> {
+    let r = port.rx_ring();
+    let n = r.num_slots();
+    let bufs = port.bufs();
+    let mem = port.mem();
+    let mut buf = vec![0u8; bufs.objsz as usize];
+    let hdr = cli.vnet_hdr as usize;
+    let count = cli.count;
+    let (mut pkts, mut bytes, mut events, mut good, mut bad) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut first, mut last) = (None, Instant::now());
+    let mut idle_since: Option<Instant> = None;
+    let mut in_chain = false;
+    // After a signal, one last pass drains what already arrived.
+    let mut draining = false;
+    while count == 0 || share.done.load(Relaxed) < count {
+        if draining {
+            break;
+        }
+        draining = stopped();
+        let s = port.rxsync()?;
+        let mut h = r.head();
+        let avail = ring::distance(h, s.hwtail, n);
+        // At most `avail` packets are in the ring (fewer if chained); unused claims go back.
+        let mine = if avail > 0 {
+            claim(&share.claimed, count, avail as u64)
+        } else {
+            0
+        };
+        if mine == 0 {
+            if draining {
+                break;
+            }
+            if avail > 0 {
+                // Other threads claimed the rest of -n: wait for them to finish.
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < Duration::from_micros(50) {
+                std::hint::spin_loop();
+            } else {
+                port.rx_wait(s.hwtail, Duration::from_millis(10))?;
+            }
+            continue;
+        }
+        idle_since = None;
+        // Prefetch the buffers a few slots ahead: they were just written on another core.
+        const AHEAD: u32 = 8;
+        if !cli.no_verify {
+            for k in 0..AHEAD.min(avail) {
+                if let Some(o) = buf_offset(&bufs, r.slot(ring::add(h, k, n)).buf_idx()) {
+                    mem.prefetch(o);
+                }
+            }
+        }
+        let (mut k, mut got, mut got_bytes) = (0, 0u64, 0u64);
+        while h != s.hwtail && got < mine {
+            if !cli.no_verify && k + AHEAD < avail {
+                if let Some(o) = buf_offset(&bufs, r.slot(ring::add(h, AHEAD, n)).buf_idx()) {
+                    mem.prefetch(o);
+                }
+            }
+            k += 1;
+            let (idx, len, flags) = r.slot(h).load();
+            got_bytes += (len as u64).saturating_sub(hdr as u64);
+            let more = flags & netmap::abi::slot::F_MOREFRAG != 0;
+            if !more {
+                got += 1;
+                let single = !in_chain;
+                let ok = cli.no_verify
+                    || single
+                        && len as usize <= buf.len()
+                        && len as usize >= hdr
+                        && buf_offset(&bufs, idx).is_some_and(|o| {
+                            mem.read_bytes(o, &mut buf[..len as usize]);
+                            frame::verify(&buf[hdr..len as usize]).is_ok()
+                        });
+                if ok {
+                    good += 1;
+                } else {
+                    bad += 1;
+                }
+            }
+            in_chain = more;
+            h = ring::next(h, n);
+        }
+        if count > 0 && got < mine {
+            share.claimed.fetch_sub(mine - got, Relaxed);
+        }
+        share.done.fetch_add(got, Relaxed);
+        r.set_cur(h);
+        r.set_head(h);
+        let now = Instant::now();
+        first.get_or_insert(now);
+        last = now;
+        events += 1;
+        pkts += got;
+        bytes += got_bytes;
+        c.add(got, got_bytes);
+    }
+    port.rxsync()?;
+    Ok(Outcome {
+        pkts,
+        bytes,
+        events,
+        span: first.map(|f| (f, last)),
+        verified: Some((good, bad)),
+        ..Outcome::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotas_add_up_to_the_totals() {
+        for (count, threads) in [(0u64, 1u32), (10, 1), (10, 3), (5000, 2), (3, 4), (7, 7)] {
+            let qs: Vec<Quota> = (0..threads)
+                .map(|i| quota(count, 3000, i, threads))
+                .collect();
+            assert_eq!(qs.iter().map(|q| q.count).sum::<u64>(), count);
+            let max = qs.iter().map(|q| q.count).max().unwrap();
+            let min = qs.iter().map(|q| q.count).min().unwrap();
+            assert!(max - min <= 1, "{qs:?}");
+            let rate: f64 = qs.iter().map(|q| q.rate).sum();
+            assert!((rate - 3000.0).abs() < 1e-6);
+        }
+        assert_eq!(
+            quota(3, 0, 3, 4),
+            Quota {
+                count: 0,
+                rate: 0.0
+            }
+        );
+    }
+
+    #[test]
+    fn claims_never_exceed_the_count() {
+        let c = AtomicU64::new(0);
+        assert_eq!(claim(&c, 0, 512), 512, "no count: everything");
+        assert_eq!(claim(&c, 1000, 512), 512);
+        assert_eq!(claim(&c, 1000, 512), 488);
+        assert_eq!(claim(&c, 1000, 512), 0);
+        c.fetch_sub(88, Relaxed);
+        assert_eq!(claim(&c, 1000, 100), 88);
+    }
+}

@@ -1,0 +1,284 @@
+//! Multi-process tests of pkt-gen's reporting and threading options (ping percentiles and
+//! histogram, --json, -N/-A/-B, -p/-a): the real binary on a switch in a private directory.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use vale::fuzzing::TempDir;
+
+const PKTGEN: &str = env!("CARGO_BIN_EXE_ptvmm-pktgen");
+const DEADLINE: Duration = Duration::from_secs(40);
+
+struct Proc {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+}
+
+/// Starts pkt-gen with its port in `dir` and waits for its "ready" line (returned too).
+fn pktgen(dir: &TempDir, args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(PKTGEN)
+        .args(args)
+        .env("PTVMM_SHM_DIR", &dir.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (otx, orx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = otx.send(l);
+        }
+    });
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut ready = String::new();
+    err.read_line(&mut ready).expect("stderr");
+    assert!(ready.contains("ready"), "unexpected first line: {ready}");
+    std::thread::spawn(move || for _ in err.lines().map_while(Result::ok) {});
+    (Proc { child, stdout: orx }, ready)
+}
+
+impl Proc {
+    /// Waits for exit (killing the child after the deadline); returns (status, stdout).
+    fn finish(mut self) -> (i32, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                panic!("pkt-gen did not finish in time");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        let out: Vec<String> = self.stdout.try_iter().collect();
+        (status.code().unwrap_or(-1), out.join("\n"))
+    }
+
+    fn interrupt(&self) {
+        // SAFETY: sends SIGINT to our own child process; no memory is involved.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The packet count of the `Sent|Received N packets` line.
+fn count(out: &str, verb: &str) -> u64 {
+    let l = out
+        .lines()
+        .find(|l| l.starts_with(verb))
+        .unwrap_or_else(|| panic!("no {verb} line in:\n{out}"));
+    l.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The integer field `key` of a one-line JSON object.
+fn field(obj: &str, key: &str) -> Option<u64> {
+    let pat = format!("\"{key}\":");
+    let rest = &obj[obj.find(&pat)? + pat.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Checks that every line is one JSON object with a type; returns the summary line.
+fn json_summary(out: &str) -> String {
+    for l in out.lines() {
+        assert!(
+            l.starts_with("{\"type\":\"") && l.ends_with('}'),
+            "not a JSON line: {l}"
+        );
+    }
+    let s: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("{\"type\":\"summary\""))
+        .collect();
+    assert_eq!(s.len(), 1, "one summary in:\n{out}");
+    s[0].to_string()
+}
+
+#[test]
+fn ping_prints_percentiles_and_the_log2_histogram() {
+    let d = TempDir::new("opt-ping");
+    let (pong, _) = pktgen(&d, &["-i", "valeop:2", "-f", "pong"]);
+    let (ping, _) = pktgen(&d, &["-i", "valeop:1", "-f", "ping", "-n", "300"]);
+    let (code, out) = ping.finish();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ping: 300 replies of 300, RTT min/avg/max"),
+        "{out}"
+    );
+    let p = out
+        .lines()
+        .find(|l| l.starts_with("RTT percentiles: p50 "))
+        .unwrap_or_else(|| panic!("no percentiles in:\n{out}"));
+    // p50 <= p90 <= p99 <= p99.9, in microseconds.
+    let v: Vec<f64> = p
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(v.len(), 4, "{p}");
+    assert!(v.windows(2).all(|w| w[0] <= w[1]), "{p}");
+    // The histogram's counts add up to the replies.
+    let h: u64 = out
+        .lines()
+        .skip_while(|l| !l.starts_with("RTT histogram"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  ["))
+        .map(|l| {
+            l.split(')')
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+        })
+        .map(|c| c.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(h, 300, "{out}");
+    // The same in JSON: the summary carries the percentiles and the histogram.
+    let (ping, _) = pktgen(&d, &["-i", "valeop:1", "-f", "ping", "-n", "100", "--json"]);
+    let (code, out) = ping.finish();
+    assert_eq!(code, 0, "{out}");
+    let s = json_summary(&out);
+    assert_eq!(field(&s, "replies"), Some(100), "{s}");
+    let (p50, p999) = (field(&s, "p50_ns").unwrap(), field(&s, "p99_9_ns").unwrap());
+    assert!(
+        p50 > 0 && p50 <= p999 && p999 <= field(&s, "max_ns").unwrap(),
+        "{s}"
+    );
+    let hist: u64 = s
+        .match_indices("\"count\":")
+        .map(|(i, _)| field(&s[i..], "count").unwrap())
+        .sum();
+    assert_eq!(hist, 100, "{s}");
+    drop(pong);
+}
+
+#[test]
+fn json_lines_on_tx_and_rx() {
+    let d = TempDir::new("opt-json");
+    let (rx, _) = pktgen(
+        &d,
+        &[
+            "-i", "valeoj:2", "-f", "rx", "-n", "4000", "-T", "50", "--json",
+        ],
+    );
+    let (tx, _) = pktgen(
+        &d,
+        &[
+            "-i", "valeoj:1", "-f", "tx", "-n", "4000", "-R", "20000", "-T", "50", "--json", "-B",
+        ],
+    );
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0, "{tout}");
+    let s = json_summary(&tout);
+    assert!(s.contains("\"function\":\"tx\""), "{s}");
+    assert_eq!(field(&s, "pkts"), Some(4000), "{s}");
+    assert_eq!(field(&s, "bytes"), Some(4000 * 60), "{s}");
+    assert!(s.contains("\"raw_bps\":"), "{s}");
+    assert!(
+        tout.lines()
+            .any(|l| l.starts_with("{\"type\":\"interval\"")),
+        "{tout}"
+    );
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0, "{rout}");
+    let s = json_summary(&rout);
+    assert_eq!(
+        (field(&s, "pkts"), field(&s, "good"), field(&s, "bad")),
+        (Some(4000), Some(4000), Some(0)),
+        "{s}"
+    );
+}
+
+#[test]
+fn unprefixed_numbers_rate_stats_and_framing() {
+    let d = TempDir::new("opt-nab");
+    let (tx, _) = pktgen(
+        &d,
+        &[
+            "-i", "valeon:1", "-f", "tx", "-n", "3000", "-R", "20000", "-T", "20", "-N", "-A", "-B",
+        ],
+    );
+    let (code, out) = tx.finish();
+    assert_eq!(code, 0, "{out}");
+    let speed = out.lines().find(|l| l.starts_with("Speed: ")).unwrap();
+    // "Speed: 20000 pps Bandwidth: 9600000 bps (raw 13440000 bps)": no prefixes, and raw
+    // is 84/60 of the bandwidth.
+    let w: Vec<&str> = speed.split_whitespace().collect();
+    assert_eq!((w[2], w[5], w[8]), ("pps", "bps", "bps)"), "{speed}");
+    let (bw, raw): (f64, f64) = (w[4].parse().unwrap(), w[7].parse().unwrap());
+    assert!((raw / bw - 84.0 / 60.0).abs() < 0.01, "{speed}");
+    let rate = out.lines().find(|l| l.starts_with("Rate: avg ")).unwrap();
+    let avg: f64 = rate.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!((10_000.0..=30_000.0).contains(&avg), "{rate}");
+    assert!(
+        rate.contains(" pps stddev ") && rate.ends_with(" intervals"),
+        "{rate}"
+    );
+}
+
+#[test]
+fn two_threads_to_two_threads_count_exactly() {
+    // -p 2 on both sides: two rings each, ring i of the sender reaching ring i of the
+    // receiver; paced, every frame arrives and the totals are exact.
+    let d = TempDir::new("opt-threads");
+    let (rx, ready) = pktgen(
+        &d,
+        &[
+            "-i", "valeot:2", "-f", "rx", "-p", "2", "-n", "10000", "-a", "0",
+        ],
+    );
+    assert!(
+        ready.contains("(2 tx / 2 rx rings") && ready.contains("2 threads"),
+        "{ready}"
+    );
+    let (tx, ready) = pktgen(
+        &d,
+        &[
+            "-i", "valeot:1", "-f", "tx", "-p", "2", "-n", "10000", "-R", "40000", "-T", "100",
+        ],
+    );
+    assert!(ready.contains("(2 tx / 2 rx rings"), "{ready}");
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0, "{tout}");
+    assert_eq!(count(&tout, "Sent"), 10000, "{tout}");
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0, "{rout}");
+    assert_eq!(count(&rout, "Received"), 10000, "{rout}");
+    assert!(rout.contains("Verified 10000 good 0 bad"), "{rout}");
+}
+
+#[test]
+fn threaded_receiver_stops_on_a_signal_with_its_summary() {
+    let d = TempDir::new("opt-sig");
+    let (rx, _) = pktgen(&d, &["-i", "valeos:2", "-f", "rx", "-p", "3"]);
+    let (tx, _) = pktgen(
+        &d,
+        &[
+            "-i", "valeos:1", "-f", "tx", "-p", "3", "-n", "3000", "-R", "30000",
+        ],
+    );
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0, "{tout}");
+    std::thread::sleep(Duration::from_millis(200));
+    rx.interrupt();
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0, "{rout}");
+    assert_eq!(count(&rout, "Received"), 3000, "{rout}");
+    assert!(rout.contains("Verified 3000 good 0 bad"), "{rout}");
+}
