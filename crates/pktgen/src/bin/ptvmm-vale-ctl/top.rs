@@ -350,7 +350,7 @@ mod tests {
         let r = rows(Some(&a), &b);
         assert_eq!(r[0], HEADER);
         let f: Vec<&str> = r[1].split_whitespace().collect();
-        assert_eq!(f[..5], ["vale0:a", "42", "alive", "1000", "480K"]);
+        assert_eq!(f[..5], ["vale0:a", "42", "alive", "1.00K", "480K"]);
         assert_eq!(f[10], "7/1024");
         let g: Vec<&str> = r[2].split_whitespace().collect();
         assert_eq!(g[3], "-", "port b is a new incarnation: no rate yet");
