@@ -135,13 +135,16 @@ pack_initrd u initrd-up
 # The lan namespace: receives G1's stream on 5001, sends one to G1's 5003.
 mkfifo /tmp/phold; sleep 9999 >/tmp/phold & hold=$!
 ip netns exec lan timeout 300 nc -l -p 5001 </tmp/phold >peer.in & prx=$!
-(i=0
+# It waits until G1 answers a ping (G1 boots meanwhile; a connect before that fails after ARP's
+# timeout with "No route to host"), then retries a connection G1 refuses (its nc not listening yet).
+(w=0; while [ $w -lt 240 ] && ! ip netns exec lan ping -c 1 -W 1 10.9.0.1 >/dev/null 2>&1; do w=$((w+1)); done
+ i=0
  while :; do
    t0=$(date +%s); ip netns exec lan timeout 120 nc 10.9.0.1 5003 <r >/dev/null 2>peer.err; rc=$?; t1=$(date +%s)
-   [ $rc = 0 ] || [ $((t1 - t0)) -gt 5 ] || [ $i -ge 150 ] || { i=$((i+1)); sleep 1; continue; }
+   [ $rc = 0 ] || [ $((t1 - t0)) -gt 5 ] || [ $i -ge 60 ] || { i=$((i+1)); sleep 1; continue; }
    break
  done
- echo "PEER-NC $rc after $i refused tries (G1 not up yet)$(tail -n 1 peer.err | sed 's/^/; last error: /')") >peer.tx 2>&1 &
+ echo "PEER-NC $rc after $w pings and $i refused tries$(tail -n 1 peer.err | sed 's/^/; last error: /')") >peer.tx 2>&1 &
 ptx=$!
 
 t0=$(date +%s)
