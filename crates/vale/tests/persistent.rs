@@ -5,24 +5,19 @@
 use netmap::RegionConfig;
 use vale::admin;
 use vale::fuzzing::TempDir;
-use vale::{Port, PortOptions, ValeError};
+use vale::{Port, ValeError};
 
-fn opts(dir: &TempDir) -> PortOptions {
-    PortOptions {
-        config: RegionConfig::default(),
-        shm_dir: Some(dir.0.clone()),
-        lossless: false,
-        vnet_hdr_len: 0,
-    }
+mod common;
+use common::{files, mac, opts, tags, BCAST};
+
+/// Queues `count` numbered broadcast frames of 60 bytes on `p`'s ring 0 and txsyncs.
+fn send(p: &Port, count: u32) {
+    common::send(p, BCAST, mac(1), 60, count);
 }
 
-fn files(dir: &TempDir) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(&dir.0)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    v.sort();
-    v
+/// Receives everything pending on ring 0; returns the frames' sequence numbers.
+fn recv(p: &Port) -> Vec<u32> {
+    tags(&common::recv(p))
 }
 
 /// The listing of port `name` of switch `sw`.
@@ -32,50 +27,6 @@ fn listed(dir: &TempDir, sw: &str, name: &str) -> Option<admin::PortListing> {
         .ports
         .into_iter()
         .find(|p| p.info.name == name)
-}
-
-/// Queues `count` broadcast frames of 60 bytes on `p`'s TX ring 0 and txsyncs.
-fn send(p: &Port, count: u32) {
-    let r = p.tx_ring(0);
-    let n = r.num_slots();
-    let mut head = r.head();
-    for k in 0..count {
-        let s = r.slot(head);
-        let o = p.layout().buf_offset(s.buf_idx()).unwrap();
-        let mut f = [0u8; 60];
-        f[..6].copy_from_slice(&[0xff; 6]);
-        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-        f[12] = 0x08;
-        f[14..18].copy_from_slice(&k.to_le_bytes());
-        p.mem().write_bytes(o, &f);
-        s.set_len(60);
-        s.set_flags(0);
-        head = (head + 1) % n;
-    }
-    r.set_head(head);
-    r.set_cur(head);
-    p.txsync_ring(0).unwrap();
-}
-
-/// Receives everything pending on RX ring 0; returns the frames' sequence numbers.
-fn recv(p: &Port) -> Vec<u32> {
-    let r = p.rx_ring(0);
-    let s = p.rxsync_ring(0).unwrap();
-    let n = r.num_slots();
-    let mut out = Vec::new();
-    let mut h = r.head();
-    while h != s.hwtail {
-        let sl = r.slot(h);
-        let o = p.layout().buf_offset(sl.buf_idx()).unwrap();
-        let mut b = [0u8; 4];
-        p.mem().read_bytes(o + 14, &mut b);
-        out.push(u32::from_le_bytes(b));
-        h = (h + 1) % n;
-    }
-    r.set_head(h);
-    r.set_cur(h);
-    p.rxsync_ring(0).unwrap();
-    out
 }
 
 #[test]
