@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::backend::{Backend, ValeRing};
 use crate::copyloop::CopyLoop;
+use crate::flows::Flows;
 use crate::frame::{self, Endpoints};
 use crate::interface::{self, Opened};
 use crate::opts::{self, Cli, Function};
@@ -72,11 +73,16 @@ impl Job<'_> {
         }
         let c = &self.counters;
         match cli.function {
-            Function::Tx => {
+            Function::Tx | Function::Txseq => {
                 let q = quota(cli.count, cli.rate, i, cli.threads);
-                txrx::tx(port, cli, &self.frame, q, c)
+                let (src, dst) = opts::ranges(cli)?;
+                let seed = ((std::process::id() as u64) << 32) ^ ((i as u64 + 1) * 0x9e37_79b9);
+                let flows = Flows::new(src, dst, cli.random_src, cli.random_dst, seed);
+                let seq = (cli.function == Function::Txseq).then_some(i as u16);
+                txrx::tx(port, cli, &self.frame, flows, seq, q, c)
             }
-            Function::Rx => txrx::rx(port, cli, c, &self.rx_share),
+            Function::Rx => txrx::rx(port, cli, false, c, &self.rx_share),
+            Function::Rxseq => txrx::rx(port, cli, true, c, &self.rx_share),
             Function::Ping => pingpong::ping(port, cli, &self.fmt, &self.frame, c),
             Function::Pong => pingpong::pong(port, cli, c),
         }
@@ -192,7 +198,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     };
     let verb = match cli.function {
-        Function::Rx => "Received",
+        Function::Rx | Function::Rxseq => "Received",
         _ => "Sent",
     };
     let notif_pkts = match cli.function {

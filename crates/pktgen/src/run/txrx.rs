@@ -8,9 +8,11 @@ use netmap::ring;
 
 use crate::backend::{buf_offset, Backend};
 use crate::cli::stopped;
+use crate::flows::{Flows, Header};
 use crate::frame;
 use crate::opts::Cli;
 use crate::out::{Counters, Outcome};
+use crate::seq::SeqStats;
 
 /// One thread's share of `-n` and `-R` (0: forever, unpaced).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,8 +43,18 @@ fn tx_pending(port: &dyn Backend, s: &netmap::SyncResult) -> u32 {
 }
 
 /// Sends `q.count` frames `f` (or until a signal), `burst` per txsync, paced at `q.rate`.
-/// A thread with a count of 0 out of a non-zero `-n` sends nothing.
-pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Result<Outcome> {
+/// With several `flows`, each frame's header is rewritten for the next one; with `seq`
+/// (txseq, `Some(thread)`) it also carries its number in its flow. A thread with a
+/// count of 0 out of a non-zero `-n` sends nothing.
+pub fn tx(
+    port: &dyn Backend,
+    cli: &Cli,
+    f: &[u8],
+    mut flows: Flows,
+    seq: Option<u16>,
+    q: Quota,
+    c: &Counters,
+) -> Result<Outcome> {
     let r = port.tx_ring();
     let n = r.num_slots();
     let mem = port.mem();
@@ -55,6 +67,12 @@ pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Re
     }
     let len = f.len() as u16;
     let flen = cli.len as u64;
+    let hdr = cli.vnet_hdr as usize;
+    let mut header =
+        (!flows.is_single() || seq.is_some()).then(|| Header::new(&f[hdr..], seq.is_some()));
+    let cycle = flows.cycle_len().max(1);
+    // Frames this thread has put in slots (a flow's k-th frame is number k in it).
+    let mut frames = 0u64;
     let (mut sent, mut events) = (0u64, 0u64);
     let start = Instant::now();
     let none = cli.count > 0 && q.count == 0;
@@ -78,7 +96,16 @@ pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Re
             want = want.min(allowed);
         }
         for _ in 0..want {
-            r.slot(head).set_len_flags(len, 0);
+            let s = r.slot(head);
+            if let Some(h) = header.as_mut() {
+                let num = seq.map(|t| ((frames / cycle) as u32, t));
+                let bytes = h.for_flow(&flows.next_flow(), num);
+                if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+                    mem.write_bytes(o + hdr, bytes);
+                }
+                frames += 1;
+            }
+            s.set_len_flags(len, 0);
             head = ring::next(head, n);
         }
         r.set_cur(head);
@@ -145,7 +172,15 @@ pub struct RxShare {
 }
 
 /// Receives, verifies and counts until all threads together have `-n` frames (or a signal).
-pub fn rx(port: &dyn Backend, cli: &Cli, c: &Counters, share: &RxShare) -> Result<Outcome> {
+/// With `seq` (rxseq), every good frame's sequence number is accounted to its flow.
+pub fn rx(
+    port: &dyn Backend,
+    cli: &Cli,
+    seq: bool,
+    c: &Counters,
+    share: &RxShare,
+) -> Result<Outcome> {
+    let mut seqs = seq.then(SeqStats::default);
     let r = port.rx_ring();
     let n = r.num_slots();
     let bufs = port.bufs();
@@ -220,7 +255,12 @@ pub fn rx(port: &dyn Backend, cli: &Cli, c: &Counters, share: &RxShare) -> Resul
                         && len as usize >= hdr
                         && buf_offset(&bufs, idx).is_some_and(|o| {
                             mem.read_bytes(o, &mut buf[..len as usize]);
-                            frame::verify(&buf[hdr..len as usize]).is_ok()
+                            let f = &buf[hdr..len as usize];
+                            let ok = frame::verify(f).is_ok();
+                            if let (true, Some(st)) = (ok, seqs.as_mut()) {
+                                st.on_frame(f);
+                            }
+                            ok
                         });
                 if ok {
                     good += 1;
@@ -252,6 +292,7 @@ pub fn rx(port: &dyn Backend, cli: &Cli, c: &Counters, share: &RxShare) -> Resul
         events,
         span: first.map(|f| (f, last)),
         verified: Some((good, bad)),
+        seq: seqs,
         ..Outcome::default()
     })
 }
