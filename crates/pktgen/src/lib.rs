@@ -16,6 +16,7 @@ pub mod json;
 pub mod latency;
 pub mod opts;
 pub mod out;
+pub mod pcap;
 pub mod ptnet;
 pub mod ptnet_uapi;
 pub mod report;

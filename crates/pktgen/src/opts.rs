@@ -82,6 +82,10 @@ pub struct Cli {
     /// range still cycles).
     #[arg(short = 'Z')]
     pub random_dst: bool,
+    /// tx: send the frames of this pcap file (Ethernet) in a loop, in file order and as
+    /// captured, instead of built ones (-l, -s, -d, -S and -D do not apply).
+    #[arg(short = 'P', value_name = "FILE.pcap")]
+    pub pcap: Option<std::path::PathBuf>,
     /// Source MAC (default 02:00 followed by the process id).
     #[arg(short = 'S')]
     pub src_mac: Option<String>,
@@ -239,6 +243,17 @@ pub fn validate(cli: &Cli) -> Result<()> {
             cli.function.name()
         );
     }
+    if cli.pcap.is_some() {
+        if cli.function != Function::Tx || cli.copy_loop {
+            bail!("-P replays a file with -f tx on an interface");
+        }
+        if cli.random_src || cli.random_dst {
+            bail!("-P sends the file's frames as they are: -z/-Z do not apply");
+        }
+        if ranges(cli).is_ok_and(|(s, d)| s.size() > 1 || d.size() > 1) {
+            bail!("-P sends the file's frames as they are: -s/-d ranges do not apply");
+        }
+    }
     if cli.function == Function::Txseq {
         if cli.random_src || cli.random_dst {
             bail!(
@@ -347,6 +362,19 @@ mod tests {
         assert!(e.to_string().contains("at random"), "{e}");
         let e = validate(&parse(&["-i", "vale0:1", "-f", "txseq", "-l", "47"])).unwrap_err();
         assert!(e.to_string().contains("at least 48 bytes"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-f", "rx", "-P", "a.pcap"])).unwrap_err();
+        assert!(
+            e.to_string().contains("-P replays a file with -f tx"),
+            "{e}"
+        );
+        let e = validate(&parse(&["-i", "vale0:1", "-P", "a.pcap", "-Z"])).unwrap_err();
+        assert!(e.to_string().contains("-z/-Z do not apply"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-P", "a", "-s", "10.0.0.1:1-2"])).unwrap_err();
+        assert!(e.to_string().contains("ranges do not apply"), "{e}");
+        validate(&parse(&[
+            "-i", "vale0:1", "-P", "a.pcap", "-p", "2", "-H", "10",
+        ]))
+        .unwrap();
         let e = validate(&parse(&["-i", "vale0:1", "-f", "rxseq", "--no-verify"])).unwrap_err();
         assert!(e.to_string().contains("--no-verify"), "{e}");
         let e = validate(&parse(&["-i", "vale0:1", "-l", "41"])).unwrap_err();

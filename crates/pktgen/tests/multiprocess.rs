@@ -460,6 +460,15 @@ fn bad_input_exits_2_with_one_line() {
         vec!["-i", "valebad:1", "-f", "txseq", "-Z"],
         vec!["-i", "valebad:1", "-f", "txseq", "-l", "47"],
         vec!["-i", "valebad:1", "-f", "rxseq", "--no-verify"],
+        vec!["-i", "valebad:1", "-P", "/nonexistent/file.pcap"],
+        vec![
+            "-i",
+            "valebad:1",
+            "-f",
+            "rx",
+            "-P",
+            "/nonexistent/file.pcap",
+        ],
     ] {
         let mut p = spawn(PKTGEN, &d, &args);
         let status = p.child.wait().unwrap();
