@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 use netmap::RegionConfig;
 
+use crate::flows::{self, Range};
 use crate::frame::{self, Endpoints};
 use crate::interface::Target;
 
@@ -14,6 +15,10 @@ pub enum Function {
     Rx,
     Ping,
     Pong,
+    /// tx with a sequence number per flow in the payload.
+    Txseq,
+    /// rx counting loss, reordering and duplicates per flow from those numbers.
+    Rxseq,
 }
 
 impl Function {
@@ -24,6 +29,8 @@ impl Function {
             Function::Rx => "rx",
             Function::Ping => "ping",
             Function::Pong => "pong",
+            Function::Txseq => "txseq",
+            Function::Rxseq => "rxseq",
         }
     }
 }
@@ -38,7 +45,7 @@ pub struct Cli {
     /// Interface: a VALE port (vale0:1) or a ptnet device in a guest (ptnet0, /dev/ptnet0).
     #[arg(short = 'i')]
     pub interface: Option<String>,
-    /// Function: tx, rx, ping or pong.
+    /// Function: tx, rx, ping, pong, txseq or rxseq.
     #[arg(short = 'f', value_enum, default_value = "tx")]
     pub function: Function,
     /// Frame length in bytes, without CRC.
@@ -59,12 +66,26 @@ pub struct Cli {
     /// Seconds to wait for the link before starting.
     #[arg(short = 'w', default_value_t = 0)]
     pub wait_link: u64,
-    /// Source IP[:port].
+    /// Source IP[-IP][:PORT[-PORT]] (port default 1234): tx and txseq cycle through the
+    /// -s and -d ranges frame by frame (source port fastest, then source IP, then the
+    /// destination's port and IP); other functions use the first address and port.
     #[arg(short = 's', default_value = "10.0.0.1")]
     pub src_ip: String,
-    /// Destination IP[:port].
+    /// Destination IP[-IP][:PORT[-PORT]] (port default 1234).
     #[arg(short = 'd', default_value = "10.1.0.1")]
     pub dst_ip: String,
+    /// tx: a random source IP and port within the -s range for every frame (the -d range
+    /// then moves one step per frame).
+    #[arg(short = 'z')]
+    pub random_src: bool,
+    /// tx: a random destination IP and port within the -d range for every frame (the -s
+    /// range still cycles).
+    #[arg(short = 'Z')]
+    pub random_dst: bool,
+    /// tx: send the frames of this pcap file (Ethernet) in a loop, in file order and as
+    /// captured, instead of built ones (-l, -s, -d, -S and -D do not apply).
+    #[arg(short = 'P', value_name = "FILE.pcap")]
+    pub pcap: Option<std::path::PathBuf>,
     /// Source MAC (default 02:00 followed by the process id).
     #[arg(short = 'S')]
     pub src_mac: Option<String>,
@@ -127,24 +148,29 @@ impl Cli {
     }
 }
 
-/// The frame's addresses from `-s -d -S -D` (source MAC default: 02:00 + the pid's bytes).
+/// The `-s` and `-d` ranges (ports default to 1234).
+pub fn ranges(cli: &Cli) -> Result<(Range, Range)> {
+    let src = Range::parse(&cli.src_ip, 1234).map_err(anyhow::Error::msg)?;
+    let dst = Range::parse(&cli.dst_ip, 1234).map_err(anyhow::Error::msg)?;
+    Ok((src, dst))
+}
+
+/// The first frame's addresses from `-s -d -S -D` (source MAC default: 02:00 + the pid's
+/// bytes); tx moves through the ranges from there.
 pub fn endpoints(cli: &Cli) -> Result<Endpoints> {
-    let (src_ip, sp) = frame::parse_ip_port(&cli.src_ip).map_err(anyhow::Error::msg)?;
-    let (dst_ip, dp) = frame::parse_ip_port(&cli.dst_ip).map_err(anyhow::Error::msg)?;
+    let (src, dst) = ranges(cli)?;
     let pid = std::process::id().to_be_bytes();
     let src_mac = match &cli.src_mac {
         Some(m) => frame::parse_mac(m).map_err(anyhow::Error::msg)?,
         None => [0x02, 0x00, pid[0], pid[1], pid[2], pid[3]],
     };
     let dst_mac = frame::parse_mac(&cli.dst_mac).map_err(anyhow::Error::msg)?;
-    Ok(Endpoints {
+    let ep = Endpoints {
         src_mac,
         dst_mac,
-        src_ip,
-        dst_ip,
-        src_port: sp.unwrap_or(1234),
-        dst_port: dp.unwrap_or(1234),
-    })
+        ..Endpoints::default()
+    };
+    Ok(flows::first_endpoints(ep, &src, &dst))
 }
 
 /// Refuses option combinations that cannot work, with one line saying why.
@@ -210,6 +236,40 @@ pub fn validate(cli: &Cli) -> Result<()> {
             );
         }
     }
+    if (cli.random_src || cli.random_dst) && !matches!(cli.function, Function::Tx | Function::Txseq)
+    {
+        bail!(
+            "-z/-Z: random flows are for tx (-f {} uses the first address of -s and -d)",
+            cli.function.name()
+        );
+    }
+    if cli.pcap.is_some() {
+        if cli.function != Function::Tx || cli.copy_loop {
+            bail!("-P replays a file with -f tx on an interface");
+        }
+        if cli.random_src || cli.random_dst {
+            bail!("-P sends the file's frames as they are: -z/-Z do not apply");
+        }
+        if ranges(cli).is_ok_and(|(s, d)| s.size() > 1 || d.size() > 1) {
+            bail!("-P sends the file's frames as they are: -s/-d ranges do not apply");
+        }
+    }
+    if cli.function == Function::Txseq {
+        if cli.random_src || cli.random_dst {
+            bail!(
+                "txseq: -z/-Z draw flows at random, so a flow's frames cannot be numbered in order"
+            );
+        }
+        if cli.len < frame::HEADERS + crate::seq::SEQ_LEN {
+            bail!(
+                "txseq: frames of at least {} bytes carry the sequence number",
+                frame::HEADERS + crate::seq::SEQ_LEN
+            );
+        }
+    }
+    if cli.function == Function::Rxseq && cli.no_verify {
+        bail!("rxseq reads every frame: --no-verify does not apply");
+    }
     if !vale::vnet::HDR_LENS.contains(&cli.vnet_hdr) {
         bail!(
             "-H {}: the virtio-net header is 0, 10 or 12 bytes",
@@ -250,6 +310,26 @@ mod tests {
     }
 
     #[test]
+    fn ranges_start_the_endpoints() {
+        let c = parse(&[
+            "-i",
+            "v:1",
+            "-s",
+            "10.0.0.5-10.0.0.9:7-9",
+            "-d",
+            "10.2.0.1",
+            "-z",
+        ]);
+        assert!(c.random_src && !c.random_dst);
+        let ep = endpoints(&c).unwrap();
+        assert_eq!((ep.src_ip.to_string(), ep.src_port), ("10.0.0.5".into(), 7));
+        assert_eq!(
+            (ep.dst_ip.to_string(), ep.dst_port),
+            ("10.2.0.1".into(), 1234)
+        );
+    }
+
+    #[test]
     fn refusals_say_why() {
         let e = validate(&parse(&["-i", "ptnet0", "--lossless"])).unwrap_err();
         assert!(
@@ -271,6 +351,32 @@ mod tests {
         let e = validate(&parse(&["-i", "vale0:1", "-c", "1"])).unwrap_err();
         assert!(e.to_string().contains("-c needs -a"), "{e}");
         validate(&parse(&["-i", "vale0:1", "-p", "4", "-a", "0", "-c", "1"])).unwrap();
+        let e = endpoints(&parse(&["-i", "vale0:1", "-s", "10.0.0.9-10.0.0.1"])).unwrap_err();
+        assert!(e.to_string().contains("empty address range"), "{e}");
+        let e = endpoints(&parse(&["-i", "vale0:1", "-d", "10.0.0.1:65536"])).unwrap_err();
+        assert!(e.to_string().contains("port 65536 above 65535"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-f", "rx", "-z"])).unwrap_err();
+        assert!(e.to_string().contains("random flows are for tx"), "{e}");
+        validate(&parse(&["-i", "vale0:1", "-f", "tx", "-z", "-Z"])).unwrap();
+        let e = validate(&parse(&["-i", "vale0:1", "-f", "txseq", "-Z"])).unwrap_err();
+        assert!(e.to_string().contains("at random"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-f", "txseq", "-l", "47"])).unwrap_err();
+        assert!(e.to_string().contains("at least 48 bytes"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-f", "rx", "-P", "a.pcap"])).unwrap_err();
+        assert!(
+            e.to_string().contains("-P replays a file with -f tx"),
+            "{e}"
+        );
+        let e = validate(&parse(&["-i", "vale0:1", "-P", "a.pcap", "-Z"])).unwrap_err();
+        assert!(e.to_string().contains("-z/-Z do not apply"), "{e}");
+        let e = validate(&parse(&["-i", "vale0:1", "-P", "a", "-s", "10.0.0.1:1-2"])).unwrap_err();
+        assert!(e.to_string().contains("ranges do not apply"), "{e}");
+        validate(&parse(&[
+            "-i", "vale0:1", "-P", "a.pcap", "-p", "2", "-H", "10",
+        ]))
+        .unwrap();
+        let e = validate(&parse(&["-i", "vale0:1", "-f", "rxseq", "--no-verify"])).unwrap_err();
+        assert!(e.to_string().contains("--no-verify"), "{e}");
         let e = validate(&parse(&["-i", "vale0:1", "-l", "41"])).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
     }

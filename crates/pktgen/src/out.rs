@@ -9,6 +9,7 @@ use crate::json::Obj;
 use crate::latency::RttStats;
 use crate::opts::Cli;
 use crate::report;
+use crate::seq::SeqStats;
 
 /// How numbers and lines are printed (`--json`, `-N`, `-B`, `-A`).
 #[derive(Debug, Clone, Copy)]
@@ -135,6 +136,8 @@ pub struct Outcome {
     pub verified: Option<(u64, u64)>,
     /// ping: round-trip times of the replies.
     pub rtt: Option<RttStats>,
+    /// rxseq: the flows and their loss and reordering.
+    pub seq: Option<SeqStats>,
 }
 
 impl Outcome {
@@ -152,6 +155,10 @@ impl Outcome {
             (a, b) => a.or(b),
         };
         self.rtt = self.rtt.or(o.rtt);
+        self.seq = match (self.seq, o.seq) {
+            (Some(a), Some(b)) => Some(a.merge(b)),
+            (a, b) => a.or(b),
+        };
         self
     }
 
@@ -204,6 +211,9 @@ pub fn summary(fmt: &Format, verb: &str, o: &Outcome, x: &Extras) -> String {
         if let Some(r) = &o.rtt {
             j = r.json(j.u64("replies", r.count()));
         }
+        if let Some(s) = &o.seq {
+            j = s.json(j);
+        }
         if let Some((m, s, n)) = rate {
             j = j
                 .f64("rate_avg_pps", round3(m))
@@ -238,6 +248,9 @@ pub fn summary(fmt: &Format, verb: &str, o: &Outcome, x: &Extras) -> String {
     ));
     if let Some((good, bad)) = o.verified {
         lines.push(format!("Verified {good} good {bad} bad"));
+    }
+    if let Some(s) = &o.seq {
+        lines.push(s.text());
     }
     if let Some((m, s, n)) = rate {
         lines.push(format!(

@@ -453,6 +453,22 @@ fn bad_input_exits_2_with_one_line() {
         vec!["-i", "valebad:1", "-H", "11"],
         vec!["-i", "ptnet0", "-f", "tx", "-H", "10"],
         vec!["-i", "valebad:1", "-H", "12", "-l", "2048"],
+        vec!["-i", "valebad:1", "-s", "10.0.0.9-10.0.0.1"],
+        vec!["-i", "valebad:1", "-d", "10.1.0.1:70000"],
+        vec!["-i", "valebad:1", "-s", "10.0.0.1:5-"],
+        vec!["-i", "valebad:1", "-f", "rx", "-z"],
+        vec!["-i", "valebad:1", "-f", "txseq", "-Z"],
+        vec!["-i", "valebad:1", "-f", "txseq", "-l", "47"],
+        vec!["-i", "valebad:1", "-f", "rxseq", "--no-verify"],
+        vec!["-i", "valebad:1", "-P", "/nonexistent/file.pcap"],
+        vec![
+            "-i",
+            "valebad:1",
+            "-f",
+            "rx",
+            "-P",
+            "/nonexistent/file.pcap",
+        ],
     ] {
         let mut p = spawn(PKTGEN, &d, &args);
         let status = p.child.wait().unwrap();

@@ -9,9 +9,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use netmap::RegionConfig;
 
 use crate::backend::{Backend, ValeRing};
 use crate::copyloop::CopyLoop;
+use crate::flows::Flows;
 use crate::frame::{self, Endpoints};
 use crate::interface::{self, Opened};
 use crate::opts::{self, Cli, Function};
@@ -58,7 +60,10 @@ pub fn online_cpus() -> usize {
 struct Job<'a> {
     cli: &'a Cli,
     fmt: Format,
+    /// The built frame (with `-H`'s header in front), which ping sends.
     frame: Vec<u8>,
+    /// What tx sends in turn: the built frame, or `-P`'s frames (with `-H`'s header).
+    tx_frames: Vec<Vec<u8>>,
     counters: Counters,
     rx_share: txrx::RxShare,
 }
@@ -72,11 +77,16 @@ impl Job<'_> {
         }
         let c = &self.counters;
         match cli.function {
-            Function::Tx => {
+            Function::Tx | Function::Txseq => {
                 let q = quota(cli.count, cli.rate, i, cli.threads);
-                txrx::tx(port, cli, &self.frame, q, c)
+                let (src, dst) = opts::ranges(cli)?;
+                let seed = ((std::process::id() as u64) << 32) ^ ((i as u64 + 1) * 0x9e37_79b9);
+                let flows = Flows::new(src, dst, cli.random_src, cli.random_dst, seed);
+                let seq = (cli.function == Function::Txseq).then_some(i as u16);
+                txrx::tx(port, cli, &self.tx_frames, flows, seq, q, c)
             }
-            Function::Rx => txrx::rx(port, cli, c, &self.rx_share),
+            Function::Rx => txrx::rx(port, cli, false, c, &self.rx_share),
+            Function::Rxseq => txrx::rx(port, cli, true, c, &self.rx_share),
             Function::Ping => pingpong::ping(port, cli, &self.fmt, &self.frame, c),
             Function::Pong => pingpong::pong(port, cli, c),
         }
@@ -164,6 +174,21 @@ pub fn run(cli: Cli) -> Result<()> {
     if cli.copy_loop {
         return copy_loop(&cli, &fmt, &ep);
     }
+    let frame = with_header(&cli, frame::build(&ep, cli.len));
+    let tx_frames = match &cli.pcap {
+        Some(path) => {
+            let max = RegionConfig::default().buf_size as usize - cli.vnet_hdr as usize;
+            let frames = crate::pcap::load(path, max)?;
+            frames.into_iter().map(|f| with_header(&cli, f)).collect()
+        }
+        None => vec![frame.clone()],
+    };
+    let longest = tx_frames
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+        .max(frame.len());
     let ifname = cli.interface.clone().unwrap_or_default();
     let o = interface::OpenOptions {
         busy_poll: cli.busy_poll,
@@ -175,24 +200,25 @@ pub fn run(cli: Cli) -> Result<()> {
     let job = Job {
         cli: &cli,
         fmt,
-        frame: with_header(&cli, frame::build(&ep, cli.len)),
+        frame,
+        tx_frames,
         counters: Counters::default(),
         rx_share: Default::default(),
     };
     let ((outcome, rates), kicks, interrupts) = match &opened {
         Opened::Vale(port) => {
             let rings: Vec<ValeRing> = (0..cli.threads).map(|i| ValeRing::new(port, i)).collect();
-            start(&cli, &rings[0])?;
+            start(&cli, &rings[0], longest)?;
             (drive(&job, &rings[0], &rings[1..])?, None, None)
         }
         Opened::Ptnet(dev) => {
-            start(&cli, dev)?;
+            start(&cli, dev, longest)?;
             let r = drive(&job, dev, &[])?;
             (r, dev.kicks(), dev.interrupts())
         }
     };
     let verb = match cli.function {
-        Function::Rx => "Received",
+        Function::Rx | Function::Rxseq => "Received",
         _ => "Sent",
     };
     let notif_pkts = match cli.function {
@@ -212,12 +238,13 @@ pub fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Checks the port's buffers, waits `-w`, and prints the "ready" line tests wait for.
-fn start(cli: &Cli, port: &dyn Backend) -> Result<()> {
-    if cli.len + cli.vnet_hdr as usize > port.bufs().objsz as usize {
+/// Checks that the `longest` frame (header included) fits the port's buffers, waits `-w`,
+/// and prints the "ready" line tests wait for.
+fn start(cli: &Cli, port: &dyn Backend, longest: usize) -> Result<()> {
+    if longest > port.bufs().objsz as usize {
         bail!(
             "frame length {} larger than the buffers of {} ({})",
-            cli.len,
+            longest - cli.vnet_hdr as usize,
             port.name(),
             port.bufs().objsz
         );

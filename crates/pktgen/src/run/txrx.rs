@@ -8,9 +8,11 @@ use netmap::ring;
 
 use crate::backend::{buf_offset, Backend};
 use crate::cli::stopped;
+use crate::flows::{Flows, Header};
 use crate::frame;
 use crate::opts::Cli;
 use crate::out::{Counters, Outcome};
+use crate::seq::SeqStats;
 
 /// One thread's share of `-n` and `-R` (0: forever, unpaced).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,21 +42,44 @@ fn tx_pending(port: &dyn Backend, s: &netmap::SyncResult) -> u32 {
     ring::distance(s.hwcur, r.head(), r.num_slots())
 }
 
-/// Sends `q.count` frames `f` (or until a signal), `burst` per txsync, paced at `q.rate`.
-/// A thread with a count of 0 out of a non-zero `-n` sends nothing.
-pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Result<Outcome> {
+/// Sends `q.count` frames (or until a signal), `burst` per txsync, paced at `q.rate`: the
+/// `frames` in turn (one built frame, or `-P`'s), each with its `-H` header in front. With
+/// several `flows`, each frame's header is rewritten for the next one; with `seq` (txseq,
+/// `Some(thread)`) it also carries its number in its flow. A thread with a count of 0 out
+/// of a non-zero `-n` sends nothing.
+pub fn tx(
+    port: &dyn Backend,
+    cli: &Cli,
+    frames: &[Vec<u8>],
+    mut flows: Flows,
+    seq: Option<u16>,
+    q: Quota,
+    c: &Counters,
+) -> Result<Outcome> {
     let r = port.tx_ring();
     let n = r.num_slots();
     let mem = port.mem();
     let bufs = port.bufs();
-    for i in 0..n {
-        let s = r.slot(i);
-        if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
-            mem.write_bytes(o, f);
+    let f = &frames[0];
+    // One frame: every buffer holds it from the start (only headers are rewritten, if any).
+    let one = frames.len() == 1;
+    if one {
+        for i in 0..n {
+            let s = r.slot(i);
+            if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+                mem.write_bytes(o, f);
+            }
         }
     }
-    let len = f.len() as u16;
-    let flen = cli.len as u64;
+    let hdr = cli.vnet_hdr as usize;
+    let mut header =
+        (!flows.is_single() || seq.is_some()).then(|| Header::new(&f[hdr..], seq.is_some()));
+    let cycle = flows.cycle_len().max(1);
+    // Frames this thread has put in slots (a flow's k-th frame is number k in it).
+    let mut frames_put = 0u64;
+    // The next of `frames` to send.
+    let mut next = 0usize;
+    let mut bytes = 0u64;
     let (mut sent, mut events) = (0u64, 0u64);
     let start = Instant::now();
     let none = cli.count > 0 && q.count == 0;
@@ -77,8 +102,30 @@ pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Re
             }
             want = want.min(allowed);
         }
+        let mut batch_bytes = 0u64;
         for _ in 0..want {
-            r.slot(head).set_len_flags(len, 0);
+            let s = r.slot(head);
+            let fr = &frames[next];
+            next = if next + 1 == frames.len() {
+                0
+            } else {
+                next + 1
+            };
+            if !one {
+                if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+                    mem.write_bytes(o, fr);
+                }
+            }
+            if let Some(h) = header.as_mut() {
+                let num = seq.map(|t| ((frames_put / cycle) as u32, t));
+                let rewritten = h.for_flow(&flows.next_flow(), num);
+                if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+                    mem.write_bytes(o + hdr, rewritten);
+                }
+                frames_put += 1;
+            }
+            s.set_len_flags(fr.len() as u16, 0);
+            batch_bytes += (fr.len() - hdr) as u64;
             head = ring::next(head, n);
         }
         r.set_cur(head);
@@ -91,8 +138,9 @@ pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Re
             port.tx_wait(Duration::from_millis(1))?;
         }
         sent += want;
+        bytes += batch_bytes;
         events += 1;
-        c.add(want, want * flen);
+        c.add(want, batch_bytes);
     }
     if cli.lossless {
         // Frames still held in the ring leave before the port closes (the switch releases
@@ -103,15 +151,20 @@ pub fn tx(port: &dyn Backend, cli: &Cli, f: &[u8], q: Quota, c: &Counters) -> Re
             port.tx_wait(Duration::from_millis(100))?;
             s = port.txsync()?;
         }
-        let left = tx_pending(port, &s) as u64;
+        let left = tx_pending(port, &s);
         if left > 0 {
             eprintln!("ptvmm-pktgen: {left} frames still held at exit, not sent");
-            sent -= left;
+            sent -= left as u64;
+            // The frames in the slots from the port's position to head were not sent.
+            for k in 0..left {
+                let (_, len, _) = r.slot(ring::add(s.hwcur, k, n)).load();
+                bytes -= (len as u64).saturating_sub(hdr as u64);
+            }
         }
     }
     Ok(Outcome {
         pkts: sent,
-        bytes: sent * flen,
+        bytes,
         events,
         span: Some((start, Instant::now())),
         ..Outcome::default()
@@ -145,7 +198,15 @@ pub struct RxShare {
 }
 
 /// Receives, verifies and counts until all threads together have `-n` frames (or a signal).
-pub fn rx(port: &dyn Backend, cli: &Cli, c: &Counters, share: &RxShare) -> Result<Outcome> {
+/// With `seq` (rxseq), every good frame's sequence number is accounted to its flow.
+pub fn rx(
+    port: &dyn Backend,
+    cli: &Cli,
+    seq: bool,
+    c: &Counters,
+    share: &RxShare,
+) -> Result<Outcome> {
+    let mut seqs = seq.then(SeqStats::default);
     let r = port.rx_ring();
     let n = r.num_slots();
     let bufs = port.bufs();
@@ -220,7 +281,12 @@ pub fn rx(port: &dyn Backend, cli: &Cli, c: &Counters, share: &RxShare) -> Resul
                         && len as usize >= hdr
                         && buf_offset(&bufs, idx).is_some_and(|o| {
                             mem.read_bytes(o, &mut buf[..len as usize]);
-                            frame::verify(&buf[hdr..len as usize]).is_ok()
+                            let f = &buf[hdr..len as usize];
+                            let ok = frame::verify(f).is_ok();
+                            if let (true, Some(st)) = (ok, seqs.as_mut()) {
+                                st.on_frame(f);
+                            }
+                            ok
                         });
                 if ok {
                     good += 1;
@@ -252,6 +318,7 @@ pub fn rx(port: &dyn Backend, cli: &Cli, c: &Counters, share: &RxShare) -> Resul
         events,
         span: first.map(|f| (f, last)),
         verified: Some((good, bad)),
+        seq: seqs,
         ..Outcome::default()
     })
 }
