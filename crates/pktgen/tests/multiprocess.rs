@@ -1,121 +1,12 @@
 //! Multi-process tests: the real ptvmm-pktgen and ptvmm-vale-ctl binaries on a switch in a
 //! private directory (PTVMM_SHM_DIR), one directory and switch name per test.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use vale::fuzzing::TempDir;
 
-const PKTGEN: &str = env!("CARGO_BIN_EXE_ptvmm-pktgen");
-const VALECTL: &str = env!("CARGO_BIN_EXE_ptvmm-vale-ctl");
-const DEADLINE: Duration = Duration::from_secs(40);
-
-struct Proc {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn spawn(bin: &str, dir: &TempDir, args: &[&str]) -> Proc {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env("PTVMM_SHM_DIR", &dir.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stdout = lines(child.stdout.take().unwrap());
-    let stderr = lines(child.stderr.take().unwrap());
-    Proc {
-        child,
-        stdout,
-        stderr,
-    }
-}
-
-/// Starts pkt-gen and waits until its port is open.
-fn pktgen(dir: &TempDir, args: &[&str]) -> Proc {
-    let p = spawn(PKTGEN, dir, args);
-    let l = p
-        .stderr
-        .recv_timeout(DEADLINE)
-        .expect("pkt-gen never became ready");
-    assert!(l.contains("ready"), "unexpected first line: {l}");
-    p
-}
-
-impl Proc {
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: sends a signal to our own child process; no memory is involved.
-        unsafe { libc::kill(self.pid(), sig) };
-    }
-
-    /// Waits for exit (killing the child after the deadline); returns (status, stdout).
-    fn finish(mut self) -> (i32, String) {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("process {} did not finish in time", self.pid());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        std::thread::sleep(Duration::from_millis(20));
-        let out: Vec<String> = self.stdout.try_iter().collect();
-        (status.code().unwrap_or(-1), out.join("\n"))
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The packet count of the `Sent|Received N packets` line.
-fn count(out: &str, verb: &str) -> u64 {
-    let l = out
-        .lines()
-        .find(|l| l.starts_with(verb))
-        .unwrap_or_else(|| panic!("no {verb} line in:\n{out}"));
-    l.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-fn vale_ctl(dir: &TempDir, args: &[&str]) -> String {
-    let (code, out) = spawn(VALECTL, dir, args).finish();
-    assert_eq!(code, 0, "vale-ctl {args:?} failed: {out}");
-    out
-}
+mod common;
+use common::{count, files, pktgen, port_fields, spawn, vale_ctl, wait_for, Proc, PKTGEN, VALECTL};
 
 /// A vale-ctl listing, or None if it failed (the switch was removed while it listed, as
 /// when the last port closes at that moment).
@@ -133,29 +24,6 @@ fn port_row(listing: &str, name: &str) -> Option<(String, u64, u64)> {
             f[11].parse().unwrap(),
         )
     })
-}
-
-/// The columns of port `name`'s row in a vale-ctl listing.
-fn port_fields(listing: &str, name: &str) -> Option<Vec<String>> {
-    listing
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(name))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-}
-
-fn files(dir: &TempDir) -> Vec<String> {
-    std::fs::read_dir(&dir.0)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -2,91 +2,14 @@
 //! and histogram, --json, -N/-A/-B, -p/-a, -s/-d ranges, -z/-Z, txseq/rxseq, -P): the real
 //! binary on a switch in a private directory.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use pktgen::frame::{self, Endpoints};
 use vale::fuzzing::TempDir;
 
-const PKTGEN: &str = env!("CARGO_BIN_EXE_ptvmm-pktgen");
-const VALECTL: &str = env!("CARGO_BIN_EXE_ptvmm-vale-ctl");
-const DEADLINE: Duration = Duration::from_secs(40);
-
-struct Proc {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-}
-
-/// Starts pkt-gen with its port in `dir` and waits for its "ready" line (returned too).
-fn pktgen(dir: &TempDir, args: &[&str]) -> (Proc, String) {
-    let mut child = Command::new(PKTGEN)
-        .args(args)
-        .env("PTVMM_SHM_DIR", &dir.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (otx, orx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = otx.send(l);
-        }
-    });
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut ready = String::new();
-    err.read_line(&mut ready).expect("stderr");
-    assert!(ready.contains("ready"), "unexpected first line: {ready}");
-    std::thread::spawn(move || for _ in err.lines().map_while(Result::ok) {});
-    (Proc { child, stdout: orx }, ready)
-}
-
-impl Proc {
-    /// Waits for exit (killing the child after the deadline); returns (status, stdout).
-    fn finish(mut self) -> (i32, String) {
-        let start = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if start.elapsed() > DEADLINE {
-                let _ = self.child.kill();
-                panic!("pkt-gen did not finish in time");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        std::thread::sleep(Duration::from_millis(20));
-        let out: Vec<String> = self.stdout.try_iter().collect();
-        (status.code().unwrap_or(-1), out.join("\n"))
-    }
-
-    fn interrupt(&self) {
-        // SAFETY: sends SIGINT to our own child process; no memory is involved.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// The packet count of the `Sent|Received N packets` line.
-fn count(out: &str, verb: &str) -> u64 {
-    let l = out
-        .lines()
-        .find(|l| l.starts_with(verb))
-        .unwrap_or_else(|| panic!("no {verb} line in:\n{out}"));
-    l.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
+mod common;
+use common::{count, pktgen, pktgen_ready, port_fields, vale_ctl, DEADLINE};
 
 /// The integer field `key` of a one-line JSON object.
 fn field(obj: &str, key: &str) -> Option<u64> {
@@ -117,8 +40,8 @@ fn json_summary(out: &str) -> String {
 #[test]
 fn ping_prints_percentiles_and_the_log2_histogram() {
     let d = TempDir::new("opt-ping");
-    let (pong, _) = pktgen(&d, &["-i", "valeop:2", "-f", "pong"]);
-    let (ping, _) = pktgen(&d, &["-i", "valeop:1", "-f", "ping", "-n", "300"]);
+    let pong = pktgen(&d, &["-i", "valeop:2", "-f", "pong"]);
+    let ping = pktgen(&d, &["-i", "valeop:1", "-f", "ping", "-n", "300"]);
     let (code, out) = ping.finish();
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -154,7 +77,7 @@ fn ping_prints_percentiles_and_the_log2_histogram() {
         .sum();
     assert_eq!(h, 300, "{out}");
     // The same in JSON: the summary carries the percentiles and the histogram.
-    let (ping, _) = pktgen(&d, &["-i", "valeop:1", "-f", "ping", "-n", "100", "--json"]);
+    let ping = pktgen(&d, &["-i", "valeop:1", "-f", "ping", "-n", "100", "--json"]);
     let (code, out) = ping.finish();
     assert_eq!(code, 0, "{out}");
     let s = json_summary(&out);
@@ -175,13 +98,13 @@ fn ping_prints_percentiles_and_the_log2_histogram() {
 #[test]
 fn json_lines_on_tx_and_rx() {
     let d = TempDir::new("opt-json");
-    let (rx, _) = pktgen(
+    let rx = pktgen(
         &d,
         &[
             "-i", "valeoj:2", "-f", "rx", "-n", "4000", "-T", "50", "--json",
         ],
     );
-    let (tx, _) = pktgen(
+    let tx = pktgen(
         &d,
         &[
             "-i", "valeoj:1", "-f", "tx", "-n", "4000", "-R", "20000", "-T", "50", "--json", "-B",
@@ -212,7 +135,7 @@ fn json_lines_on_tx_and_rx() {
 #[test]
 fn unprefixed_numbers_rate_stats_and_framing() {
     let d = TempDir::new("opt-nab");
-    let (tx, _) = pktgen(
+    let tx = pktgen(
         &d,
         &[
             "-i", "valeon:1", "-f", "tx", "-n", "3000", "-R", "20000", "-T", "20", "-N", "-A", "-B",
@@ -241,7 +164,7 @@ fn two_threads_to_two_threads_count_exactly() {
     // -p 2 on both sides: two rings each, ring i of the sender reaching ring i of the
     // receiver; paced, every frame arrives and the totals are exact.
     let d = TempDir::new("opt-threads");
-    let (rx, ready) = pktgen(
+    let (rx, ready) = pktgen_ready(
         &d,
         &[
             "-i", "valeot:2", "-f", "rx", "-p", "2", "-n", "10000", "-a", "0",
@@ -251,7 +174,7 @@ fn two_threads_to_two_threads_count_exactly() {
         ready.contains("(2 tx / 2 rx rings") && ready.contains("2 threads"),
         "{ready}"
     );
-    let (tx, ready) = pktgen(
+    let (tx, ready) = pktgen_ready(
         &d,
         &[
             "-i", "valeot:1", "-f", "tx", "-p", "2", "-n", "10000", "-R", "40000", "-T", "100",
@@ -270,8 +193,8 @@ fn two_threads_to_two_threads_count_exactly() {
 #[test]
 fn threaded_receiver_stops_on_a_signal_with_its_summary() {
     let d = TempDir::new("opt-sig");
-    let (rx, _) = pktgen(&d, &["-i", "valeos:2", "-f", "rx", "-p", "3"]);
-    let (tx, _) = pktgen(
+    let rx = pktgen(&d, &["-i", "valeos:2", "-f", "rx", "-p", "3"]);
+    let tx = pktgen(
         &d,
         &[
             "-i", "valeos:1", "-f", "tx", "-p", "3", "-n", "3000", "-R", "30000",
@@ -280,7 +203,7 @@ fn threaded_receiver_stops_on_a_signal_with_its_summary() {
     let (code, tout) = tx.finish();
     assert_eq!(code, 0, "{tout}");
     std::thread::sleep(Duration::from_millis(200));
-    rx.interrupt();
+    rx.signal(libc::SIGINT);
     let (code, rout) = rx.finish();
     assert_eq!(code, 0, "{rout}");
     assert_eq!(count(&rout, "Received"), 3000, "{rout}");
@@ -300,7 +223,7 @@ fn address_ranges_and_random_flows_keep_checksums_valid() {
         &["-H", "12"],
     ];
     let total = (2000 * runs.len()).to_string();
-    let (rx, _) = pktgen(&d, &["-i", "valeor:2", "-f", "rx", "-n", &total]);
+    let rx = pktgen(&d, &["-i", "valeor:2", "-f", "rx", "-n", &total]);
     for extra in runs {
         let mut args = vec![
             "-i",
@@ -319,7 +242,7 @@ fn address_ranges_and_random_flows_keep_checksums_valid() {
             "10.9.0.250-10.9.1.3:7-8",
         ];
         args.extend_from_slice(extra);
-        let (tx, _) = pktgen(&d, &args);
+        let tx = pktgen(&d, &args);
         let (code, tout) = tx.finish();
         assert_eq!(code, 0, "{extra:?}: {tout}");
         assert_eq!(count(&tout, "Sent"), 2000);
@@ -350,8 +273,8 @@ fn txseq_over_ranges_to_rxseq_counts_every_flow_exactly() {
     // 3 source IPs x 2 ports, 2 destination IPs x 2 ports: 24 flows, 100 frames each, paced,
     // all in order.
     let d = TempDir::new("opt-seqr");
-    let (rx, _) = pktgen(&d, &["-i", "valeoa:2", "-f", "rxseq", "-n", "2400"]);
-    let (tx, _) = pktgen(
+    let rx = pktgen(&d, &["-i", "valeoa:2", "-f", "rxseq", "-n", "2400"]);
+    let tx = pktgen(
         &d,
         &[
             "-i",
@@ -395,13 +318,13 @@ fn txseq_threads_to_rxseq_threads_in_json() {
     // Two sender threads, each cycling two flows: four flows (a flow names its thread) of
     // 1,500 frames, none lost, reordered or duplicated; the --json summary says the same.
     let d = TempDir::new("opt-seq");
-    let (rx, _) = pktgen(
+    let rx = pktgen(
         &d,
         &[
             "-i", "valeoq:2", "-f", "rxseq", "-p", "2", "-n", "6000", "--json",
         ],
     );
-    let (tx, _) = pktgen(
+    let tx = pktgen(
         &d,
         &[
             "-i",
@@ -449,18 +372,7 @@ fn txseq_threads_to_rxseq_threads_in_json() {
 
 /// `(rx_pkts, rx_drops)` of port `name` in `ptvmm-vale-ctl list`, if listed.
 fn port_counts(d: &TempDir, name: &str) -> Option<(u64, u64)> {
-    let out = Command::new(VALECTL)
-        .arg("list")
-        .env("PTVMM_SHM_DIR", &d.0)
-        .output()
-        .expect("vale-ctl");
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let row: Vec<&str> = text
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(name))?
-        .split_whitespace()
-        .collect();
+    let row = port_fields(&vale_ctl(d, &["list"]), name)?;
     Some((row[9].parse().unwrap(), row[11].parse().unwrap()))
 }
 
@@ -471,8 +383,8 @@ fn rxseq_counts_what_the_switch_dropped_as_lost() {
     // cannot be seen), nothing is reordered or duplicated, every frame is accounted.
     const N: u64 = 300_000;
     let d = TempDir::new("opt-seqloss");
-    let (rx, _) = pktgen(&d, &["-i", "valeol:2", "-f", "rxseq", "--json"]);
-    let (tx, _) = pktgen(&d, &["-i", "valeol:1", "-f", "txseq", "-n", &N.to_string()]);
+    let rx = pktgen(&d, &["-i", "valeol:2", "-f", "rxseq", "--json"]);
+    let tx = pktgen(&d, &["-i", "valeol:1", "-f", "txseq", "-n", &N.to_string()]);
     let (code, tout) = tx.finish();
     assert_eq!(code, 0, "{tout}");
     assert_eq!(count(&tout, "Sent"), N);
@@ -487,7 +399,7 @@ fn rxseq_counts_what_the_switch_dropped_as_lost() {
     };
     // The receiver drains what arrived before it exits.
     std::thread::sleep(Duration::from_millis(200));
-    rx.interrupt();
+    rx.signal(libc::SIGINT);
     let (code, rout) = rx.finish();
     assert_eq!(code, 0, "{rout}");
     let s = json_summary(&rout);
@@ -543,8 +455,8 @@ fn pcap_replay_sends_the_files_frames_in_order() {
         }
         drop(w);
         let (a, b) = (format!("valeoc{i}:1"), format!("valeoc{i}:2"));
-        let (rx, _) = pktgen(&d, &["-i", &b, "-f", "rxseq", "-n", "12"]);
-        let (tx, _) = pktgen(
+        let rx = pktgen(&d, &["-i", &b, "-f", "rxseq", "-n", "12"]);
+        let tx = pktgen(
             &d,
             &[
                 "-i",

@@ -2,141 +2,25 @@
 //! on a pipe) and persistent ports, with the real binaries on a switch in a private directory
 //! (PTVMM_SHM_DIR), one directory and switch name per test.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vale::fuzzing::TempDir;
 
-const PKTGEN: &str = env!("CARGO_BIN_EXE_ptvmm-pktgen");
-const VALECTL: &str = env!("CARGO_BIN_EXE_ptvmm-vale-ctl");
-const DEADLINE: Duration = Duration::from_secs(40);
-
-struct Proc {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-fn lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(r).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-fn spawn(bin: &str, dir: &TempDir, args: &[&str]) -> Proc {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env("PTVMM_SHM_DIR", &dir.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stdout = lines(child.stdout.take().unwrap());
-    let stderr = lines(child.stderr.take().unwrap());
-    Proc {
-        child,
-        stdout,
-        stderr,
-    }
-}
-
-/// Starts pkt-gen and waits until its port is open.
-fn pktgen(dir: &TempDir, args: &[&str]) -> Proc {
-    let p = spawn(PKTGEN, dir, args);
-    let l = p
-        .stderr
-        .recv_timeout(DEADLINE)
-        .expect("pkt-gen never became ready");
-    assert!(l.contains("ready"), "unexpected first line: {l}");
-    p
-}
-
-fn wait_exit(child: &mut Child) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code().unwrap_or(-1);
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process {} did not finish in time", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-impl Proc {
-    fn signal(&self, sig: i32) {
-        // SAFETY: sends a signal to our own child process; no memory is involved.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    /// Waits for exit; returns (status, stdout, stderr).
-    fn finish(mut self) -> (i32, String, String) {
-        let code = wait_exit(&mut self.child);
-        std::thread::sleep(Duration::from_millis(20));
-        let out: Vec<String> = self.stdout.try_iter().collect();
-        let err: Vec<String> = self.stderr.try_iter().collect();
-        (code, out.join("\n"), err.join("\n"))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn vale_ctl(dir: &TempDir, args: &[&str]) -> String {
-    let (code, out, err) = spawn(VALECTL, dir, args).finish();
-    assert_eq!(code, 0, "vale-ctl {args:?} failed: {out}{err}");
-    out
-}
+mod common;
+use common::{
+    files, pktgen, port_fields, spawn, vale_ctl, wait_exit, wait_for, Proc, DEADLINE, PKTGEN,
+    VALECTL,
+};
 
 /// vale-ctl that must fail: exit 2 and one line on stderr, returned.
 fn vale_ctl_fails(dir: &TempDir, args: &[&str]) -> String {
-    let (code, out, err) = spawn(VALECTL, dir, args).finish();
+    let (code, out, err) = spawn(VALECTL, dir, args).finish_with_stderr();
     assert_eq!(code, 2, "vale-ctl {args:?}: {out}{err}");
     assert_eq!(err.lines().count(), 1, "vale-ctl {args:?}: {err}");
     assert!(err.starts_with("ptvmm-vale-ctl: "), "{err}");
     err
-}
-
-/// The columns of port `name`'s row in a vale-ctl listing.
-fn port_fields(listing: &str, name: &str) -> Option<Vec<String>> {
-    listing
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(name))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-}
-
-fn files(dir: &TempDir) -> Vec<String> {
-    std::fs::read_dir(&dir.0)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect()
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -199,7 +83,7 @@ fn a_persistent_port_outlives_its_openers_even_killed_ones() {
         &d,
         &["-i", "valevp:tx", "-f", "tx", "-n", "3000", "-R", "100000"],
     );
-    let (code, _, _) = tx.finish();
+    let (code, _) = tx.finish();
     assert_eq!(code, 0);
     let err = vale_ctl_fails(&d, &["-r", "valevp:keep"]);
     assert!(
@@ -223,7 +107,7 @@ fn a_persistent_port_outlives_its_openers_even_killed_ones() {
     assert_eq!(f[2], rx.child.id().to_string(), "{l}");
     assert_eq!(f[9], "3000", "counters span openers: {l}");
     // A second opener is refused while the first has it.
-    let (code, _, err) = spawn(PKTGEN, &d, &["-i", "valevp:keep", "-f", "rx"]).finish();
+    let (code, _, err) = spawn(PKTGEN, &d, &["-i", "valevp:keep", "-f", "rx"]).finish_with_stderr();
     assert_eq!(code, 2);
     assert!(err.contains("already open by process"), "{err}");
     rx.signal(libc::SIGINT);
@@ -291,7 +175,8 @@ fn has_rate(row: &Option<Vec<String>>) -> bool {
 fn top_on_a_pipe_prints_plain_snapshots() {
     let d = TempDir::new("vc-top-pipe");
     let (_rx, _tx) = traffic(&d, "vt");
-    let (code, out, err) = spawn(VALECTL, &d, &["top", "valevt", "--count", "2"]).finish();
+    let (code, out, err) =
+        spawn(VALECTL, &d, &["top", "valevt", "--count", "2"]).finish_with_stderr();
     assert_eq!(code, 0, "{err}");
     assert!(
         !out.contains('\x1b'),
@@ -327,7 +212,7 @@ fn openpty() -> (OwnedFd, OwnedFd) {
     let master = unsafe { OwnedFd::from_raw_fd(m) };
     // SAFETY: grantpt and unlockpt act on the pty master `m`, which is open.
     check(unsafe { libc::grantpt(m) }, "grantpt");
-    // SAFETY: as above, on the same open master.
+    // SAFETY: unlockpt acts on the pty master `m`, which is open.
     check(unsafe { libc::unlockpt(m) }, "unlockpt");
     let mut name = [0 as libc::c_char; 128];
     // SAFETY: ptsname_r writes a NUL-terminated name of at most name.len() bytes into `name`.
@@ -481,7 +366,7 @@ fn top_on_a_pty(how: Quit) {
         Quit::Sigterm => unsafe {
             libc::kill(child.id() as i32, libc::SIGTERM);
         },
-        // SAFETY: as above.
+        // SAFETY: sends a signal to our own child process; no memory is involved.
         Quit::Sigint => unsafe {
             libc::kill(child.id() as i32, libc::SIGINT);
         },
@@ -529,7 +414,7 @@ fn top_shows_a_port_that_closes_and_a_switch_that_goes() {
     rx.signal(libc::SIGINT);
     let _ = rx.finish();
     wait_for("the switch to go", || files(&d).is_empty());
-    let (code, out, err) = top.finish();
+    let (code, out, err) = top.finish_with_stderr();
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("valevg is gone"), "{out}");
 }
