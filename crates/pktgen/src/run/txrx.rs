@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use netmap::abi::slot::F_MOREFRAG;
 use netmap::ring;
 
 use crate::backend::{buf_offset, Backend};
@@ -197,6 +198,65 @@ pub struct RxShare {
     done: AtomicU64,
 }
 
+/// Whether `f` (a frame without `-H`'s header) is a good pkt-gen frame; a good one is
+/// accounted to its flow's sequence with `seqs` (rxseq).
+fn verify(f: &[u8], seqs: Option<&mut SeqStats>) -> bool {
+    let ok = frame::verify(f).is_ok();
+    if let (true, Some(st)) = (ok, seqs) {
+        st.on_frame(f);
+    }
+    ok
+}
+
+/// The multi-slot frame being received: its bytes so far, and whether every slot could be
+/// read (a slot longer than a buffer, a bad buffer index or a chain longer than netmap's 64
+/// slots makes the frame bad).
+#[derive(Debug, Default)]
+struct Chain {
+    data: Vec<u8>,
+    bytes: u64,
+    slots: usize,
+    broken: bool,
+}
+
+impl Chain {
+    /// Adds a slot of `len` bytes in buffer `idx` (its bytes copied unless `count_only`).
+    fn add(
+        &mut self,
+        count_only: bool,
+        mem: &netmap::SharedMem,
+        bufs: &netmap::Pool,
+        idx: u32,
+        len: u16,
+    ) {
+        self.bytes += len as u64;
+        self.slots += 1;
+        if count_only || self.broken {
+            return;
+        }
+        match buf_offset(bufs, idx) {
+            Some(o) if len as u32 <= bufs.objsz && self.slots <= netmap::abi::MAX_FRAGS => {
+                let at = self.data.len();
+                self.data.resize(at + len as usize, 0);
+                mem.read_bytes(o, &mut self.data[at..]);
+            }
+            _ => self.broken = true,
+        }
+    }
+
+    /// Whether the gathered frame, after its `hdr` bytes of virtio-net header, is good.
+    fn verify(&self, hdr: usize, seqs: Option<&mut SeqStats>) -> bool {
+        !self.broken && self.data.len() >= hdr && verify(&self.data[hdr..], seqs)
+    }
+
+    fn reset(&mut self) {
+        self.data.clear();
+        self.bytes = 0;
+        self.slots = 0;
+        self.broken = false;
+    }
+}
+
 /// Receives, verifies and counts until all threads together have `-n` frames (or a signal).
 /// With `seq` (rxseq), every good frame's sequence number is accounted to its flow.
 pub fn rx(
@@ -218,6 +278,7 @@ pub fn rx(
     let (mut first, mut last) = (None, Instant::now());
     let mut idle_since: Option<Instant> = None;
     let mut in_chain = false;
+    let mut chain = Chain::default();
     // After a signal, one last pass drains what already arrived.
     let mut draining = false;
     while count == 0 || share.done.load(Relaxed) < count {
@@ -270,23 +331,31 @@ pub fn rx(
             }
             k += 1;
             let (idx, len, flags) = r.slot(h).load();
-            got_bytes += (len as u64).saturating_sub(hdr as u64);
-            let more = flags & netmap::abi::slot::F_MOREFRAG != 0;
-            if !more {
+            let more = flags & F_MOREFRAG != 0;
+            if more || in_chain {
+                // A slot of a multi-slot frame: its bytes are gathered (unless --no-verify)
+                // and the frame is counted, and verified whole, at its last slot.
+                chain.add(cli.no_verify, &mem, &bufs, idx, len);
+                if !more {
+                    got += 1;
+                    got_bytes += chain.bytes.saturating_sub(hdr as u64);
+                    let ok = cli.no_verify || chain.verify(hdr, seqs.as_mut());
+                    if ok {
+                        good += 1;
+                    } else {
+                        bad += 1;
+                    }
+                    chain.reset();
+                }
+            } else {
                 got += 1;
-                let single = !in_chain;
+                got_bytes += (len as u64).saturating_sub(hdr as u64);
                 let ok = cli.no_verify
-                    || single
-                        && len as usize <= buf.len()
+                    || len as usize <= buf.len()
                         && len as usize >= hdr
                         && buf_offset(&bufs, idx).is_some_and(|o| {
                             mem.read_bytes(o, &mut buf[..len as usize]);
-                            let f = &buf[hdr..len as usize];
-                            let ok = frame::verify(f).is_ok();
-                            if let (true, Some(st)) = (ok, seqs.as_mut()) {
-                                st.on_frame(f);
-                            }
-                            ok
+                            verify(&buf[hdr..len as usize], seqs.as_mut())
                         });
                 if ok {
                     good += 1;
