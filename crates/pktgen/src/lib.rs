@@ -10,6 +10,7 @@ pub use netmap::checksum;
 pub mod cli;
 pub mod copyloop;
 pub mod flows;
+pub mod frags;
 pub mod frame;
 pub mod interface;
 pub mod json;

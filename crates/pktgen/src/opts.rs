@@ -5,6 +5,7 @@ use clap::{Parser, ValueEnum};
 use netmap::RegionConfig;
 
 use crate::flows::{self, Range};
+use crate::frags::FragOpts;
 use crate::frame::{self, Endpoints};
 use crate::interface::Target;
 
@@ -135,9 +136,29 @@ pub struct Cli {
     /// Print one JSON object per line instead of text: every report line and the summary.
     #[arg(long)]
     pub json: bool,
+    /// tx, txseq: send each frame over NUM_FRAGS slots chained with NS_MOREFRAG (netmap's
+    /// -F): the first NUM_FRAGS-1 carry len/NUM_FRAGS bytes (rounded down), the last the
+    /// rest; -b still counts frames. The bytes split are -H's header and the frame.
+    #[arg(short = 'F', value_name = "NUM_FRAGS")]
+    pub frags: Option<u32>,
+    /// tx, txseq: at most FRAG_SIZE bytes per slot (netmap's -M); alone, a frame takes as
+    /// many slots as that needs, all but the last full. With -F: -F's split, refused if a
+    /// slot would exceed FRAG_SIZE. With -F or -M, -l may exceed a buffer (up to 9000) as
+    /// long as every slot fits one; at most 64 slots per frame, the first holding the
+    /// Ethernet header.
+    #[arg(short = 'M', value_name = "FRAG_SIZE")]
+    pub frag_size: Option<u32>,
 }
 
 impl Cli {
+    /// `-F` and `-M`.
+    pub fn frag_opts(&self) -> FragOpts {
+        FragOpts {
+            frags: self.frags,
+            size: self.frag_size,
+        }
+    }
+
     /// Frame bytes that `-B` adds to each frame in bit/s figures.
     pub fn framing_bytes(&self) -> u64 {
         if self.framing {
@@ -175,7 +196,10 @@ pub fn endpoints(cli: &Cli) -> Result<Endpoints> {
 
 /// Refuses option combinations that cannot work, with one line saying why.
 pub fn validate(cli: &Cli) -> Result<()> {
-    let max = RegionConfig::default().buf_size as usize;
+    let buf = RegionConfig::default().buf_size as usize;
+    let fr = cli.frag_opts();
+    // Split over several slots, a frame may be larger than one buffer.
+    let max = if fr.active() { frame::MAX_LEN } else { buf };
     if !(frame::HEADERS..=max).contains(&cli.len) {
         bail!(
             "frame length {} out of range ({}..={max})",
@@ -280,12 +304,25 @@ pub fn validate(cli: &Cli) -> Result<()> {
         if !vale {
             bail!("-H needs a VALE port (-i valeX:Y); a ptnet device's driver sets its header");
         }
-        if cli.len + cli.vnet_hdr as usize > max {
+        if !fr.active() && cli.len + cli.vnet_hdr as usize > max {
             bail!(
                 "frame length {} plus a {}-byte header exceeds the {max}-byte buffers",
                 cli.len,
                 cli.vnet_hdr
             );
+        }
+    }
+    if fr.active() {
+        fr.check().map_err(anyhow::Error::msg)?;
+        if !matches!(cli.function, Function::Tx | Function::Txseq) || cli.copy_loop {
+            bail!(
+                "-F/-M shape the frames tx and txseq send (rx, rxseq and pong take chains as they come)"
+            );
+        }
+        if cli.pcap.is_none() {
+            let hdr = cli.vnet_hdr as usize;
+            fr.split(cli.len + hdr, hdr, buf)
+                .map_err(anyhow::Error::msg)?;
         }
     }
     Ok(())
@@ -307,6 +344,54 @@ mod tests {
         assert_eq!(c.framing_bytes(), 24);
         assert_eq!(parse(&["-i", "vale0:1"]).framing_bytes(), 0);
         validate(&c).unwrap();
+    }
+
+    #[test]
+    fn fragment_options_parse_and_validate() {
+        let c = parse(&["-i", "vale0:1", "-F", "3", "-M", "512", "-l", "1514"]);
+        assert_eq!((c.frags, c.frag_size), (Some(3), Some(512)));
+        assert!(c.frag_opts().active());
+        validate(&c).unwrap();
+        assert!(!parse(&["-i", "vale0:1"]).frag_opts().active());
+        // Split over slots, a frame may be larger than a buffer, up to frame::MAX_LEN.
+        validate(&parse(&["-i", "vale0:1", "-M", "2048", "-l", "9000"])).unwrap();
+        validate(&parse(&[
+            "-i", "vale0:1", "-F", "2", "-l", "4000", "-H", "12",
+        ]))
+        .unwrap();
+        validate(&parse(&["-i", "vale0:1", "-f", "txseq", "-F", "2"])).unwrap();
+        validate(&parse(&["-i", "vale0:1", "-F", "2", "-P", "a.pcap"])).unwrap();
+        let e = |args: &[&str]| validate(&parse(args)).unwrap_err().to_string();
+        assert!(e(&["-i", "vale0:1", "-l", "4000"]).contains("out of range"));
+        assert!(e(&["-i", "vale0:1", "-M", "2048", "-l", "9001"]).contains("out of range"));
+        assert_eq!(
+            e(&["-i", "vale0:1", "-F", "0"]),
+            "-F 0: a frame takes at least 1 slot"
+        );
+        assert_eq!(
+            e(&["-i", "vale0:1", "-M", "0", "-P", "a.pcap"]),
+            "-M 0: a slot carries at least 1 byte"
+        );
+        assert!(e(&["-i", "vale0:1", "-F", "65", "-P", "a.pcap"]).contains("at most 64 slots"));
+        assert!(e(&["-i", "vale0:1", "-F", "70", "-l", "1514"]).contains("at most 64 slots"));
+        assert!(e(&["-i", "vale0:1", "-M", "100", "-l", "9000"]).contains("90 slots"));
+        assert!(e(&["-i", "vale0:1", "-M", "13"]).contains("Ethernet header"));
+        assert!(e(&["-i", "vale0:1", "-M", "20", "-H", "10"]).contains("after -H's 10"));
+        assert!(e(&["-i", "vale0:1", "-F", "2", "-l", "9000"]).contains("4500 bytes does not fit"));
+        for f in ["rx", "rxseq", "ping", "pong"] {
+            let m = e(&["-i", "vale0:1", "-f", f, "-M", "512"]);
+            assert!(m.contains("shape the frames tx and txseq send"), "{f}: {m}");
+        }
+        let m = e(&["--copy-loop", "-F", "2"]);
+        assert!(m.contains("shape the frames tx and txseq send"), "{m}");
+        assert!(parse_err(&["-i", "vale0:1", "-F", "-1"]).contains("-1"));
+        assert!(parse_err(&["-i", "vale0:1", "-M", "x"]).contains("x"));
+    }
+
+    fn parse_err(args: &[&str]) -> String {
+        Cli::try_parse_from(std::iter::once("ptvmm-pktgen").chain(args.iter().copied()))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]

@@ -14,6 +14,7 @@ use netmap::RegionConfig;
 use crate::backend::{Backend, ValeRing};
 use crate::copyloop::CopyLoop;
 use crate::flows::Flows;
+use crate::frags::Split;
 use crate::frame::{self, Endpoints};
 use crate::interface::{self, Opened};
 use crate::opts::{self, Cli, Function};
@@ -64,6 +65,8 @@ struct Job<'a> {
     frame: Vec<u8>,
     /// What tx sends in turn: the built frame, or `-P`'s frames (with `-H`'s header).
     tx_frames: Vec<Vec<u8>>,
+    /// How each of `tx_frames` is laid over slots (`-F`/`-M`; one slot each without them).
+    tx_splits: Vec<Split>,
     counters: Counters,
     rx_share: txrx::RxShare,
 }
@@ -83,7 +86,16 @@ impl Job<'_> {
                 let seed = ((std::process::id() as u64) << 32) ^ ((i as u64 + 1) * 0x9e37_79b9);
                 let flows = Flows::new(src, dst, cli.random_src, cli.random_dst, seed);
                 let seq = (cli.function == Function::Txseq).then_some(i as u16);
-                txrx::tx(port, cli, &self.tx_frames, flows, seq, q, c)
+                txrx::tx(
+                    port,
+                    cli,
+                    &self.tx_frames,
+                    &self.tx_splits,
+                    flows,
+                    seq,
+                    q,
+                    c,
+                )
             }
             Function::Rx => txrx::rx(port, cli, false, c, &self.rx_share),
             Function::Rxseq => txrx::rx(port, cli, true, c, &self.rx_share),
@@ -177,18 +189,18 @@ pub fn run(cli: Cli) -> Result<()> {
     let frame = with_header(&cli, frame::build(&ep, cli.len));
     let tx_frames = match &cli.pcap {
         Some(path) => {
-            let max = RegionConfig::default().buf_size as usize - cli.vnet_hdr as usize;
+            // Split over slots (-F/-M), a frame may be larger than a buffer: each frame's
+            // split is checked once the port's buffers are known.
+            let max = if cli.frag_opts().active() {
+                frame::MAX_LEN
+            } else {
+                RegionConfig::default().buf_size as usize - cli.vnet_hdr as usize
+            };
             let frames = crate::pcap::load(path, max)?;
             frames.into_iter().map(|f| with_header(&cli, f)).collect()
         }
         None => vec![frame.clone()],
     };
-    let longest = tx_frames
-        .iter()
-        .map(Vec::len)
-        .max()
-        .unwrap_or(0)
-        .max(frame.len());
     let ifname = cli.interface.clone().unwrap_or_default();
     let o = interface::OpenOptions {
         busy_poll: cli.busy_poll,
@@ -197,22 +209,23 @@ pub fn run(cli: Cli) -> Result<()> {
         rings: cli.threads,
     };
     let opened = interface::open_any(&ifname, o)?;
-    let job = Job {
+    let mut job = Job {
         cli: &cli,
         fmt,
         frame,
         tx_frames,
+        tx_splits: Vec::new(),
         counters: Counters::default(),
         rx_share: Default::default(),
     };
     let ((outcome, rates), kicks, interrupts) = match &opened {
         Opened::Vale(port) => {
             let rings: Vec<ValeRing> = (0..cli.threads).map(|i| ValeRing::new(port, i)).collect();
-            start(&cli, &rings[0], longest)?;
+            job.tx_splits = start(&cli, &rings[0], &job.frame, &job.tx_frames)?;
             (drive(&job, &rings[0], &rings[1..])?, None, None)
         }
         Opened::Ptnet(dev) => {
-            start(&cli, dev, longest)?;
+            job.tx_splits = start(&cli, dev, &job.frame, &job.tx_frames)?;
             let r = drive(&job, dev, &[])?;
             (r, dev.kicks(), dev.interrupts())
         }
@@ -238,16 +251,40 @@ pub fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Checks that the `longest` frame (header included) fits the port's buffers, waits `-w`,
-/// and prints the "ready" line tests wait for.
-fn start(cli: &Cli, port: &dyn Backend, longest: usize) -> Result<()> {
-    if longest > port.bufs().objsz as usize {
+/// Checks that `frame` (ping's) and the `tx_frames` (headers included) fit the port's
+/// buffers and ring, each of the latter over the slots `-F`/`-M` make of it (returned, one
+/// per frame), waits `-w`, and prints the "ready" line tests wait for.
+fn start(cli: &Cli, port: &dyn Backend, frame: &[u8], tx_frames: &[Vec<u8>]) -> Result<Vec<Split>> {
+    let buf = port.bufs().objsz as usize;
+    if frame.len() > buf && !cli.frag_opts().active() {
         bail!(
-            "frame length {} larger than the buffers of {} ({})",
-            longest - cli.vnet_hdr as usize,
+            "frame length {} larger than the buffers of {} ({buf})",
+            frame.len() - cli.vnet_hdr as usize,
             port.name(),
-            port.bufs().objsz
         );
+    }
+    let (_, _, ring_slots) = port.shape();
+    let hdr = cli.vnet_hdr as usize;
+    let fr = cli.frag_opts();
+    let mut splits = Vec::with_capacity(tx_frames.len());
+    for (i, f) in tx_frames.iter().enumerate() {
+        let which = if cli.pcap.is_some() {
+            format!("-P frame {}: ", i + 1)
+        } else {
+            String::new()
+        };
+        let s = fr
+            .split(f.len(), hdr, buf)
+            .map_err(|e| anyhow::anyhow!("{which}{e} ({})", port.name()))?;
+        if s.slots as u32 >= ring_slots {
+            bail!(
+                "{which}a frame takes {} slots; the {ring_slots}-slot TX ring of {} holds {} at once",
+                s.slots,
+                port.name(),
+                ring_slots - 1
+            );
+        }
+        splits.push(s);
     }
     if cli.wait_link > 0 {
         std::thread::sleep(Duration::from_secs(cli.wait_link));
@@ -260,7 +297,7 @@ fn start(cli: &Cli, port: &dyn Backend, longest: usize) -> Result<()> {
         cli.threads,
         if cli.threads == 1 { "" } else { "s" }
     );
-    Ok(())
+    Ok(splits)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use netmap::ring;
 use crate::backend::{buf_offset, Backend};
 use crate::cli::stopped;
 use crate::flows::{Flows, Header};
+use crate::frags::Split;
 use crate::frame;
 use crate::opts::Cli;
 use crate::out::{Counters, Outcome};
@@ -44,14 +45,17 @@ fn tx_pending(port: &dyn Backend, s: &netmap::SyncResult) -> u32 {
 }
 
 /// Sends `q.count` frames (or until a signal), `burst` per txsync, paced at `q.rate`: the
-/// `frames` in turn (one built frame, or `-P`'s), each with its `-H` header in front. With
+/// `frames` in turn (one built frame, or `-P`'s), each with its `-H` header in front, over
+/// the slots its `splits` entry says (`-F`/`-M`: a MOREFRAG chain, published whole). With
 /// several `flows`, each frame's header is rewritten for the next one; with `seq` (txseq,
 /// `Some(thread)`) it also carries its number in its flow. A thread with a count of 0 out
 /// of a non-zero `-n` sends nothing.
+#[allow(clippy::too_many_arguments)]
 pub fn tx(
     port: &dyn Backend,
     cli: &Cli,
     frames: &[Vec<u8>],
+    splits: &[Split],
     mut flows: Flows,
     seq: Option<u16>,
     q: Quota,
@@ -62,8 +66,13 @@ pub fn tx(
     let mem = port.mem();
     let bufs = port.bufs();
     let f = &frames[0];
+    // Multi-slot frames are written slot by slot for every frame (a frame's slots move
+    // around the ring).
+    let chained = splits.iter().any(|s| s.slots > 1);
+    // The frame being sent when its header is rewritten (chained frames only).
+    let mut scratch = Vec::new();
     // One frame: every buffer holds it from the start (only headers are rewritten, if any).
-    let one = frames.len() == 1;
+    let one = frames.len() == 1 && !chained;
     if one {
         for i in 0..n {
             let s = r.slot(i);
@@ -86,7 +95,13 @@ pub fn tx(
     let none = cli.count > 0 && q.count == 0;
     while !none && !stopped() && (q.count == 0 || sent < q.count) {
         let mut head = r.head();
-        let mut want = ring::space(head, r.tail(), n).min(cli.burst) as u64;
+        let space = ring::space(head, r.tail(), n);
+        // Frames: chains are counted against the space as they are laid out below.
+        let mut want = if chained {
+            cli.burst
+        } else {
+            space.min(cli.burst)
+        } as u64;
         if q.count > 0 {
             want = want.min(q.count - sent);
         }
@@ -104,30 +119,71 @@ pub fn tx(
             want = want.min(allowed);
         }
         let mut batch_bytes = 0u64;
-        for _ in 0..want {
-            let s = r.slot(head);
-            let fr = &frames[next];
-            next = if next + 1 == frames.len() {
-                0
-            } else {
-                next + 1
-            };
-            if !one {
-                if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
-                    mem.write_bytes(o, fr);
+        if chained {
+            let mut space = space;
+            let mut put = 0u64;
+            while put < want {
+                let (fr, sp) = (&frames[next], &splits[next]);
+                if sp.slots as u32 > space {
+                    break;
                 }
-            }
-            if let Some(h) = header.as_mut() {
-                let num = seq.map(|t| ((frames_put / cycle) as u32, t));
-                let rewritten = h.for_flow(&flows.next_flow(), num);
-                if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
-                    mem.write_bytes(o + hdr, rewritten);
+                next = if next + 1 == frames.len() {
+                    0
+                } else {
+                    next + 1
+                };
+                let bytes: &[u8] = match header.as_mut() {
+                    Some(h) => {
+                        let num = seq.map(|t| ((frames_put / cycle) as u32, t));
+                        let rewritten = h.for_flow(&flows.next_flow(), num);
+                        scratch.clear();
+                        scratch.extend_from_slice(fr);
+                        scratch[hdr..hdr + rewritten.len()].copy_from_slice(rewritten);
+                        frames_put += 1;
+                        &scratch
+                    }
+                    None => fr,
+                };
+                for (k, (at, len)) in sp.pieces().enumerate() {
+                    let s = r.slot(head);
+                    if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+                        mem.write_bytes(o, &bytes[at..at + len]);
+                    }
+                    let more = if k + 1 < sp.slots { F_MOREFRAG } else { 0 };
+                    s.set_len_flags(len as u16, more);
+                    head = ring::next(head, n);
                 }
-                frames_put += 1;
+                space -= sp.slots as u32;
+                batch_bytes += (fr.len() - hdr) as u64;
+                put += 1;
             }
-            s.set_len_flags(fr.len() as u16, 0);
-            batch_bytes += (fr.len() - hdr) as u64;
-            head = ring::next(head, n);
+            want = put;
+        } else {
+            for _ in 0..want {
+                let s = r.slot(head);
+                let fr = &frames[next];
+                next = if next + 1 == frames.len() {
+                    0
+                } else {
+                    next + 1
+                };
+                if !one {
+                    if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+                        mem.write_bytes(o, fr);
+                    }
+                }
+                if let Some(h) = header.as_mut() {
+                    let num = seq.map(|t| ((frames_put / cycle) as u32, t));
+                    let rewritten = h.for_flow(&flows.next_flow(), num);
+                    if let Some(o) = buf_offset(&bufs, s.buf_idx()) {
+                        mem.write_bytes(o + hdr, rewritten);
+                    }
+                    frames_put += 1;
+                }
+                s.set_len_flags(fr.len() as u16, 0);
+                batch_bytes += (fr.len() - hdr) as u64;
+                head = ring::next(head, n);
+            }
         }
         r.set_cur(head);
         r.set_head(head);
@@ -154,13 +210,19 @@ pub fn tx(
         }
         let left = tx_pending(port, &s);
         if left > 0 {
-            eprintln!("ptvmm-pktgen: {left} frames still held at exit, not sent");
-            sent -= left as u64;
-            // The frames in the slots from the port's position to head were not sent.
+            // The frames in the slots from the port's position to head were not sent (the
+            // port stops at a frame's first slot).
+            let (mut frames_left, mut bytes_left) = (0u64, 0u64);
             for k in 0..left {
-                let (_, len, _) = r.slot(ring::add(s.hwcur, k, n)).load();
-                bytes -= (len as u64).saturating_sub(hdr as u64);
+                let (_, len, flags) = r.slot(ring::add(s.hwcur, k, n)).load();
+                bytes_left += len as u64;
+                if flags & F_MOREFRAG == 0 {
+                    frames_left += 1;
+                }
             }
+            eprintln!("ptvmm-pktgen: {frames_left} frames still held at exit, not sent");
+            sent -= frames_left;
+            bytes -= bytes_left.saturating_sub(frames_left * hdr as u64);
         }
     }
     Ok(Outcome {
