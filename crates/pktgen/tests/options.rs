@@ -1,6 +1,6 @@
 //! Multi-process tests of pkt-gen's reporting, threading and flow options (ping percentiles
-//! and histogram, --json, -N/-A/-B, -p/-a, -s/-d ranges, -z/-Z, txseq/rxseq, -P): the real
-//! binary on a switch in a private directory.
+//! and histogram, --json, -N/-A/-B, -p/-a, -s/-d ranges, -z/-Z, txseq/rxseq, -P, -F/-M
+//! multi-slot frames): the real binary on a switch in a private directory.
 
 use std::time::{Duration, Instant};
 
@@ -491,5 +491,180 @@ fn pcap_replay_sends_the_files_frames_in_order() {
             );
             assert!(rout.lines().any(|x| x == l), "{l} in\n{rout}");
         }
+    }
+}
+
+/// `(pkts, bytes, good, bad)` of a JSON summary.
+fn rx_totals(out: &str) -> (u64, u64, u64, u64) {
+    let s = json_summary(out);
+    let f = |k| field(&s, k).unwrap_or_else(|| panic!("no {k} in {s}"));
+    (f("pkts"), f("bytes"), f("good"), f("bad"))
+}
+
+#[test]
+fn multi_slot_frames_leave_as_morefrag_chains() {
+    // The slots as the switch delivers them to a port of ours: each frame a chain of -F's
+    // or -M's slot lengths, MOREFRAG on all but the last.
+    use netmap::abi::slot::F_MOREFRAG;
+    let d = TempDir::new("opt-chains");
+    let o = vale::PortOptions {
+        shm_dir: Some(d.0.clone()),
+        ..Default::default()
+    };
+    let rx = vale::Port::open("valeoc:2", &o).unwrap();
+    for (args, lens) in [
+        (&["-F", "3", "-l", "1000"][..], &[333u16, 333, 334][..]),
+        (&["-M", "512", "-l", "1514"][..], &[512, 512, 490][..]),
+        (&["-F", "2", "-M", "900", "-l", "1514"][..], &[757, 757][..]),
+        (&["-M", "2048", "-l", "4000"][..], &[2048, 1952][..]),
+    ] {
+        let mut a = vec!["-i", "valeoc:1", "-f", "tx", "-n", "10"];
+        a.extend_from_slice(args);
+        let (code, out) = pktgen(&d, &a).finish();
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert_eq!(count(&out, "Sent"), 10, "{out}");
+        let r = rx.rx_ring(0);
+        let s = rx.rxsync_ring(0).unwrap();
+        let n = r.num_slots();
+        let got = netmap::ring::distance(r.head(), s.hwtail, n);
+        assert_eq!(got as usize, 10 * lens.len(), "{args:?}");
+        let mut h = r.head();
+        for _ in 0..10 {
+            for (k, &len) in lens.iter().enumerate() {
+                let (_, l, flags) = r.slot(h).load();
+                assert_eq!(l, len, "{args:?}");
+                let more = flags & F_MOREFRAG != 0;
+                assert_eq!(more, k + 1 < lens.len(), "{args:?}");
+                h = netmap::ring::next(h, n);
+            }
+        }
+        r.set_head(h);
+        r.set_cur(h);
+    }
+    let st = rx.stats();
+    assert_eq!(st.rx_pkts, 40);
+    assert_eq!(st.rx_bytes, 10 * (1000 + 1514 + 1514 + 4000));
+}
+
+#[test]
+fn chained_frames_are_counted_once_and_verify() {
+    // -F 3 and -M 512 -l 1514 (and a frame larger than a buffer, and one with a
+    // virtio-net header the switch strips): every frame counted once, its bytes once, and
+    // its IPv4/UDP checksums verified over the whole chain. The sender is lossless: a
+    // receiver slowed by this machine's load holds it instead of losing frames, so the
+    // counts are exact.
+    let d = TempDir::new("opt-frags");
+    let runs: [(&[&str], u64); 5] = [
+        (&["-F", "3"], 60),
+        (&["-M", "512", "-l", "1514"], 1514),
+        (
+            &["-F", "4", "-M", "512", "-l", "1514", "-s", "10.0.0.1:1-9"],
+            1514,
+        ),
+        (&["-M", "1024", "-l", "5000"], 5000),
+        (&["-M", "700", "-l", "1514", "-H", "10", "-Z"], 1514),
+    ];
+    for (extra, len) in runs {
+        let rx = pktgen(&d, &["-i", "valeof:2", "-f", "rx", "-n", "1500", "--json"]);
+        let mut args = vec![
+            "-i",
+            "valeof:1",
+            "-f",
+            "tx",
+            "-n",
+            "1500",
+            "-R",
+            "10000",
+            "--json",
+            "--lossless",
+        ];
+        args.extend_from_slice(extra);
+        let (code, tout) = pktgen(&d, &args).finish();
+        assert_eq!(code, 0, "{extra:?}: {tout}");
+        let s = json_summary(&tout);
+        assert_eq!(field(&s, "pkts"), Some(1500), "{extra:?}: {s}");
+        assert_eq!(field(&s, "bytes"), Some(1500 * len), "{extra:?}: {s}");
+        let (code, rout) = rx.finish();
+        assert_eq!(code, 0, "{extra:?}: {rout}");
+        assert_eq!(
+            rx_totals(&rout),
+            (1500, 1500 * len, 1500, 0),
+            "{extra:?}: {rout}"
+        );
+    }
+}
+
+#[test]
+fn txseq_chains_to_rxseq() {
+    // Sequence numbers written into a frame split over slots are read back whole.
+    let d = TempDir::new("opt-fseq");
+    let rx = pktgen(&d, &["-i", "valeoq:2", "-f", "rxseq", "-n", "2000"]);
+    let tx = pktgen(
+        &d,
+        &[
+            "-i",
+            "valeoq:1",
+            "-f",
+            "txseq",
+            "-n",
+            "2000",
+            "-R",
+            "20000",
+            "-F",
+            "5",
+            "-l",
+            "300",
+            "-d",
+            "10.1.0.1:1-4",
+        ],
+    );
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0, "{tout}");
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0, "{rout}");
+    assert!(rout.contains("Verified 2000 good 0 bad"), "{rout}");
+    assert_eq!(seq_totals(&rout), (4, 2000, 0, 0, 0), "{rout}");
+}
+
+#[test]
+fn impossible_fragment_options_exit_2_with_one_line() {
+    let d = TempDir::new("opt-fbad");
+    for (args, says) in [
+        (&["-F", "0"][..], "-F 0: a frame takes at least 1 slot"),
+        (&["-M", "0"][..], "-M 0: a slot carries at least 1 byte"),
+        (
+            &["-F", "61", "-l", "60"][..],
+            "-F 61: 60 bytes cannot fill 61 slots",
+        ),
+        (
+            &["-F", "65", "-l", "1514"][..],
+            "at most 64 slots per frame",
+        ),
+        (
+            &["-M", "16", "-l", "1514"][..],
+            "take 95 slots, more than the 64",
+        ),
+        (&["-M", "10"][..], "cannot hold the 14-byte Ethernet header"),
+        (
+            &["-F", "2", "-M", "512", "-l", "1514"][..],
+            "at least 3 slots of 512",
+        ),
+        (
+            &["-M", "4000", "-l", "5000"][..],
+            "does not fit the 2048-byte buffers",
+        ),
+        (&["-l", "5000"][..], "frame length 5000 out of range"),
+        (
+            &["-F", "2", "-f", "rx"][..],
+            "-F/-M shape the frames tx and txseq send",
+        ),
+    ] {
+        let mut a = vec!["-i", "valeob:1"];
+        a.extend_from_slice(args);
+        let (code, out, err) = common::spawn(common::PKTGEN, &d, &a).finish_with_stderr();
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
     }
 }
