@@ -316,7 +316,7 @@ pub fn validate(cli: &Cli) -> Result<()> {
         fr.check().map_err(anyhow::Error::msg)?;
         if !matches!(cli.function, Function::Tx | Function::Txseq) || cli.copy_loop {
             bail!(
-                "-F/-M shape the frames tx and txseq send (rx, rxseq and pong take chains as they come)"
+                "-F/-M shape the frames tx and txseq send (rx and rxseq read chains as they come)"
             );
         }
         if cli.pcap.is_none() {
