@@ -548,24 +548,29 @@ fn multi_slot_frames_leave_as_morefrag_chains() {
 
 #[test]
 fn chained_frames_are_counted_once_and_verify() {
-    // -F 3 and -M 512 -l 1514 (and a frame larger than a buffer, and one with a
-    // virtio-net header the switch strips): every frame counted once, its bytes once, and
-    // its IPv4/UDP checksums verified over the whole chain. The sender is lossless: a
-    // receiver slowed by this machine's load holds it instead of losing frames, so the
-    // counts are exact.
+    // -F 3 and -M 512 -l 1514 (and a frame larger than a buffer, one with a virtio-net
+    // header the switch strips, and one delivered with its header to a receiver with the
+    // same header length, as a chain): every frame counted once, its bytes once (the header
+    // left out once), and its IPv4/UDP checksums verified over the whole chain. The sender
+    // is lossless: a receiver slowed by this machine's load holds it instead of losing
+    // frames, so the counts are exact.
     let d = TempDir::new("opt-frags");
-    let runs: [(&[&str], u64); 5] = [
-        (&["-F", "3"], 60),
-        (&["-M", "512", "-l", "1514"], 1514),
+    let runs: [(&[&str], &[&str], u64); 6] = [
+        (&["-F", "3"], &[], 60),
+        (&["-M", "512", "-l", "1514"], &[], 1514),
         (
             &["-F", "4", "-M", "512", "-l", "1514", "-s", "10.0.0.1:1-9"],
+            &[],
             1514,
         ),
-        (&["-M", "1024", "-l", "5000"], 5000),
-        (&["-M", "700", "-l", "1514", "-H", "10", "-Z"], 1514),
+        (&["-M", "1024", "-l", "5000"], &[], 5000),
+        (&["-M", "700", "-l", "1514", "-H", "10", "-Z"], &[], 1514),
+        (&["-F", "5", "-l", "1514", "-H", "12"], &["-H", "12"], 1514),
     ];
-    for (extra, len) in runs {
-        let rx = pktgen(&d, &["-i", "valeof:2", "-f", "rx", "-n", "1500", "--json"]);
+    for (extra, rx_extra, len) in runs {
+        let mut rargs = vec!["-i", "valeof:2", "-f", "rx", "-n", "1500", "--json"];
+        rargs.extend_from_slice(rx_extra);
+        let rx = pktgen(&d, &rargs);
         let mut args = vec![
             "-i",
             "valeof:1",
