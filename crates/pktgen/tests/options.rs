@@ -673,3 +673,70 @@ fn impossible_fragment_options_exit_2_with_one_line() {
         assert!(out.is_empty(), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn pcap_frames_are_split_one_by_one() {
+    // -P with -M: each frame of the file over as many slots as its length needs (one to
+    // sixteen here, the last longer than a buffer), all verified with their numbers; with
+    // -F 5 the file's 60-byte frame cannot be split (12 bytes cannot hold the Ethernet
+    // header) and the run is refused naming the frame.
+    let frames = [
+        seq_frame(1, 0, 60),
+        seq_frame(1, 1, 1000),
+        seq_frame(1, 2, 1514),
+        seq_frame(1, 3, 4000),
+    ];
+    let file_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    let d = TempDir::new("opt-pfrag");
+    let path = d.0.join("four.pcap");
+    let mut w = PcapWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    for (k, f) in frames.iter().enumerate() {
+        let p = PcapPacket::new(Duration::from_millis(k as u64), f.len() as u32, f);
+        w.write_packet(&p).unwrap();
+    }
+    drop(w);
+    let file = path.to_str().unwrap();
+    let rx = pktgen(&d, &["-i", "valeop:2", "-f", "rxseq", "-n", "8"]);
+    let tx = pktgen(
+        &d,
+        &[
+            "-i",
+            "valeop:1",
+            "-P",
+            file,
+            "-M",
+            "256",
+            "-n",
+            "8",
+            "-R",
+            "5000",
+            "--lossless",
+        ],
+    );
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0, "{tout}");
+    assert!(
+        tout.contains(&format!("Sent 8 packets {} bytes ", 2 * file_bytes)),
+        "{tout}"
+    );
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0, "{rout}");
+    assert!(
+        rout.contains(&format!("Received 8 packets {} bytes ", 2 * file_bytes)),
+        "{rout}"
+    );
+    assert!(rout.contains("Verified 8 good 0 bad"), "{rout}");
+    assert_eq!(seq_totals(&rout), (1, 8, 0, 0, 4), "{rout}");
+    let (code, out, err) = common::spawn(
+        common::PKTGEN,
+        &d,
+        &["-i", "valeop:1", "-P", file, "-F", "5"],
+    )
+    .finish_with_stderr();
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("-P frame 1: -F 5: a first slot of 12 bytes cannot hold"),
+        "{err}"
+    );
+}
