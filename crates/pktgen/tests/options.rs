@@ -601,7 +601,8 @@ fn chained_frames_are_counted_once_and_verify() {
 
 #[test]
 fn txseq_chains_to_rxseq() {
-    // Sequence numbers written into a frame split over slots are read back whole.
+    // Sequence numbers written into a frame split over slots are read back whole (a
+    // lossless sender: a receiver slowed by load holds it, so nothing may be lost).
     let d = TempDir::new("opt-fseq");
     let rx = pktgen(&d, &["-i", "valeoq:2", "-f", "rxseq", "-n", "2000"]);
     let tx = pktgen(
@@ -621,6 +622,7 @@ fn txseq_chains_to_rxseq() {
             "300",
             "-d",
             "10.1.0.1:1-4",
+            "--lossless",
         ],
     );
     let (code, tout) = tx.finish();
