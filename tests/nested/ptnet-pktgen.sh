@@ -2,8 +2,9 @@
 # The guest pkt-gen end to end, run inside the nested harness's L1 (scripts/nested): one ptvmm
 # guest D on vale2:1 loads ptnet.ko and runs /bin/pkt-gen (the static ptvmm-pktgen, the same tool
 # and CLI as the host's) over /dev/ptnet0, against the host's ptvmm-pktgen on the same switch:
-#   guest pkt-gen -i ptnet0 -f tx -n 1000, then -f tx --busy-poll -n 1000 -l 128
-#     ->  host ptvmm-pktgen -i vale2:2 -f rx (until SIGINT): exactly 2000 frames, 188000 bytes
+#   guest pkt-gen -i ptnet0 -f tx -n 1000, then -f tx --busy-poll -n 1000 -l 128, then 1000
+#   1514-byte frames as 3-slot chains (-M 512)
+#     ->  host ptvmm-pktgen -i vale2:2 -f rx (until SIGINT): exactly 3000 frames, 1702000 bytes
 #   host ptvmm-pktgen -i vale2:3 -f tx -n 1000  ->  guest pkt-gen -i ptnet0 -f rx -n 1000
 #   host ptvmm-pktgen -i vale2:3 -f tx -n 1000 -l 100  ->  guest pkt-gen -f rx --busy-poll -n 1000
 #     (a second registration right after the first: it must see only the new 100-byte frames;
@@ -38,6 +39,9 @@ insmod /lib/modules/ptnet.ko; echo "D-INSMOD $?"
 echo "D-PKTGEN $(ls /bin/pkt-gen)"
 pktgen D-TX -i ptnet0 -f tx -n 1000
 pktgen D-TXB -i ptnet0 -f tx --busy-poll -n 1000 -l 128
+# Multi-slot frames through the NIC: each 1514-byte frame as a chain of 512+512+490 bytes
+# (NS_MOREFRAG), paced so that the host receiver's ring never holds more than a few.
+pktgen D-TXF -i ptnet0 -f tx -n 1000 -l 1514 -M 512 -R 20000
 pktgen_ready D-RX -i /dev/ptnet0 -f rx -n 1000
 # At once a second registration, busy-polling: the host sends 100-byte frames only after it is
 # ready, so anything else it counts is a stale frame of the first run.
@@ -64,8 +68,8 @@ hrx=$HOST_RX
 t0=$(date +%s)
 boot_guest 300 initrd-d d.sh vale2:1 02:00:00:00:00:0d >d.log 2>&1 &
 dpid=$!
-# The host rx counts until both guest senders are done (SIGINT: it drains and reports).
-wait_for d.log 'D-TXB-RC' 120 $dpid
+# The host rx counts until the three guest senders are done (SIGINT: it drains and reports).
+wait_for d.log 'D-TXF-RC' 120 $dpid
 sleep 1
 kill -INT $hrx; wait $hrx; hrc=$?
 wait_for d.log 'D-RX-READY 1' 120 $dpid
@@ -97,9 +101,11 @@ check "guest pkt-gen -i ptnet0 -f tx -n 1000 sends 1000 (status $(val "$d" D-TX-
   test "$(val "$d" D-TX-RC)" = 0 -a -n "$(echo "$d" | grep '^D-TX: Sent 1000 packets')"
 check "guest pkt-gen -f tx --busy-poll -n 1000 -l 128 sends 1000 (status $(val "$d" D-TXB-RC))" \
   test "$(val "$d" D-TXB-RC)" = 0 -a -n "$(echo "$d" | grep '^D-TXB: Sent 1000 packets 128000 bytes')"
-check "host pkt-gen -f rx gets exactly 1000 + 1000 busy-poll frames (188000 bytes), all verified (status $hrc)" \
-  test "$hrc" = 0 -a -n "$(grep '^Received 2000 packets 188000 bytes' hrx2.log)" \
-    -a -n "$(grep '^Verified 2000 good 0 bad' hrx2.log)"
+check "guest pkt-gen -f tx -l 1514 -M 512 sends 1000 frames as 3-slot chains (status $(val "$d" D-TXF-RC))" \
+  test "$(val "$d" D-TXF-RC)" = 0 -a -n "$(echo "$d" | grep '^D-TXF: Sent 1000 packets 1514000 bytes')"
+check "host pkt-gen -f rx gets exactly 1000 + 1000 busy-poll + 1000 chained frames (1702000 bytes), all verified (status $hrc)" \
+  test "$hrc" = 0 -a -n "$(grep '^Received 3000 packets 1702000 bytes' hrx2.log)" \
+    -a -n "$(grep '^Verified 3000 good 0 bad' hrx2.log)"
 # Busy-poll TX kicks only when the host worker asked (it sleeps when it caught up): a few per
 # batch of 512 at most, never one per spin; the host raises no interrupt (appl_need_kick 0).
 kb=$(echo "$d" | sed -n 's/^D-TXB: Kicks \([0-9]*\) .*/\1/p')
