@@ -11,6 +11,7 @@
 #       {"date":"2026-12-01T09:40:12Z","run":"20261201T094001Z-1234","command":"scripts/bench vale",
 #        "commit":"3d09739","host":{"hostname":"...","nproc":2,"cpu":"..."},"load_1m":0.12,
 #        "section":"vale","figures":{"frame_bytes":60,"rx_mode":"verify","rx_mpps":24.432,...}}
+#       commit ends in -dirty when files outside docs/ differ from it.
 #       A VALUE that is a JSON number is written as one, "" or "-" as null, anything else as a
 #       string. KEYs are lower case with digits and '_'; the unit goes into the name (rx_mpps,
 #       rtt_ms_avg, median_ms). One line per measured figure or table row.
@@ -72,7 +73,7 @@ bench_json() {
     local cpu commit
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
     commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || true)
-    [ -z "$commit" ] || git -C "$root" diff --quiet HEAD -- 2>/dev/null || commit+=-dirty
+    [ -z "$commit" ] || git -C "$root" diff --quiet HEAD -- . ':!docs' 2>/dev/null || commit+=-dirty
     BENCH_JSON_HOST="\"commit\":$(bench_json_str "$commit"),\"host\":{\"hostname\":$(bench_json_str "$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"),\"nproc\":$(nproc),\"cpu\":$(bench_json_str "${cpu:-unknown}")}"
   fi
   [ "$out" = /dev/null ] || mkdir -p "$(dirname "$out")"
