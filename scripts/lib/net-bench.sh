@@ -139,7 +139,7 @@ steady_mpps() {
 wait_for() {
   i=0
   while [ $i -lt $(($3 * 5)) ]; do
-    tr -d '\r' <"$1" 2>/dev/null | grep -q "$2" && return 0
+    tr -d '\r' 2>/dev/null <"$1" | grep -q "$2" && return 0
     [ -n "$4" ] && ! kill -0 "$4" 2>/dev/null && return 1
     sleep 0.2; i=$((i + 1))
   done
