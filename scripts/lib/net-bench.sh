@@ -8,6 +8,10 @@
 #             on and off); the guest's kernel pktgen module sends 60-byte frames; counted by the
 #             tap's rx_packets counter in L1's sysfs, sampled every second (no tcpdump)
 #   ping      guest -> guest RTT, two ptvmm guests on vale0 vs two QEMU guests on taps in a bridge
+#             (busybox ping: min/avg/max and percentiles of its per-reply times); then pkt-gen -f ping
+#             in L1 (PKTPINGS round trips, percentiles from pkt-gen's --json summary) against a
+#             pkt-gen -f pong on the same switch: host <-> host, and host <-> a ptvmm guest whose
+#             pkt-gen pong runs on /dev/ptnet0 in poll() mode (interrupts) and with --busy-poll
 #   tcp       guest -> guest TCP, one stream and 4 at once, TCP_SECS each, with /bench/tcp-rate
 #             (scripts/lib/tcp-rate.c): two ptvmm guests on vale1 ports opened with ,offloads and
 #             ptnet.ko vnet_hdr=1 (a 12-byte virtio-net header: checksum offload, SG, TSO, GRO),
@@ -20,11 +24,12 @@
 # Folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz, bin/qemu-system-x86_64, share/qemu/,
 # l1mod/*.ko (tun tap vhost_iotlb vhost vhost_net llc stp bridge), gmod/*.ko (virtio_* ... pktgen),
 # tcp-rate (static).
-# Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30),
+# Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30), PKTPINGS
+# (2000),
 # PG_CLONE / PG_BURST (pktgen's clone_skb and burst), SECTIONS (which parts run, of
 # "pps ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3).
 export PATH=/job/bin:$PATH
-SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30}
+SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30} PKTPINGS=${PKTPINGS:-2000}
 SECTIONS=${SECTIONS:-pps ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
@@ -43,7 +48,8 @@ mkdir -p g/bench
 cp gmod/*.ko tcp-rate g/bench/
 cat >g/bench/g.sh <<'END_G'
 # /bench/g.sh MODE ARGS: MODE is ptnet-tx SECS [pkt-gen options], virtio-tx SECS DSTMAC CLONE
-# BURST, or ping ptnet|virtio MYIP PEERIP COUNT (COUNT 0: stay up as the peer).
+# BURST, or ping ptnet|virtio MYIP PEERIP COUNT (COUNT 0: stay up as the peer), or pong [pkt-gen
+# options] (pkt-gen -f pong on ptnet0 until the VM is stopped).
 mode=$1; shift
 load_virtio() {
   for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover \
@@ -77,6 +83,13 @@ virtio-tx)
   echo stop >$pg/pgctrl
   wait $p
   sed 's/^/G-OUT: /' $pg/eth0 ;;
+pong)
+  insmod /lib/modules/ptnet.ko || echo "G-ERROR insmod ptnet"
+  pkt-gen -i ptnet0 -f pong "$@" >/tmp/o 2>&1 & p=$!
+  i=0; while [ $i -lt 300 ] && ! grep -q ready /tmp/o; do sleep 0.2; i=$((i+1)); done
+  echo G-PONG-READY
+  wait $p
+  sed 's/^/G-OUT: /' /tmp/o ;;
 ping)
   drv=$1 me=$2 peer=$3 count=$4
   if [ "$drv" = ptnet ]; then insmod /lib/modules/ptnet.ko || echo "G-ERROR insmod ptnet"; else load_virtio; fi
@@ -295,6 +308,15 @@ fi
 
 if want ping; then
   # --- ping RTT: guest -> guest --------------------------------------------------------------------------------
+  # ping_pcts LOG -> "p50|p90|p99|p99.9|N" in ms over the N per-reply times (nearest rank, as
+  # pkt-gen's), or "-|-|-|-|0"
+  ping_pcts() {
+    tr -d '\r' <"$1" | sed -n 's/^G-OUT: .* time=\([0-9.]*\) ms.*/\1/p' | sort -n | awk '{ v[++n] = $1 }
+      END { if (n == 0) { print "-|-|-|-|0"; exit }
+        split("50 90 99 99.9", P, " ")
+        for (i = 1; i <= 4; i++) { x = P[i] / 100 * n; r = int(x); if (r < x) r++; if (r < 1) r = 1; printf "%s|", v[r] }
+        print n }'
+  }
   ping_rtt() { # ping_rtt LOG -> "min/avg/max" in ms
     tr -d '\r' <"$1" | sed -n 's/^G-OUT: round-trip min\/avg\/max = \([0-9.\/]*\) ms.*/\1/p'
   }
@@ -329,8 +351,50 @@ if want ping; then
   echo "|----------------------------------------------------------|-----------------------|"
   printf '| %-56s | %-21s |\n' "ptnet (two ptvmm guests on vale0)" "${ptnet_rtt:--}" \
     "virtio-net, vhost=on (two QEMU guests, taps in a bridge)" "${virtio_rtt:--}"
-  echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}" >>res/rows
-  echo "NETBENCH-PING|virtio|${virtio_rtt:--}" >>res/rows
+  echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}|$(ping_pcts res/ping-ptnet-a.con)" >>res/rows
+  echo "NETBENCH-PING|virtio|${virtio_rtt:--}|$(ping_pcts res/ping-virtio-a.con)" >>res/rows
+  echo
+  printf '| %-44s | %s |\n' "guest -> guest ping, $PINGS x 56 bytes" "p50 | p90 | p99 | p99.9 | replies (ms)"
+  grep '^NETBENCH-PING|' res/rows | while IFS='|' read -r _ n _ a b c d e; do printf '| %-44s | %s | %s | %s | %s | %s |\n' "$n" "$a" "$b" "$c" "$d" "$e"; done
+
+  # --- pkt-gen ping in L1 against a pkt-gen pong: host <-> host, host <-> guest -----------------------------
+  # pktping_row NAME LOG: the --json summary's RTT figures in us -> a table row and a NETBENCH-PKTPING row
+  # (sent|replies|min|p50|p90|p99|p99.9|max|avg)
+  us_of() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" | awk '{ printf "%.1f", $1 / 1000 }'; }
+  pktping_row() {
+    j=$(grep '"type":"summary"' "$2" | tail -n 1)
+    [ -n "$j" ] || { err "pktping $1: no summary from pkt-gen ping"; tail -n 5 "$2"; }
+    sent=$(echo "$j" | sed -n 's/.*"pkts":\([0-9]*\).*/\1/p') got=$(echo "$j" | sed -n 's/.*"replies":\([0-9]*\).*/\1/p')
+    r="${sent:--}|${got:--}"
+    for k in min_ns p50_ns p90_ns p99_ns p99_9_ns max_ns avg_ns; do v=$(echo "$j" | us_of $k); r="$r|${v:--}"; done
+    echo "NETBENCH-PKTPING|$1|$r" >>res/rows
+    echo "$r" | awk -F'|' -v n="$1" '{ printf "| %-44s | %s of %s | %s | %s | %s | %s | %s | %s | %s |\n", n, $2, $1, $3, $4, $5, $6, $7, $8, $9 }'
+  }
+  echo
+  echo "net-bench: pkt-gen ping -n $PKTPINGS (60-byte frames, one in flight) against pkt-gen pong"
+  echo
+  echo "| pkt-gen ping -> pong                         | replies | min | p50 | p90 | p99 | p99.9 | max | avg (us) |"
+  echo "|----------------------------------------------|---------|-----|-----|-----|-----|-------|-----|----------|"
+  ./ptvmm-pktgen -i vale6:2 -f pong </dev/null >res/pktping-hh.pong 2>&1 & pp=$!
+  wait_for res/pktping-hh.pong ready 20 $pp || err "host pong not ready"
+  timeout 300 ./ptvmm-pktgen -i vale6:1 -f ping -n "$PKTPINGS" --json </dev/null >res/pktping-hh.ping 2>&1 ||
+    err "pktping host-host: pkt-gen ping status $?"
+  kill -INT $pp; wait $pp 2>/dev/null
+  pktping_row host-host res/pktping-hh.ping
+  for mode in interrupt busy-poll; do
+    opt=; [ "$mode" = busy-poll ] && opt=--busy-poll
+    log=res/pktping-hg-$mode sw=vale7; [ "$mode" = busy-poll ] && sw=vale8
+    timeout 400 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap $sw:1 \
+      --cmdline "$BASE -- sh /bench/g.sh pong $opt" </dev/null >"$log.con" 2>&1 & vm=$!
+    if wait_for "$log.con" G-PONG-READY 120 $vm; then
+      timeout 300 ./ptvmm-pktgen -i $sw:2 -f ping -n "$PKTPINGS" --json </dev/null >"$log.ping" 2>&1 ||
+        err "pktping host-guest-$mode: pkt-gen ping status $?"
+    else
+      err "pktping host-guest-$mode: the guest's pong never became ready"; tail -n 20 "$log.con"
+    fi
+    kill $vm; wait $vm 2>/dev/null
+    pktping_row "host-guest-$mode" "$log.ping"
+  done
 fi
 
 if want tcp; then
