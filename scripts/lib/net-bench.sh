@@ -86,8 +86,8 @@ virtio-tx)
 pong)
   insmod /lib/modules/ptnet.ko || echo "G-ERROR insmod ptnet"
   pkt-gen -i ptnet0 -f pong "$@" >/tmp/o 2>&1 & p=$!
-  i=0; while [ $i -lt 300 ] && ! grep -q ready /tmp/o; do sleep 0.2; i=$((i+1)); done
-  echo G-PONG-READY
+  i=0; while [ $i -lt 300 ] && kill -0 $p 2>/dev/null && ! grep -q ready /tmp/o; do sleep 0.2; i=$((i+1)); done
+  if grep -q ready /tmp/o; then echo G-PONG-READY; else echo G-PONG-FAILED; echo "G-ERROR pkt-gen pong $*"; fi
   wait $p
   sed 's/^/G-OUT: /' /tmp/o ;;
 ping)
@@ -386,7 +386,7 @@ if want ping; then
     log=res/pktping-hg-$mode sw=vale7; [ "$mode" = busy-poll ] && sw=vale8
     timeout 400 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap $sw:1 \
       --cmdline "$BASE -- sh /bench/g.sh pong $opt" </dev/null >"$log.con" 2>&1 & vm=$!
-    if wait_for "$log.con" G-PONG-READY 120 $vm; then
+    if wait_for "$log.con" G-PONG- 120 $vm && grep -q G-PONG-READY "$log.con"; then
       timeout 300 ./ptvmm-pktgen -i $sw:2 -f ping -n "$PKTPINGS" --json </dev/null >"$log.ping" 2>&1 ||
         err "pktping host-guest-$mode: pkt-gen ping status $?"
     else
