@@ -354,7 +354,8 @@ if want ping; then
   echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}|$(ping_pcts res/ping-ptnet-a.con)" >>res/rows
   echo "NETBENCH-PING|virtio|${virtio_rtt:--}|$(ping_pcts res/ping-virtio-a.con)" >>res/rows
   echo
-  printf '| %-44s | %s |\n' "guest -> guest ping, $PINGS x 56 bytes" "p50 | p90 | p99 | p99.9 | replies (ms)"
+  printf '| %-44s | %s |\n' "guest -> guest ping, $PINGS x 56 bytes (ms)" "p50 | p90 | p99 | p99.9 | replies"
+  echo "|----------------------------------------------|-----|-----|-----|-------|---------|"
   grep '^NETBENCH-PING|' res/rows | while IFS='|' read -r _ n _ a b c d e; do printf '| %-44s | %s | %s | %s | %s | %s |\n' "$n" "$a" "$b" "$c" "$d" "$e"; done
 
   # --- pkt-gen ping in L1 against a pkt-gen pong: host <-> host, host <-> guest -----------------------------
