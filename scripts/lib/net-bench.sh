@@ -171,7 +171,9 @@ bridge_up() { # br0 in L1, once, for the QEMU guest pairs
   [ -e /sys/class/net/br0 ] && return 0
   brctl addbr br0 && ip link set br0 up || err "bridge br0"
 }
-row() { printf '| %-44s | %5s | %10s | %10s |\n' "$1" "$2" "$3" "$4"; echo "NETBENCH|$1|$2|$3|$4" >>res/rows; }
+# Every NETBENCH* row goes to res/rows and at once to the console (tee), where scripts/bench-net
+# turns it into a JSON line, so the rows made before a run dies are kept.
+row() { printf '| %-44s | %5s | %10s | %10s |\n' "$1" "$2" "$3" "$4"; echo "NETBENCH|$1|$2|$3|$4" | tee -a res/rows; }
 
 # --- one ptnet run: guest pkt-gen tx -> host pkt-gen rx ---------------------------------------------------
 ptnet_run() { # ptnet_run NAME ROUND [pkt-gen options]
@@ -273,7 +275,7 @@ tcp_section() {
         awk '$2 > 0 { printf "%.1f\n", $1 * 8 / $2 / 1e6 }')
       [ -n "$got" ] || err "tcp $v: no result for $n stream(s)"
       printf '| %-34s | %7s | %13s | %13s | %9s | %8s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" "${txf:--}" "${hdr:--}"
-      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}" >>res/rows
+      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}" | tee -a res/rows
     done
   done
   echo
@@ -351,8 +353,8 @@ if want ping; then
   echo "|----------------------------------------------------------|-----------------------|"
   printf '| %-56s | %-21s |\n' "ptnet (two ptvmm guests on vale0)" "${ptnet_rtt:--}" \
     "virtio-net, vhost=on (two QEMU guests, taps in a bridge)" "${virtio_rtt:--}"
-  echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}|$(ping_pcts res/ping-ptnet-a.con)" >>res/rows
-  echo "NETBENCH-PING|virtio|${virtio_rtt:--}|$(ping_pcts res/ping-virtio-a.con)" >>res/rows
+  echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}|$(ping_pcts res/ping-ptnet-a.con)" | tee -a res/rows
+  echo "NETBENCH-PING|virtio|${virtio_rtt:--}|$(ping_pcts res/ping-virtio-a.con)" | tee -a res/rows
   echo
   printf '| %-44s | %s |\n' "guest -> guest ping, $PINGS x 56 bytes (ms)" "p50 | p90 | p99 | p99.9 | replies"
   echo "|----------------------------------------------|-----|-----|-----|-------|---------|"
@@ -368,7 +370,7 @@ if want ping; then
     sent=$(echo "$j" | sed -n 's/.*"pkts":\([0-9]*\).*/\1/p') got=$(echo "$j" | sed -n 's/.*"replies":\([0-9]*\).*/\1/p')
     r="${sent:--}|${got:--}"
     for k in min_ns p50_ns p90_ns p99_ns p99_9_ns max_ns avg_ns; do v=$(echo "$j" | us_of $k); r="$r|${v:--}"; done
-    echo "NETBENCH-PKTPING|$1|$r" >>res/rows
+    echo "NETBENCH-PKTPING|$1|$r" | tee -a res/rows
     echo "$r" | awk -F'|' -v n="$1" '{ printf "| %-44s | %s of %s | %s | %s | %s | %s | %s | %s | %s |\n", n, $2, $1, $3, $4, $5, $6, $7, $8, $9 }'
   }
   echo
@@ -411,7 +413,7 @@ if want pps; then
     m=$(grep "^NETBENCH|$n|" res/rows | cut -d'|' -f4 | grep -v '^-$' | sort -n |
       awk '{ v[k++] = $1 } END { if (k == 0) print "-"; else printf "%.3f\n", (k % 2 ? v[(k-1)/2] : (v[k/2-1] + v[k/2]) / 2) }')
     printf '| %-44s | %10s |\n' "$n" "$m"
-    echo "NETBENCH-SUM|$n|$m" >>res/rows
+    echo "NETBENCH-SUM|$n|$m" | tee -a res/rows
   done
   best_ptnet=$(grep '^NETBENCH-SUM|ptnet' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
   best_virtio=$(grep '^NETBENCH-SUM|virtio' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
@@ -422,7 +424,5 @@ if want pps; then
     err "no ratio: a side has no result"
 fi
 fi
-# the rows once more, for the host's scripts/bench-net (they go to .cache/bench/results.jsonl)
-[ -f res/rows ] && cat res/rows
 echo "net-bench: $errors error(s)"
 exit $((errors > 0))
