@@ -8,6 +8,10 @@
 #             on and off); the guest's kernel pktgen module sends 60-byte frames; counted by the
 #             tap's rx_packets counter in L1's sysfs, sampled every second (no tcpdump)
 #   ping      guest -> guest RTT, two ptvmm guests on vale0 vs two QEMU guests on taps in a bridge
+#             (busybox ping: min/avg/max and percentiles of its per-reply times); then pkt-gen -f ping
+#             in L1 (PKTPINGS round trips, percentiles from pkt-gen's --json summary) against a
+#             pkt-gen -f pong on the same switch: host <-> host, and host <-> a ptvmm guest whose
+#             pkt-gen pong runs on /dev/ptnet0 in poll() mode (interrupts) and with --busy-poll
 #   tcp       guest -> guest TCP, one stream and 4 at once, TCP_SECS each, with /bench/tcp-rate
 #             (scripts/lib/tcp-rate.c): two ptvmm guests on vale1 ports opened with ,offloads and
 #             ptnet.ko vnet_hdr=1 (a 12-byte virtio-net header: checksum offload, SG, TSO, GRO),
@@ -20,11 +24,12 @@
 # Folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz, bin/qemu-system-x86_64, share/qemu/,
 # l1mod/*.ko (tun tap vhost_iotlb vhost vhost_net llc stp bridge), gmod/*.ko (virtio_* ... pktgen),
 # tcp-rate (static).
-# Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30),
+# Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30), PKTPINGS
+# (2000),
 # PG_CLONE / PG_BURST (pktgen's clone_skb and burst), SECTIONS (which parts run, of
 # "pps ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3).
 export PATH=/job/bin:$PATH
-SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30}
+SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30} PKTPINGS=${PKTPINGS:-2000}
 SECTIONS=${SECTIONS:-pps ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
@@ -43,7 +48,8 @@ mkdir -p g/bench
 cp gmod/*.ko tcp-rate g/bench/
 cat >g/bench/g.sh <<'END_G'
 # /bench/g.sh MODE ARGS: MODE is ptnet-tx SECS [pkt-gen options], virtio-tx SECS DSTMAC CLONE
-# BURST, or ping ptnet|virtio MYIP PEERIP COUNT (COUNT 0: stay up as the peer).
+# BURST, or ping ptnet|virtio MYIP PEERIP COUNT (COUNT 0: stay up as the peer), or pong [pkt-gen
+# options] (pkt-gen -f pong on ptnet0 until the VM is stopped).
 mode=$1; shift
 load_virtio() {
   for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover \
@@ -77,6 +83,13 @@ virtio-tx)
   echo stop >$pg/pgctrl
   wait $p
   sed 's/^/G-OUT: /' $pg/eth0 ;;
+pong)
+  insmod /lib/modules/ptnet.ko || echo "G-ERROR insmod ptnet"
+  pkt-gen -i ptnet0 -f pong "$@" >/tmp/o 2>&1 & p=$!
+  i=0; while [ $i -lt 300 ] && kill -0 $p 2>/dev/null && ! grep -q ready /tmp/o; do sleep 0.2; i=$((i+1)); done
+  if grep -q ready /tmp/o; then echo G-PONG-READY; else echo G-PONG-FAILED; echo "G-ERROR pkt-gen pong $*"; fi
+  wait $p
+  sed 's/^/G-OUT: /' /tmp/o ;;
 ping)
   drv=$1 me=$2 peer=$3 count=$4
   if [ "$drv" = ptnet ]; then insmod /lib/modules/ptnet.ko || echo "G-ERROR insmod ptnet"; else load_virtio; fi
@@ -139,7 +152,7 @@ steady_mpps() {
 wait_for() {
   i=0
   while [ $i -lt $(($3 * 5)) ]; do
-    tr -d '\r' <"$1" 2>/dev/null | grep -q "$2" && return 0
+    tr -d '\r' 2>/dev/null <"$1" | grep -q "$2" && return 0
     [ -n "$4" ] && ! kill -0 "$4" 2>/dev/null && return 1
     sleep 0.2; i=$((i + 1))
   done
@@ -158,7 +171,9 @@ bridge_up() { # br0 in L1, once, for the QEMU guest pairs
   [ -e /sys/class/net/br0 ] && return 0
   brctl addbr br0 && ip link set br0 up || err "bridge br0"
 }
-row() { printf '| %-44s | %5s | %10s | %10s |\n' "$1" "$2" "$3" "$4"; echo "NETBENCH|$1|$2|$3|$4" >>res/rows; }
+# Every NETBENCH* row goes to res/rows and at once to the console (tee), where scripts/bench-net
+# turns it into a JSON line, so the rows made before a run dies are kept.
+row() { printf '| %-44s | %5s | %10s | %10s |\n' "$1" "$2" "$3" "$4"; echo "NETBENCH|$1|$2|$3|$4" | tee -a res/rows; }
 
 # --- one ptnet run: guest pkt-gen tx -> host pkt-gen rx ---------------------------------------------------
 ptnet_run() { # ptnet_run NAME ROUND [pkt-gen options]
@@ -260,7 +275,7 @@ tcp_section() {
         awk '$2 > 0 { printf "%.1f\n", $1 * 8 / $2 / 1e6 }')
       [ -n "$got" ] || err "tcp $v: no result for $n stream(s)"
       printf '| %-34s | %7s | %13s | %13s | %9s | %8s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" "${txf:--}" "${hdr:--}"
-      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}" >>res/rows
+      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}" | tee -a res/rows
     done
   done
   echo
@@ -295,6 +310,15 @@ fi
 
 if want ping; then
   # --- ping RTT: guest -> guest --------------------------------------------------------------------------------
+  # ping_pcts LOG -> "p50|p90|p99|p99.9|N" in ms over the N per-reply times (nearest rank, as
+  # pkt-gen's), or "-|-|-|-|0"
+  ping_pcts() {
+    tr -d '\r' <"$1" | sed -n 's/^G-OUT: .* time=\([0-9.]*\) ms.*/\1/p' | sort -n | awk '{ v[++n] = $1 }
+      END { if (n == 0) { print "-|-|-|-|0"; exit }
+        split("50 90 99 99.9", P, " ")
+        for (i = 1; i <= 4; i++) { x = P[i] / 100 * n; r = int(x); if (r < x) r++; if (r < 1) r = 1; printf "%s|", v[r] }
+        print n }'
+  }
   ping_rtt() { # ping_rtt LOG -> "min/avg/max" in ms
     tr -d '\r' <"$1" | sed -n 's/^G-OUT: round-trip min\/avg\/max = \([0-9.\/]*\) ms.*/\1/p'
   }
@@ -329,8 +353,51 @@ if want ping; then
   echo "|----------------------------------------------------------|-----------------------|"
   printf '| %-56s | %-21s |\n' "ptnet (two ptvmm guests on vale0)" "${ptnet_rtt:--}" \
     "virtio-net, vhost=on (two QEMU guests, taps in a bridge)" "${virtio_rtt:--}"
-  echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}" >>res/rows
-  echo "NETBENCH-PING|virtio|${virtio_rtt:--}" >>res/rows
+  echo "NETBENCH-PING|ptnet|${ptnet_rtt:--}|$(ping_pcts res/ping-ptnet-a.con)" | tee -a res/rows
+  echo "NETBENCH-PING|virtio|${virtio_rtt:--}|$(ping_pcts res/ping-virtio-a.con)" | tee -a res/rows
+  echo
+  printf '| %-44s | %s |\n' "guest -> guest ping, $PINGS x 56 bytes (ms)" "p50 | p90 | p99 | p99.9 | replies"
+  echo "|----------------------------------------------|-----|-----|-----|-------|---------|"
+  grep '^NETBENCH-PING|' res/rows | while IFS='|' read -r _ n _ a b c d e; do printf '| %-44s | %s | %s | %s | %s | %s |\n' "$n" "$a" "$b" "$c" "$d" "$e"; done
+
+  # --- pkt-gen ping in L1 against a pkt-gen pong: host <-> host, host <-> guest -----------------------------
+  # pktping_row NAME LOG: the --json summary's RTT figures in us -> a table row and a NETBENCH-PKTPING row
+  # (sent|replies|min|p50|p90|p99|p99.9|max|avg)
+  us_of() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" | awk '{ printf "%.1f", $1 / 1000 }'; }
+  pktping_row() {
+    j=$(grep '"type":"summary"' "$2" | tail -n 1)
+    [ -n "$j" ] || { err "pktping $1: no summary from pkt-gen ping"; tail -n 5 "$2"; }
+    sent=$(echo "$j" | sed -n 's/.*"pkts":\([0-9]*\).*/\1/p') got=$(echo "$j" | sed -n 's/.*"replies":\([0-9]*\).*/\1/p')
+    r="${sent:--}|${got:--}"
+    for k in min_ns p50_ns p90_ns p99_ns p99_9_ns max_ns avg_ns; do v=$(echo "$j" | us_of $k); r="$r|${v:--}"; done
+    echo "NETBENCH-PKTPING|$1|$r" | tee -a res/rows
+    echo "$r" | awk -F'|' -v n="$1" '{ printf "| %-44s | %s of %s | %s | %s | %s | %s | %s | %s | %s |\n", n, $2, $1, $3, $4, $5, $6, $7, $8, $9 }'
+  }
+  echo
+  echo "net-bench: pkt-gen ping -n $PKTPINGS (60-byte frames, one in flight) against pkt-gen pong"
+  echo
+  echo "| pkt-gen ping -> pong                         | replies | min | p50 | p90 | p99 | p99.9 | max | avg (us) |"
+  echo "|----------------------------------------------|---------|-----|-----|-----|-----|-------|-----|----------|"
+  ./ptvmm-pktgen -i vale6:2 -f pong </dev/null >res/pktping-hh.pong 2>&1 & pp=$!
+  wait_for res/pktping-hh.pong ready 20 $pp || err "host pong not ready"
+  timeout 300 ./ptvmm-pktgen -i vale6:1 -f ping -n "$PKTPINGS" --json </dev/null >res/pktping-hh.ping 2>&1 ||
+    err "pktping host-host: pkt-gen ping status $?"
+  kill -INT $pp; wait $pp 2>/dev/null
+  pktping_row host-host res/pktping-hh.ping
+  for mode in interrupt busy-poll; do
+    opt=; [ "$mode" = busy-poll ] && opt=--busy-poll
+    log=res/pktping-hg-$mode sw=vale7; [ "$mode" = busy-poll ] && sw=vale8
+    timeout 400 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap $sw:1 \
+      --cmdline "$BASE -- sh /bench/g.sh pong $opt" </dev/null >"$log.con" 2>&1 & vm=$!
+    if wait_for "$log.con" G-PONG- 120 $vm && grep -q G-PONG-READY "$log.con"; then
+      timeout 300 ./ptvmm-pktgen -i $sw:2 -f ping -n "$PKTPINGS" --json </dev/null >"$log.ping" 2>&1 ||
+        err "pktping host-guest-$mode: pkt-gen ping status $?"
+    else
+      err "pktping host-guest-$mode: the guest's pong never became ready"; tail -n 20 "$log.con"
+    fi
+    kill $vm; wait $vm 2>/dev/null
+    pktping_row "host-guest-$mode" "$log.ping"
+  done
 fi
 
 if want tcp; then
@@ -346,7 +413,7 @@ if want pps; then
     m=$(grep "^NETBENCH|$n|" res/rows | cut -d'|' -f4 | grep -v '^-$' | sort -n |
       awk '{ v[k++] = $1 } END { if (k == 0) print "-"; else printf "%.3f\n", (k % 2 ? v[(k-1)/2] : (v[k/2-1] + v[k/2]) / 2) }')
     printf '| %-44s | %10s |\n' "$n" "$m"
-    echo "NETBENCH-SUM|$n|$m" >>res/rows
+    echo "NETBENCH-SUM|$n|$m" | tee -a res/rows
   done
   best_ptnet=$(grep '^NETBENCH-SUM|ptnet' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
   best_virtio=$(grep '^NETBENCH-SUM|virtio' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
