@@ -39,6 +39,33 @@ QEMU='qemu-system-x86_64 -L share/qemu -M microvm,pcie=on -accel kvm -cpu host -
 errors=0
 err() { echo "net-bench: error: $*"; errors=$((errors + 1)); }
 
+# Every guest's vCPU thread is pinned to an L1 CPU of its own, for both VMMs alike: an L2 vCPU
+# thread that L1 moves between its CPUs under load can triple-fault in this harness (QEMU TCG's
+# emulated SVM; docs/testing.md, "The guest that triple-faulted under load"), which is what ended
+# a 30 s TCP run's receiving guest. Pair runs put the receiver (or the guest alone) on CPU R and
+# the sender on CPU S; the VMMs' other threads (ptvmm's workers, QEMU's I/O, vhost) stay free.
+if [ "$(nproc)" -ge 3 ]; then R=1 S=2; elif [ "$(nproc)" = 2 ]; then R=1 S=0; else R=0 S=0; fi
+# ./pinq CPU COMMAND...: runs QEMU COMMAND with its vCPU thread ("CPU 0/KVM") pinned to CPU, as
+# ptvmm's --pin-vcpus does for ptvmm; a TERM (timeout's) reaches QEMU.
+cat >pinq <<'END_PINQ'
+#!/bin/sh
+cpu=$1; shift
+"$@" & q=$!
+trap 'kill $q 2>/dev/null' TERM INT
+( i=0
+  while [ $i -lt 200 ]; do
+    for t in /proc/$q/task/*; do
+      [ "$(cat "$t/comm" 2>/dev/null)" = "CPU 0/KVM" ] && taskset -p -c "$cpu" "${t##*/}" >/dev/null && exit 0
+    done
+    sleep 0.05; i=$((i+1))
+  done
+  echo "pinq: QEMU $q has no vCPU thread to pin after 10 s" >&2 ) &
+wait $q; rc=$?
+kill -0 $q 2>/dev/null && { wait $q; rc=$?; }
+exit $rc
+END_PINQ
+chmod +x pinq
+
 for m in tun tap vhost_iotlb vhost vhost_net llc stp bridge; do
   insmod "l1mod/$m.ko" || err "insmod $m in L1 failed"
 done
@@ -182,7 +209,7 @@ ptnet_run() { # ptnet_run NAME ROUND [pkt-gen options]
   : >"$log.rx"
   ./ptvmm-pktgen -i vale0:2 -f rx --no-verify </dev/null >"$log.rx" 2>&1 & rx=$!
   wait_for "$log.rx" ready 20 || err "host rx not ready"
-  timeout $((SECS + 120)) ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 \
+  timeout $((SECS + 120)) ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $R \
     --netmap vale0:1 --cmdline "$BASE -- sh /bench/g.sh ptnet-tx $SECS $*" </dev/null >"$log.con" 2>&1
   rc=$?
   kill -INT $rx; wait $rx
@@ -195,7 +222,7 @@ ptnet_run() { # ptnet_run NAME ROUND [pkt-gen options]
 # --- one virtio run: guest kernel pktgen -> tap, counted in L1 -------------------------------------------
 virtio_run() { # virtio_run VHOST ROUND
   vh=$1 r=$2 log=res/virtio-vhost$1-$2
-  timeout $((SECS + 120)) $QEMU -netdev "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=$vh" \
+  timeout $((SECS + 120)) ./pinq $R $QEMU -netdev "tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=$vh" \
     -device virtio-net-pci,netdev=n0,mac=02:00:00:00:09:02,romfile= -kernel bzImage -initrd initrd-bench \
     -append "$BASE -- sh /bench/g.sh virtio-tx $SECS 02:00:00:00:09:01 $PG_CLONE $PG_BURST" \
     </dev/null >"$log.con" 2>&1 & q=$!
@@ -218,22 +245,22 @@ tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; c
   case $name in
   ptnet-hdr|ptnet-nohdr)
     hdr=1; [ "$name" = ptnet-nohdr ] && hdr=0
-    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale1:2,offloads \
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $R --netmap vale1:2,offloads \
       --cmdline "$BASE -- sh /bench/g.sh tcp-recv ptnet $hdr 10.0.1.2 $TCP_RAMP $TCP_STREAMS" </dev/null >"$b" 2>&1 & bp=$!
     wait_for "$b" G-UP 120 $bp || err "tcp $name: receiver did not come up"
-    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale1:1,offloads \
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $S --netmap vale1:1,offloads \
       --cmdline "$BASE -- sh /bench/g.sh tcp-send ptnet $hdr 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1
     arc=$? ;;
   virtio-vhost*)
     vh=${name#virtio-vhost}
     bridge_up
-    timeout $limit $QEMU -netdev "tap,id=n0,ifname=tap4,script=no,downscript=no,vhost=$vh" \
+    timeout $limit ./pinq $R $QEMU -netdev "tap,id=n0,ifname=tap4,script=no,downscript=no,vhost=$vh" \
       -device virtio-net-pci,netdev=n0,mac=02:00:00:00:0a:02,romfile= -kernel bzImage -initrd initrd-bench \
       -append "$BASE -- sh /bench/g.sh tcp-recv virtio - 10.0.1.2 $TCP_RAMP $TCP_STREAMS" </dev/null >"$b" 2>&1 & bp=$!
     i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap4 ]; do sleep 0.1; i=$((i+1)); done
     brctl addif br0 tap4 && ip link set tap4 up || err "tap4 into br0"
     wait_for "$b" G-UP 120 $bp || err "tcp $name: receiver did not come up"
-    timeout $limit $QEMU -netdev "tap,id=n0,ifname=tap3,script=no,downscript=no,vhost=$vh" \
+    timeout $limit ./pinq $S $QEMU -netdev "tap,id=n0,ifname=tap3,script=no,downscript=no,vhost=$vh" \
       -device virtio-net-pci,netdev=n0,mac=02:00:00:00:0a:01,romfile= -kernel bzImage -initrd initrd-bench \
       -append "$BASE -- sh /bench/g.sh tcp-send virtio - 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1 & ap=$!
     i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap3 ]; do sleep 0.1; i=$((i+1)); done
@@ -322,23 +349,23 @@ if want ping; then
   ping_rtt() { # ping_rtt LOG -> "min/avg/max" in ms
     tr -d '\r' <"$1" | sed -n 's/^G-OUT: round-trip min\/avg\/max = \([0-9.\/]*\) ms.*/\1/p'
   }
-  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale0:3 \
+  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $R --netmap vale0:3 \
     --cmdline "$BASE -- sh /bench/g.sh ping ptnet 10.0.0.2 10.0.0.1 0" </dev/null >res/ping-ptnet-b.con 2>&1 & b=$!
   wait_for res/ping-ptnet-b.con G-UP 120 $b || err "ptnet ping peer did not come up"
-  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap vale0:1 \
+  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $S --netmap vale0:1 \
     --cmdline "$BASE -- sh /bench/g.sh ping ptnet 10.0.0.1 10.0.0.2 $PINGS" </dev/null >res/ping-ptnet-a.con 2>&1
   kill $b; wait $b 2>/dev/null
   ptnet_rtt=$(ping_rtt res/ping-ptnet-a.con)
   [ -n "$ptnet_rtt" ] || { err "no ptnet ping result"; tail -n 20 res/ping-ptnet-a.con; }
 
   bridge_up
-  timeout 300 $QEMU -netdev tap,id=n0,ifname=tap2,script=no,downscript=no,vhost=on \
+  timeout 300 ./pinq $R $QEMU -netdev tap,id=n0,ifname=tap2,script=no,downscript=no,vhost=on \
     -device virtio-net-pci,netdev=n0,mac=02:00:00:00:09:12,romfile= -kernel bzImage -initrd initrd-bench \
     -append "$BASE -- sh /bench/g.sh ping virtio 10.0.0.2 10.0.0.1 0" </dev/null >res/ping-virtio-b.con 2>&1 & b=$!
   i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap2 ]; do sleep 0.1; i=$((i+1)); done
   brctl addif br0 tap2 && ip link set tap2 up || err "tap2 into br0"
   wait_for res/ping-virtio-b.con G-UP 120 $b || err "virtio ping peer did not come up"
-  timeout 300 $QEMU -netdev tap,id=n0,ifname=tap1,script=no,downscript=no,vhost=on \
+  timeout 300 ./pinq $S $QEMU -netdev tap,id=n0,ifname=tap1,script=no,downscript=no,vhost=on \
     -device virtio-net-pci,netdev=n0,mac=02:00:00:00:09:11,romfile= -kernel bzImage -initrd initrd-bench \
     -append "$BASE -- sh /bench/g.sh ping virtio 10.0.0.1 10.0.0.2 $PINGS" </dev/null >res/ping-virtio-a.con 2>&1 & a=$!
   i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap1 ]; do sleep 0.1; i=$((i+1)); done
@@ -387,7 +414,7 @@ if want ping; then
   for mode in interrupt busy-poll; do
     opt=; [ "$mode" = busy-poll ] && opt=--busy-poll
     log=res/pktping-hg-$mode sw=vale7; [ "$mode" = busy-poll ] && sw=vale8
-    timeout 400 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --netmap $sw:1 \
+    timeout 400 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $R --netmap $sw:1 \
       --cmdline "$BASE -- sh /bench/g.sh pong $opt" </dev/null >"$log.con" 2>&1 & vm=$!
     if wait_for "$log.con" G-PONG- 120 $vm && grep -q G-PONG-READY "$log.con"; then
       timeout 300 ./ptvmm-pktgen -i $sw:2 -f ping -n "$PKTPINGS" --json </dev/null >"$log.ping" 2>&1 ||
