@@ -16,9 +16,12 @@ check()  { name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 # has TEXT SUBSTRING: whether TEXT contains SUBSTRING.
 has()    { case "$1" in *"$2"*) return 0;; esac; return 1; }
 # val TEXT KEY: what follows "KEY " on the last line that has it, at the line's start or after
-# a character that cannot be part of a key: a kernel console line printed at the same moment
-# can land in front of a guest's marker (guests under load boot without 'quiet').
-val()    { echo "$1" | sed -nE "s/^(.*[^A-Za-z0-9_-])?$2 //p" | tail -n1; }
+# a character that cannot be part of a key, up to a kernel message's "[  83.228485] " if one
+# follows: a kernel console line printed at the same moment can land in front of a guest's
+# marker or right after it on the same line (guests under load boot without 'quiet').
+val()    {
+  echo "$1" | sed -nE "s/^(.*[^A-Za-z0-9_-])?$2 //p" | sed -E 's/\[ *[0-9]+\.[0-9]+\] .*$//' | tail -n1
+}
 # after_init TEXT: a guest's console from its init on (the boot log before it holds the
 # harness's XSAVE warning with a call trace, docs/testing.md; oops checks look after it)
 after_init() { echo "$1" | sed -n '/PTVMM-INIT-START/,$p'; }
