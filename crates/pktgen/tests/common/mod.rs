@@ -165,3 +165,29 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The integer field `key` of a one-line JSON object.
+pub fn field(obj: &str, key: &str) -> Option<u64> {
+    let pat = format!("\"{key}\":");
+    let rest = &obj[obj.find(&pat)? + pat.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Checks that every line is one JSON object with a type; returns the summary line.
+pub fn json_summary(out: &str) -> String {
+    for l in out.lines() {
+        assert!(
+            l.starts_with("{\"type\":\"") && l.ends_with('}'),
+            "not a JSON line: {l}"
+        );
+    }
+    let s: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("{\"type\":\"summary\""))
+        .collect();
+    assert_eq!(s.len(), 1, "one summary in:\n{out}");
+    s[0].to_string()
+}
