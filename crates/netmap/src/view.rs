@@ -194,6 +194,14 @@ impl IfView {
     }
 }
 
+/// The failure of [`RingView::slot`]'s check, out of line (see `shm::out_of_bounds`).
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn slot_out_of_range(i: u32, n: u32) -> ! {
+    panic!("slot {i} out of range (ring of {n} slots)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,12 +232,4 @@ mod tests {
         let mut t = TestMem::new(4096);
         RingView::new(t.mem(), 0, 8).slot(8);
     }
-}
-
-/// The failure of [`RingView::slot`]'s check, out of line (see `shm::out_of_bounds`).
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn slot_out_of_range(i: u32, n: u32) -> ! {
-    panic!("slot {i} out of range (ring of {n} slots)")
 }
