@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * ptnet.ko — the netmap-mode character device /dev/ptnetN: mmap of the region and the CSB,
- * layout ioctl, register/unregister, txsync/rxsync, poll (see ptnet_uapi.h).
+ * layout ioctl, register (all rings or one pair)/unregister, txsync/rxsync, poll (see
+ * ptnet_uapi.h).
  */
 #include "ptnet_priv.h"
 
@@ -10,7 +11,7 @@ DEFINE_IDA(ptnet_ida);
 /*
  * One ring's sync for the application (netmap semantics): take ring->head/cur, check them
  * against [our last head, hwtail], publish them (ABI §2), kick if the host wants it, and
- * report the host's hwtail in ring->tail. Caller holds nm_lock.
+ * report the host's hwtail in ring->tail. Caller holds nm_sem (read) and q->nm_sync.
  */
 static int ptnet_nm_sync(struct ptnet_queue *q)
 {
@@ -46,74 +47,134 @@ static inline bool ptnet_nm_ready(struct ptnet_queue *q)
 	return READ_ONCE(RING_U32(q, NR_TAIL)) != q->head;
 }
 
-static int ptnet_nm_sync_all(struct ptnet_info *pi, bool rx)
+/* Does @file own ring @i (a kring: TX 0..ntx-1, then RX)? Caller holds nm_sem. */
+static inline bool ptnet_nm_owns(struct ptnet_info *pi, unsigned int i, struct file *file)
 {
-	unsigned int i, from = rx ? pi->ntx : 0, to = rx ? pi->ntx + pi->nrx : pi->ntx;
-	int err;
-
-	for (i = from; i < to; i++) {
-		err = ptnet_nm_sync(&pi->queues[i]);
-		if (err)
-			return err;
-	}
-	return 0;
+	return READ_ONCE(pi->queues[i].nm_owner) == file;
 }
 
-static int ptnet_nm_register(struct ptnet_info *pi, struct file *file)
+/* How many rings @file owns (under nm_sem, or a hint without it). */
+static unsigned int ptnet_nm_owned(struct ptnet_info *pi, struct file *file)
 {
-	struct net_device *dev = pi->netdev;
-	unsigned int i;
-	int err;
+	unsigned int i, n = 0;
 
-	rtnl_lock();
-	mutex_lock(&pi->nm_lock);
-	if (pi->nm_owner) {
-		err = -EBUSY;
-		goto out;
-	}
-	if (netif_running(dev)) {
-		ptnet_datapath_stop(pi);
-		ptnet_hw_stop(pi);
-	}
-	WRITE_ONCE(pi->nm_mode, true);
-	err = ptnet_hw_start(pi);
-	if (err) {
-		WRITE_ONCE(pi->nm_mode, false);
-		if (netif_running(dev) && !ptnet_hw_start(pi))
-			ptnet_datapath_start(pi);
-		goto out;
-	}
-	/* The application sees the host's state in the netmap_ring headers. */
-	for (i = 0; i < pi->ntx + pi->nrx; i++) {
+	for (i = 0; i < pi->ntx + pi->nrx; i++)
+		n += ptnet_nm_owns(pi, i, file);
+	return n;
+}
+
+/* Syncs @file's rings of one direction; -ENXIO if it registered none. */
+static int ptnet_nm_sync_all(struct ptnet_info *pi, struct file *file, bool rx)
+{
+	unsigned int i, from = rx ? pi->ntx : 0, to = rx ? pi->ntx + pi->nrx : pi->ntx;
+	int err = 0;
+
+	down_read(&pi->nm_sem);
+	if (!ptnet_nm_owned(pi, file))
+		err = -ENXIO;
+	for (i = from; i < to && !err; i++) {
 		struct ptnet_queue *q = &pi->queues[i];
 
+		if (!ptnet_nm_owns(pi, i, file))
+			continue;
+		mutex_lock(&q->nm_sync);
+		err = ptnet_nm_sync(q);
+		mutex_unlock(&q->nm_sync);
+	}
+	up_read(&pi->nm_sem);
+	return err;
+}
+
+/* The rings PTNET_IOC_REGISTER_RING @ring asks for: TX @ring and RX @ring, those that exist. */
+static bool ptnet_nm_wanted(struct ptnet_info *pi, unsigned int i, u32 ring)
+{
+	if (ring == PTNET_RING_ALL)
+		return true;
+	return i < pi->ntx ? i == ring : i - pi->ntx == ring;
+}
+
+/*
+ * Netmap mode for @file's application on all rings (@ring PTNET_RING_ALL) or on TX and RX
+ * ring @ring (netmap's NR_REG_ONE_NIC). The first registration takes the NIC from the stack
+ * (its data path stops, DELETE, CREATE for the applications); later ones, by other files, only
+ * claim rings nobody owns.
+ */
+static int ptnet_nm_register(struct ptnet_info *pi, struct file *file, u32 ring)
+{
+	struct net_device *dev = pi->netdev;
+	unsigned int i, n = pi->ntx + pi->nrx;
+	int err = 0;
+
+	if (ring != PTNET_RING_ALL && ring >= max(pi->ntx, pi->nrx))
+		return -EINVAL;
+	rtnl_lock();
+	down_write(&pi->nm_sem);
+	if (ptnet_nm_owned(pi, file)) {
+		err = -EBUSY;		/* one registration per open file, as netmap's */
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (ptnet_nm_wanted(pi, i, ring) && pi->queues[i].nm_owner) {
+			err = -EBUSY;
+			goto out;
+		}
+	}
+	if (!pi->nm_mode) {
+		if (netif_running(dev)) {
+			ptnet_datapath_stop(pi);
+			ptnet_hw_stop(pi);
+		}
+		WRITE_ONCE(pi->nm_mode, true);
+		err = ptnet_hw_start(pi);
+		if (err) {
+			WRITE_ONCE(pi->nm_mode, false);
+			if (netif_running(dev) && !ptnet_hw_start(pi))
+				ptnet_datapath_start(pi);
+			goto out;
+		}
+		netdev_info(dev, "netmap mode on (/dev/%s)\n", pi->misc_name);
+	}
+	/* The application sees the host's state in the netmap_ring headers of its rings. */
+	for (i = 0; i < n; i++) {
+		struct ptnet_queue *q = &pi->queues[i];
+
+		if (!ptnet_nm_wanted(pi, i, ring))
+			continue;
 		WRITE_ONCE(RING_U32(q, NR_HEAD), q->head);
 		WRITE_ONCE(RING_U32(q, NR_CUR), q->cur);
 		WRITE_ONCE(RING_U32(q, NR_TAIL), q->hwtail);
+		WRITE_ONCE(q->nm_owner, file);
 	}
-	pi->nm_owner = file;
-	netdev_info(dev, "netmap mode on (/dev/%s)\n", pi->misc_name);
 out:
-	mutex_unlock(&pi->nm_lock);
+	up_write(&pi->nm_sem);
 	rtnl_unlock();
 	return err;
 }
 
+/*
+ * Gives back @file's rings; when nobody owns a ring any more: DELETE, and back to stack mode
+ * (restarted if the interface is up).
+ */
 static int ptnet_nm_unregister(struct ptnet_info *pi, struct file *file)
 {
 	struct net_device *dev = pi->netdev;
+	unsigned int i, n = pi->ntx + pi->nrx;
 	int err = 0;
 
 	rtnl_lock();
-	mutex_lock(&pi->nm_lock);
-	if (pi->nm_owner != file) {
+	down_write(&pi->nm_sem);
+	if (!ptnet_nm_owned(pi, file)) {
 		err = -EINVAL;
 		goto out;
 	}
+	for (i = 0; i < n; i++)
+		if (ptnet_nm_owns(pi, i, file))
+			WRITE_ONCE(pi->queues[i].nm_owner, NULL);
+	wake_up(&pi->nm_wq);
+	if (ptnet_nm_owned(pi, NULL) != n)
+		goto out;	/* other applications still own rings */
 	ptnet_hw_stop(pi);
 	WRITE_ONCE(pi->nm_mode, false);
-	pi->nm_owner = NULL;
-	wake_up(&pi->nm_wq);
 	if (netif_running(dev)) {
 		err = ptnet_hw_start(pi);
 		if (err)
@@ -123,7 +184,7 @@ static int ptnet_nm_unregister(struct ptnet_info *pi, struct file *file)
 	}
 	netdev_info(dev, "netmap mode off\n");
 out:
-	mutex_unlock(&pi->nm_lock);
+	up_write(&pi->nm_sem);
 	rtnl_unlock();
 	return err;
 }
@@ -145,7 +206,7 @@ static int ptnet_cdev_release(struct inode *inode, struct file *file)
 {
 	struct ptnet_info *pi = ptnet_from_file(file);
 
-	if (READ_ONCE(pi->nm_owner) == file)
+	if (ptnet_nm_owned(pi, file))
 		ptnet_nm_unregister(pi, file);
 	if (atomic_dec_and_test(&pi->cdev_users))
 		wake_up(&pi->cdev_wq);
@@ -156,7 +217,7 @@ static long ptnet_cdev_ioctl(struct file *file, unsigned int cmd, unsigned long 
 {
 	struct ptnet_info *pi = ptnet_from_file(file);
 	struct ptnet_layout l;
-	int err;
+	u32 ring;
 
 	switch (cmd) {
 	case PTNET_IOC_LAYOUT:
@@ -172,7 +233,7 @@ static long ptnet_cdev_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		l.num_tx_slots = pi->tx_slots;
 		l.num_rx_slots = pi->rx_slots;
 		l.buf_size = pi->queues[0].buf_size;
-		l.flags = READ_ONCE(pi->nm_owner) ? PTNET_LAYOUT_REGISTERED : 0;
+		l.flags = READ_ONCE(pi->nm_mode) ? PTNET_LAYOUT_REGISTERED : 0;
 		memcpy(l.mac, pi->netdev->dev_addr, ETH_ALEN);
 		strscpy(l.ifname, pi->netdev->name, sizeof(l.ifname));
 		if (pci_resource_flags(pi->pdev, 0) & IORESOURCE_IO)
@@ -180,18 +241,16 @@ static long ptnet_cdev_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		l.csb_entry_size = sizeof(struct ptnet_csb_gh);
 		return copy_to_user((void __user *)arg, &l, sizeof(l)) ? -EFAULT : 0;
 	case PTNET_IOC_REGISTER:
-		return ptnet_nm_register(pi, file);
+		return ptnet_nm_register(pi, file, PTNET_RING_ALL);
+	case PTNET_IOC_REGISTER_RING:
+		if (get_user(ring, (u32 __user *)arg))
+			return -EFAULT;
+		return ptnet_nm_register(pi, file, ring);
 	case PTNET_IOC_UNREGISTER:
 		return ptnet_nm_unregister(pi, file);
 	case PTNET_IOC_TXSYNC:
 	case PTNET_IOC_RXSYNC:
-		mutex_lock(&pi->nm_lock);
-		if (pi->nm_owner != file)
-			err = -ENXIO;
-		else
-			err = ptnet_nm_sync_all(pi, cmd == PTNET_IOC_RXSYNC);
-		mutex_unlock(&pi->nm_lock);
-		return err;
+		return ptnet_nm_sync_all(pi, file, cmd == PTNET_IOC_RXSYNC);
 	}
 	return -ENOTTY;
 }
@@ -203,8 +262,8 @@ static __poll_t ptnet_cdev_poll(struct file *file, poll_table *wait)
 	unsigned int i, n = pi->ntx + pi->nrx;
 
 	poll_wait(file, &pi->nm_wq, wait);
-	mutex_lock(&pi->nm_lock);
-	if (pi->nm_owner != file) {
+	down_read(&pi->nm_sem);
+	if (!ptnet_nm_owned(pi, file)) {
 		mask = EPOLLERR;
 		goto out;
 	}
@@ -212,27 +271,27 @@ static __poll_t ptnet_cdev_poll(struct file *file, poll_table *wait)
 		struct ptnet_queue *q = &pi->queues[i];
 		bool rx = q->rx;
 
-		if (!(want & (rx ? EPOLLIN : EPOLLOUT)))
+		if (!ptnet_nm_owns(pi, i, file) || !(want & (rx ? EPOLLIN : EPOLLOUT)))
 			continue;
+		mutex_lock(&q->nm_sync);
 		if (ptnet_nm_sync(q)) {
 			mask |= EPOLLERR;
-			continue;
-		}
-		if (ptnet_nm_ready(q)) {
+		} else if (ptnet_nm_ready(q)) {
 			mask |= rx ? EPOLLIN | EPOLLRDNORM : EPOLLOUT | EPOLLWRNORM;
-			continue;
+		} else {
+			/* Nothing to do: ask for the ring's interrupt, then double check (ABI §2). */
+			WRITE_ONCE(q->atok->appl_need_kick, 1);
+			virt_mb();
+			if (ptnet_read_hwtail(q) != q->head) {
+				WRITE_ONCE(q->atok->appl_need_kick, 0);
+				WRITE_ONCE(RING_U32(q, NR_TAIL), q->hwtail);
+				mask |= rx ? EPOLLIN | EPOLLRDNORM : EPOLLOUT | EPOLLWRNORM;
+			}
 		}
-		/* Nothing to do: ask for the ring's interrupt, then double check (ABI §2). */
-		WRITE_ONCE(q->atok->appl_need_kick, 1);
-		virt_mb();
-		if (ptnet_read_hwtail(q) != q->head) {
-			WRITE_ONCE(q->atok->appl_need_kick, 0);
-			WRITE_ONCE(RING_U32(q, NR_TAIL), q->hwtail);
-			mask |= rx ? EPOLLIN | EPOLLRDNORM : EPOLLOUT | EPOLLWRNORM;
-		}
+		mutex_unlock(&q->nm_sync);
 	}
 out:
-	mutex_unlock(&pi->nm_lock);
+	up_read(&pi->nm_sem);
 	return mask;
 }
 

@@ -201,7 +201,7 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	pi->ntx = ntx;
 	pi->nrx = nrx;
 	pi->ptfeat = ioread32(io + PTNET_IO_PTFEAT);
-	mutex_init(&pi->nm_lock);
+	init_rwsem(&pi->nm_sem);
 	init_waitqueue_head(&pi->nm_wq);
 	init_waitqueue_head(&pi->cdev_wq);
 	atomic_set(&pi->cdev_users, 0);
@@ -237,6 +237,7 @@ static int ptnet_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		q->qidx = q->rx ? i - ntx : i;
 		q->atok = (struct ptnet_csb_gh *)pi->csb_gh_page + i;
 		q->ktoa = (struct ptnet_csb_hg *)pi->csb_hg_page + i;
+		mutex_init(&q->nm_sync);
 	}
 
 	/* 5. MSI-X, vector i = ring i */

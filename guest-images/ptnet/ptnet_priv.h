@@ -13,6 +13,7 @@
 #include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/list.h>
 #include <linux/gfp.h>
 #include <linux/rtnetlink.h>
@@ -29,6 +30,9 @@
 #include "ptnet_uapi.h"
 
 #define DRV_NAME "ptnet"
+
+/* ptnet_nm_register's ring argument for PTNET_IOC_REGISTER: every ring. */
+#define PTNET_RING_ALL	U32_MAX
 
 struct ptnet_memdev {
 	struct pci_dev *pdev;
@@ -61,6 +65,9 @@ struct ptnet_queue {
 	u32 cur;			/* last cur published */
 	u32 hwtail;
 	u32 max_slots;			/* TX: slots the largest frame takes (1 without header) */
+	/* netmap mode: the file whose application owns this ring, and its syncs' lock */
+	struct file *nm_owner;
+	struct mutex nm_sync;		/* one sync of this ring at a time (under nm_sem, read) */
 	bool kick_pending;		/* TX: queued with xmit_more, not published nor kicked yet */
 	bool in_frag;			/* RX: dropping (the rest of) a MOREFRAG chain */
 	/* RX with the virtio-net header: the frame being assembled from a MOREFRAG chain */
@@ -94,9 +101,9 @@ struct ptnet_info {
 	struct ptnet_queue *queues;	/* ntx + nrx */
 	u8 mac[ETH_ALEN];
 	/* netmap mode (character device) */
-	bool nm_mode;			/* the rings belong to nm_owner, not to the stack */
-	struct file *nm_owner;
-	struct mutex nm_lock;		/* syncs, poll and (un)register; under rtnl when both */
+	bool nm_mode;			/* the rings belong to applications, not to the stack */
+	/* (un)register take it to write (under rtnl), syncs and poll to read */
+	struct rw_semaphore nm_sem;
 	wait_queue_head_t nm_wq;	/* woken by every ring's interrupt in netmap mode */
 	struct miscdevice misc;
 	char misc_name[16];

@@ -10,12 +10,18 @@
  * PTNET_IOC_REGISTER    netmap mode: the kernel stack stops using the rings (the interface keeps
  *                       its state but carries no traffic) and the application owns them; the
  *                       netmap_ring head/cur/tail fields in the region are set from the host state
- * PTNET_IOC_UNREGISTER  back to stack mode (also done when the registering file is closed)
- * PTNET_IOC_TXSYNC      for every TX ring: publish ring->head/cur to the host (ABI §2), kick if
- *                       the host asks for it, update ring->tail
- * PTNET_IOC_RXSYNC      for every RX ring: release slots up to ring->head, update ring->tail
- * poll()                syncs like the two ioctls; POLLOUT when a TX ring has space, POLLIN when an
- *                       RX ring has packets; otherwise sleeps until a ring's MSI-X interrupt
+ *                       (all rings; EBUSY while any ring is registered)
+ * PTNET_IOC_REGISTER_RING (__u32 i)  the same for TX ring i and RX ring i only (those that
+ *                       exist; netmap's NR_REG_ONE_NIC): several files, e.g. one per thread,
+ *                       may each own a pair; EBUSY if a ring is taken, EINVAL past the rings
+ * PTNET_IOC_UNREGISTER  gives the file's rings back; when no ring is registered any more, back
+ *                       to stack mode (also done when the registering file is closed)
+ * PTNET_IOC_TXSYNC      for every TX ring of the file: publish ring->head/cur to the host
+ *                       (ABI §2), kick if the host asks for it, update ring->tail
+ * PTNET_IOC_RXSYNC      for every RX ring of the file: release slots up to ring->head, update
+ *                       ring->tail
+ * poll()                syncs like the two ioctls; POLLOUT when a TX ring of the file has space,
+ *                       POLLIN when an RX ring has packets; otherwise sleeps until an interrupt
  *
  * Busy-poll mode (no syscall per batch): after REGISTER an application may run ABI §2 itself on
  * the mmapped CSB (write atok cur/head with fences, read ktoa hwtail/hwcur) and kick ring i
@@ -57,5 +63,6 @@ struct ptnet_layout {
 #define PTNET_IOC_UNREGISTER	_IO('p', 3)
 #define PTNET_IOC_TXSYNC	_IO('p', 4)
 #define PTNET_IOC_RXSYNC	_IO('p', 5)
+#define PTNET_IOC_REGISTER_RING	_IOW('p', 6, __u32)
 
 #endif
