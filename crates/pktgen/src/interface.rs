@@ -42,14 +42,16 @@ pub struct OpenOptions {
     /// A VALE port's virtio-net header length, 0, 10 or 12 (callers refuse others, and any
     /// but 0 for ptnet devices, whose driver sets it).
     pub vnet_hdr_len: u32,
-    /// A VALE port's TX and RX ring count (0 is taken as 1; `-p` opens one per thread).
+    /// A VALE port's TX and RX ring count, or how many ring pairs of a ptnet device to
+    /// register, one per file (0 is taken as 1; `-p` opens one per thread).
     pub rings: u32,
 }
 
-/// An open interface: a VALE port (with all its rings) or a ptnet device (ring 0).
+/// An open interface: a VALE port (with all its rings) or a ptnet device: one file
+/// registered for every ring (driven on ring 0), or with `o.rings` > 1 one file per ring pair.
 pub enum Opened {
-    Vale(Port),
-    Ptnet(PtnetDevice),
+    Vale(Box<Port>),
+    Ptnet(Vec<PtnetDevice>),
 }
 
 /// Opens a VALE port `name` with `o.rings` TX and RX rings.
@@ -71,10 +73,17 @@ pub fn open_vale(name: &str, o: OpenOptions) -> Result<Port> {
 /// Opens the interface a name selects.
 pub fn open_any(name: &str, o: OpenOptions) -> Result<Opened> {
     Ok(match Target::parse(name) {
-        Target::Vale(n) => Opened::Vale(open_vale(&n, o)?),
-        Target::Ptnet(p) => Opened::Ptnet(
-            PtnetDevice::open(&p, o.busy_poll).with_context(|| format!("opening {p}"))?,
-        ),
+        Target::Vale(n) => Opened::Vale(Box::new(open_vale(&n, o)?)),
+        Target::Ptnet(p) => {
+            let open = |ring| {
+                PtnetDevice::open(&p, o.busy_poll, ring).with_context(|| format!("opening {p}"))
+            };
+            Opened::Ptnet(if o.rings <= 1 {
+                vec![open(None)?]
+            } else {
+                (0..o.rings).map(|i| open(Some(i))).collect::<Result<_>>()?
+            })
+        }
     })
 }
 

@@ -1,5 +1,5 @@
 //! A JSON object writer for pkt-gen's `--json` lines: flat objects of numbers and strings,
-//! and arrays of such objects. Hand-written because that is all pkt-gen emits; a
+//! and arrays of such objects or of integers. Hand-written because that is all pkt-gen emits; a
 //! serialization framework would add a dependency for forty lines.
 
 use std::fmt::Write;
@@ -61,6 +61,20 @@ impl Obj {
                 self.0.push(',');
             }
             self.0.push_str(&o.finish());
+        }
+        self.0.push(']');
+        self
+    }
+
+    /// An array of integers.
+    pub fn u64s(mut self, k: &str, items: &[u64]) -> Obj {
+        self.key(k);
+        self.0.push('[');
+        for (i, v) in items.iter().enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            let _ = write!(self.0, "{v}");
         }
         self.0.push(']');
         self

@@ -124,7 +124,8 @@ pub struct Cli {
     #[arg(short = 'B')]
     pub framing: bool,
     /// Threads, one ring each (netmap's -p): a VALE port is opened with this many TX and
-    /// RX rings; tx splits -n and -R evenly, rx stops when all threads together got -n.
+    /// RX rings, a ptnet device registered once per thread for TX and RX ring i (the NIC
+    /// needs that many); tx splits -n and -R evenly, rx stops when all threads together got -n.
     #[arg(short = 'p', default_value_t = 1)]
     pub threads: u32,
     /// Pin thread i to CPU (FIRST_CPU + i) modulo -c (netmap's -a).
@@ -247,11 +248,8 @@ pub fn validate(cli: &Cli) -> Result<()> {
         bail!("--lossless needs a VALE port (-i valeX:Y)");
     }
     if cli.threads > 1 {
-        if !vale || cli.copy_loop {
-            bail!(
-                "-p {} needs a VALE port (-i valeX:Y): a ptnet device is driven on ring 0",
-                cli.threads
-            );
+        if cli.copy_loop {
+            bail!("-p {}: --copy-loop runs in one thread", cli.threads);
         }
         if matches!(cli.function, Function::Ping | Function::Pong) {
             bail!(
@@ -425,8 +423,12 @@ mod tests {
         assert!(e.to_string().contains("--busy-poll needs a ptnet"), "{e}");
         let e = validate(&parse(&["-i", "vale0:1", "-H", "11"])).unwrap_err();
         assert!(e.to_string().contains("0, 10 or 12"), "{e}");
-        let e = validate(&parse(&["-i", "ptnet0", "-p", "2"])).unwrap_err();
-        assert!(e.to_string().contains("-p 2 needs a VALE port"), "{e}");
+        validate(&parse(&["-i", "ptnet0", "-p", "2"])).unwrap();
+        let e = validate(&parse(&["--copy-loop", "-p", "2"])).unwrap_err();
+        assert!(
+            e.to_string().contains("--copy-loop runs in one thread"),
+            "{e}"
+        );
         let e = validate(&parse(&["-i", "vale0:1", "-p", "2", "-f", "ping"])).unwrap_err();
         assert!(e.to_string().contains("one thread"), "{e}");
         let e = validate(&parse(&["-i", "vale0:1", "-p", "0"])).unwrap_err();

@@ -138,6 +138,8 @@ pub struct Outcome {
     pub rtt: Option<RttStats>,
     /// rxseq: the flows and their loss and reordering.
     pub seq: Option<SeqStats>,
+    /// With `-p`: each thread's packets, thread 0 first (filled by the driver of the threads).
+    pub per_thread: Vec<u64>,
 }
 
 impl Outcome {
@@ -155,6 +157,7 @@ impl Outcome {
             (a, b) => a.or(b),
         };
         self.rtt = self.rtt.or(o.rtt);
+        self.per_thread.extend(o.per_thread);
         self.seq = match (self.seq, o.seq) {
             (Some(a), Some(b)) => Some(a.merge(b)),
             (a, b) => a.or(b),
@@ -220,6 +223,9 @@ pub fn summary(fmt: &Format, verb: &str, o: &Outcome, x: &Extras) -> String {
                 .f64("rate_stddev_pps", round3(s))
                 .u64("intervals", n as u64);
         }
+        if o.per_thread.len() > 1 {
+            j = j.u64s("per_thread", &o.per_thread);
+        }
         if let Some(k) = x.kicks {
             j = j.u64("kicks", k);
         }
@@ -249,6 +255,10 @@ pub fn summary(fmt: &Format, verb: &str, o: &Outcome, x: &Extras) -> String {
     if let Some((good, bad)) = o.verified {
         lines.push(format!("Verified {good} good {bad} bad"));
     }
+    if o.per_thread.len() > 1 {
+        let each: Vec<String> = o.per_thread.iter().map(u64::to_string).collect();
+        lines.push(format!("Per thread: {} packets", each.join(" ")));
+    }
     if let Some(s) = &o.seq {
         lines.push(s.text());
     }
@@ -266,4 +276,37 @@ pub fn summary(fmt: &Format, verb: &str, o: &Outcome, x: &Extras) -> String {
         lines.push(format!("Interrupts {i} ({:.3} per 1000 packets)", per_k(i)));
     }
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summaries(per_thread: Vec<u64>) -> (String, String) {
+        let o = Outcome {
+            pkts: per_thread.iter().sum(),
+            per_thread,
+            ..Outcome::default()
+        };
+        let x = Extras::default();
+        let mut f = Format {
+            json: false,
+            prefix: true,
+            framing: 0,
+            rate_stats: false,
+        };
+        let text = summary(&f, "Sent", &o, &x);
+        f.json = true;
+        (text, summary(&f, "Sent", &o, &x))
+    }
+
+    #[test]
+    fn per_thread_counts_only_with_threads() {
+        let (text, json) = summaries(vec![3, 4]);
+        assert!(text.contains("\nPer thread: 3 4 packets"), "{text}");
+        assert!(json.contains(r#""per_thread":[3,4]"#), "{json}");
+        let (text, json) = summaries(vec![7]);
+        assert!(!text.contains("Per thread"), "{text}");
+        assert!(!json.contains("per_thread"), "{json}");
+    }
 }

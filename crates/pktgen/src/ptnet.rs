@@ -47,10 +47,12 @@ pub struct PtnetDevice {
 }
 
 impl PtnetDevice {
-    /// Opens `path`, maps the region, checks it and registers (netmap mode); with
-    /// `busy_poll`, also gets access to the kick registers (ioperm, root) and syncs through
+    /// Opens `path`, maps the region, checks it and registers (netmap mode): every ring
+    /// (`ring` `None`; the loops use ring 0) or TX and RX ring `i` only (`Some(i)`,
+    /// `PTNET_IOC_REGISTER_RING`, one per `-p` thread); with `busy_poll`, also gets access to
+    /// the kick registers (ioperm, root; threads spawned later inherit it) and syncs through
     /// the CSB from then on.
-    pub fn open(path: &str, busy_poll: bool) -> Result<PtnetDevice> {
+    pub fn open(path: &str, busy_poll: bool, ring: Option<u32>) -> Result<PtnetDevice> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let fd = OwnedFd::from(file);
         let layout = uapi::get_layout(&fd).context("PTNET_IOC_LAYOUT")?;
@@ -82,8 +84,9 @@ impl PtnetDevice {
             all.sub(csb_ofs, csb_size / 2),
             all.sub(csb_ofs + csb_size / 2, csb_size / 2),
         );
-        let rx_csb = CsbRing::new(&atok, &ktoa, layout.num_tx_rings);
-        let (tx, rx, bufs) = check_region(&mem, &layout)?;
+        let idx = ring.unwrap_or(0);
+        let rx_kring = layout.num_tx_rings + idx;
+        let (tx, rx, bufs) = check_region(&mem, &layout, idx)?;
         let bell = if busy_poll {
             let rings = layout.num_tx_rings + layout.num_rx_rings;
             ensure!(
@@ -100,11 +103,23 @@ impl PtnetDevice {
         } else {
             None
         };
-        uapi::simple(&fd, uapi::IOC_REGISTER).context("PTNET_IOC_REGISTER")?;
+        match ring {
+            None => uapi::simple(&fd, uapi::IOC_REGISTER).context("PTNET_IOC_REGISTER")?,
+            Some(i) => uapi::register_ring(&fd, i).map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOTTY) => anyhow::anyhow!(
+                    "this ptnet.ko cannot register one ring pair (no PTNET_IOC_REGISTER_RING): \
+                     -p needs a newer driver"
+                ),
+                Some(libc::EBUSY) => anyhow::anyhow!(
+                    "ring pair {i} (or the whole NIC) is registered by another user"
+                ),
+                _ => anyhow::Error::new(e).context(format!("PTNET_IOC_REGISTER_RING {i}")),
+            })?,
+        }
         // The registration set the netmap_rings from the host state: the busy rings start there.
         let busy = bell.map(|bell| Busy {
-            tx: BusyRing::new(CsbRing::new(&atok, &ktoa, 0), tx, 0),
-            rx: BusyRing::new(rx_csb, rx, layout.num_tx_rings),
+            tx: BusyRing::new(CsbRing::new(&atok, &ktoa, idx), tx, idx),
+            rx: BusyRing::new(CsbRing::new(&atok, &ktoa, rx_kring), rx, rx_kring),
             bell,
         });
         let irqs_at_start = nic_interrupts(&layout.ifname());
@@ -221,9 +236,9 @@ pub fn count_interrupts(proc_interrupts: &str, ifname: &str) -> u64 {
         .sum()
 }
 
-/// Finds TX ring 0 and RX ring 0 through the netmap_if (order: NIC tx, host tx, NIC rx, host
-/// rx) and the buffer pool, checking everything against the region and the layout.
-fn check_region(mem: &SharedMem, l: &Layout) -> Result<(RingView, RingView, Pool)> {
+/// Finds TX ring `idx` and RX ring `idx` through the netmap_if (order: NIC tx, host tx, NIC
+/// rx, host rx) and the buffer pool, checking everything against the region and the layout.
+fn check_region(mem: &SharedMem, l: &Layout, idx: u32) -> Result<(RingView, RingView, Pool)> {
     let nifp = l.nifp_offset as usize;
     ensure!(
         mem.contains(nifp, nif::SIZE),
@@ -237,13 +252,17 @@ fn check_region(mem: &SharedMem, l: &Layout) -> Result<(RingView, RingView, Pool
         l.num_tx_rings,
         l.num_rx_rings
     );
+    ensure!(
+        idx < ntx && idx < nrx,
+        "ring pair {idx}: the NIC has {ntx} TX / {nrx} RX rings (-p takes one pair per thread)"
+    );
     let host_tx = mem.load_u32(nifp + nif::HOST_TX_RINGS, Relaxed);
     let krx = ntx
         .checked_add(host_tx)
         .filter(|&k| k < 64)
         .context("bad host ring count")?;
     ensure!(
-        mem.contains(nifp + nif::RING_OFS, 8 * (krx as usize + 1)),
+        mem.contains(nifp + nif::RING_OFS, 8 * (krx as usize + idx as usize + 1)),
         "ring offsets outside the region"
     );
     let ring_at = |k: u32, slots: u32, dir: u16| -> Result<RingView> {
@@ -262,8 +281,8 @@ fn check_region(mem: &SharedMem, l: &Layout) -> Result<(RingView, RingView, Pool
         );
         Ok(RingView::new(*mem, off, slots))
     };
-    let tx = ring_at(0, l.num_tx_slots, ring::DIR_TX)?;
-    let rx = ring_at(krx, l.num_rx_slots, ring::DIR_RX)?;
+    let tx = ring_at(idx, l.num_tx_slots, ring::DIR_TX)?;
+    let rx = ring_at(krx + idx, l.num_rx_slots, ring::DIR_RX)?;
     // Buffers: ring + buf_ofs + idx * buf_size, one pool for every ring.
     let base = |r: &RingView| usize::try_from(r.offset() as i64 + r.buf_ofs()).ok();
     let b = base(&tx).context("TX buffer offset")?;

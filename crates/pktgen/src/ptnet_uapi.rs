@@ -43,6 +43,7 @@ impl Layout {
 
 // <asm-generic/ioctl.h>: dir (2 bits) << 30 | size (14 bits) << 16 | type << 8 | nr.
 const IOC_READ: u32 = 2;
+const IOC_WRITE: u32 = 1;
 
 const fn ioc(dir: u32, ty: u8, nr: u8, size: usize) -> u32 {
     dir << 30 | (size as u32) << 16 | (ty as u32) << 8 | nr as u32
@@ -58,6 +59,8 @@ pub const IOC_UNREGISTER: u32 = ioc(0, b'p', 3, 0);
 pub const IOC_TXSYNC: u32 = ioc(0, b'p', 4, 0);
 /// `_IO('p', 5)`.
 pub const IOC_RXSYNC: u32 = ioc(0, b'p', 5, 0);
+/// `_IOW('p', 6, __u32)`: TX ring i and RX ring i only (netmap's `NR_REG_ONE_NIC`).
+pub const IOC_REGISTER_RING: u32 = ioc(IOC_WRITE, b'p', 6, std::mem::size_of::<u32>());
 
 /// `PTNET_IOC_LAYOUT`.
 pub fn get_layout(fd: &OwnedFd) -> io::Result<Layout> {
@@ -69,6 +72,17 @@ pub fn get_layout(fd: &OwnedFd) -> io::Result<Layout> {
         return Err(io::Error::last_os_error());
     }
     Ok(l)
+}
+
+/// `PTNET_IOC_REGISTER_RING`: registers TX ring `ring` and RX ring `ring` for this file.
+pub fn register_ring(fd: &OwnedFd, ring: u32) -> io::Result<()> {
+    // SAFETY: the kernel reads one u32 through the pointer, which points at `ring`, alive
+    // for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), IOC_REGISTER_RING as _, &ring as *const u32) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// An ioctl without argument (REGISTER, UNREGISTER, TXSYNC, RXSYNC).
@@ -105,6 +119,8 @@ mod tests {
         assert_eq!(IOC_UNREGISTER, 0x7003);
         assert_eq!(IOC_TXSYNC, 0x7004);
         assert_eq!(IOC_RXSYNC, 0x7005);
+        // _IOW('p', 6, 4): 1 << 30 | 4 << 16 | 0x70 << 8 | 6.
+        assert_eq!(IOC_REGISTER_RING, 0x4004_7006);
     }
 
     #[test]

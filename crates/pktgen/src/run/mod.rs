@@ -105,23 +105,39 @@ impl Job<'_> {
     }
 }
 
-/// Runs worker 0 on `first` on this thread and workers 1.. on `rest` in threads of their own,
-/// beside the monitor; returns their merged outcome and the interval rates.
-fn drive(job: &Job, first: &dyn Backend, rest: &[ValeRing]) -> Result<(Outcome, Vec<f64>)> {
+/// What [`drive`] returns: the workers' merged outcome, the interval rates, and the backends
+/// of workers 1.. back (their counters are read after the run).
+type Driven<B> = (Outcome, Vec<f64>, Vec<B>);
+
+/// Runs worker 0 on `first` on this thread and workers 1.. on `rest` in threads of their own
+/// (each owning its backend), beside the monitor.
+fn drive<B: Backend + Send>(job: &Job, first: &dyn Backend, rest: Vec<B>) -> Result<Driven<B>> {
     job.counters.running.store(1, Relaxed);
     let period = Duration::from_millis(job.cli.report_ms);
     std::thread::scope(|s| {
         let mon = s.spawn(|| out::monitor(&job.counters, &job.fmt, period));
         let others: Vec<_> = rest
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, p)| s.spawn(move || job.work(p, i as u32 + 1)))
+            .map(|(i, p)| s.spawn(move || (job.work(&p, i as u32 + 1), p)))
             .collect();
-        let mut res = job.work(first, 0);
+        // Each worker's packets, in thread order, for the summary's per-thread line.
+        let own = |r: Result<Outcome>| {
+            r.map(|o| Outcome {
+                per_thread: vec![o.pkts],
+                ..o
+            })
+        };
+        let mut res = own(job.work(first, 0));
+        let mut back = Vec::with_capacity(others.len());
         for h in others {
-            let r = h
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("a worker panicked")));
+            let r = match h.join() {
+                Ok((r, p)) => {
+                    back.push(p);
+                    own(r)
+                }
+                Err(_) => Err(anyhow::anyhow!("a worker panicked")),
+            };
             res = match (res, r) {
                 (Ok(a), Ok(b)) => Ok(a.merge(b)),
                 (Err(e), _) | (_, Err(e)) => Err(e),
@@ -129,7 +145,7 @@ fn drive(job: &Job, first: &dyn Backend, rest: &[ValeRing]) -> Result<(Outcome, 
         }
         job.counters.running.store(0, Relaxed);
         let rates = mon.join().unwrap_or_default();
-        res.map(|o| (o, rates))
+        res.map(|o| (o, rates, back))
     })
 }
 
@@ -218,16 +234,22 @@ pub fn run(cli: Cli) -> Result<()> {
         counters: Counters::default(),
         rx_share: Default::default(),
     };
-    let ((outcome, rates), kicks, interrupts) = match &opened {
+    let ((outcome, rates), kicks, interrupts) = match opened {
         Opened::Vale(port) => {
-            let rings: Vec<ValeRing> = (0..cli.threads).map(|i| ValeRing::new(port, i)).collect();
-            job.tx_splits = start(&cli, &rings[0], &job.frame, &job.tx_frames)?;
-            (drive(&job, &rings[0], &rings[1..])?, None, None)
+            let first = ValeRing::new(&port, 0);
+            let rest: Vec<ValeRing> = (1..cli.threads).map(|i| ValeRing::new(&port, i)).collect();
+            job.tx_splits = start(&cli, &first, &job.frame, &job.tx_frames)?;
+            let (o, rates, _) = drive(&job, &first, rest)?;
+            ((o, rates), None, None)
         }
-        Opened::Ptnet(dev) => {
-            job.tx_splits = start(&cli, dev, &job.frame, &job.tx_frames)?;
-            let r = drive(&job, dev, &[])?;
-            (r, dev.kicks(), dev.interrupts())
+        Opened::Ptnet(mut devs) => {
+            let first = devs.remove(0);
+            job.tx_splits = start(&cli, &first, &job.frame, &job.tx_frames)?;
+            let (o, rates, rest) = drive(&job, &first, devs)?;
+            // Kicks are counted per ring pair; the interrupts are the NIC's, counted once.
+            let kicks = rest.iter().map(|d| d.kicks()).sum::<Option<u64>>();
+            let kicks = kicks.zip(first.kicks()).map(|(a, b)| a + b);
+            ((o, rates), kicks, first.interrupts())
         }
     };
     let verb = match cli.function {
