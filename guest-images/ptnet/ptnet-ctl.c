@@ -38,17 +38,13 @@
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 
+#include "ptnet.h"
 #include "ptnet_uapi.h"
+#define TOOL_ERROR "PTNET-ERROR"
+#include "ptnet-tool.h"
 
 #define ETHERTYPE_TEST 0x88b5
 #define FRAME_LEN 60
-
-struct slot {
-	uint32_t buf_idx;
-	uint16_t len;
-	uint16_t flags;
-	uint64_t ptr;
-};
 
 struct port {
 	int fd;
@@ -59,21 +55,6 @@ struct port {
 
 #define U32(p, off) (*(volatile uint32_t *)((uint8_t *)(p) + (off)))
 #define I64(p, off) (*(volatile int64_t *)((uint8_t *)(p) + (off)))
-
-static void die(const char *what)
-{
-	printf("PTNET-ERROR %s: %s\n", what, strerror(errno));
-	fflush(stdout);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void port_open(struct port *p, const char *dev)
 {
@@ -92,19 +73,19 @@ static void port_open(struct port *p, const char *dev)
 static uint8_t *ring_of(struct port *p, int rx, unsigned int i)
 {
 	uint8_t *nifp = p->mem + p->l.nifp_offset;
-	unsigned int k = rx ? U32(nifp, 24) + U32(nifp, 36) + i : i;
+	unsigned int k = rx ? U32(nifp, NIF_TX_RINGS) + U32(nifp, NIF_HOST_TX_RINGS) + i : i;
 
-	return nifp + I64(nifp, 56 + 8 * k);
+	return nifp + I64(nifp, NIF_RING_OFS + 8 * k);
 }
 
-static struct slot *slot_of(uint8_t *ring, uint32_t i)
+static struct netmap_slot *slot_of(uint8_t *ring, uint32_t i)
 {
-	return (struct slot *)(ring + 256) + i;
+	return (struct netmap_slot *)(ring + NETMAP_RING_HDR) + i;
 }
 
 static uint8_t *buf_of(uint8_t *ring, uint32_t idx)
 {
-	return ring + I64(ring, 0) + (uint64_t)idx * U32(ring, 12);
+	return ring + I64(ring, NR_BUF_OFS) + (uint64_t)idx * U32(ring, NR_BUF_SIZE);
 }
 
 /* One frame of the test stream into buffer b. */
@@ -135,9 +116,9 @@ static int cmd_info(struct port *p)
 	       l->num_tx_rings, l->num_rx_rings, l->num_tx_slots, l->num_rx_slots, l->buf_size,
 	       l->flags & PTNET_LAYOUT_REGISTERED);
 	printf("PTNET-INFO netmap_if name=%s version=%u tx_rings=%u rx_rings=%u\n", name,
-	       U32(nifp, 16), U32(nifp, 24), U32(nifp, 28));
-	if (l->version != PTNET_UAPI_VERSION || U32(nifp, 16) != 14 ||
-	    U32(nifp, 24) != l->num_tx_rings || U32(nifp, 28) != l->num_rx_rings)
+	       U32(nifp, NIF_VERSION), U32(nifp, NIF_TX_RINGS), U32(nifp, NIF_RX_RINGS));
+	if (l->version != PTNET_UAPI_VERSION || U32(nifp, NIF_VERSION) != NETMAP_API ||
+	    U32(nifp, NIF_TX_RINGS) != l->num_tx_rings || U32(nifp, NIF_RX_RINGS) != l->num_rx_rings)
 		bad++;
 	for (i = 0; i < l->num_tx_rings + l->num_rx_rings; i++) {
 		int rx = i >= l->num_tx_rings;
@@ -145,10 +126,10 @@ static int cmd_info(struct port *p)
 		uint32_t want = rx ? l->num_rx_slots : l->num_tx_slots;
 
 		printf("PTNET-INFO ring %u: num_slots=%u buf_size=%u dir=%u atok.head=%u ktoa.hwcur=%u ktoa.hwtail=%u\n",
-		       i, U32(r, 8), U32(r, 12), *(volatile uint16_t *)(r + 18), gh[16 * i],
+		       i, U32(r, NR_NUM_SLOTS), U32(r, NR_BUF_SIZE), *(volatile uint16_t *)(r + NR_DIR), gh[16 * i],
 		       hg[16 * i], hg[16 * i + 1]);
-		if (U32(r, 8) != want || U32(r, 12) != l->buf_size ||
-		    *(volatile uint16_t *)(r + 18) != rx || hg[16 * i] >= want || hg[16 * i + 1] >= want)
+		if (U32(r, NR_NUM_SLOTS) != want || U32(r, NR_BUF_SIZE) != l->buf_size ||
+		    *(volatile uint16_t *)(r + NR_DIR) != rx || hg[16 * i] >= want || hg[16 * i + 1] >= want)
 			bad++;
 	}
 	printf("PTNET-INFO-CHECK %s\n", bad ? "mismatch" : "ok");
@@ -164,7 +145,7 @@ static void do_register(struct port *p)
 static int cmd_tx(struct port *p, unsigned long count)
 {
 	uint8_t *r = ring_of(p, 0, 0);
-	uint32_t n = U32(r, 8);
+	uint32_t n = U32(r, NR_NUM_SLOTS);
 	unsigned long sent = 0, polls = 0;
 	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
 	double t0;
@@ -172,7 +153,7 @@ static int cmd_tx(struct port *p, unsigned long count)
 	do_register(p);
 	t0 = now();
 	while (sent < count) {
-		uint32_t head = U32(r, 20), tail = U32(r, 28);
+		uint32_t head = U32(r, NR_HEAD), tail = U32(r, NR_TAIL);
 
 		if (head == tail) {
 			polls++;
@@ -183,7 +164,7 @@ static int cmd_tx(struct port *p, unsigned long count)
 			continue;
 		}
 		while (head != tail && sent < count) {
-			struct slot *s = slot_of(r, head);
+			struct netmap_slot *s = slot_of(r, head);
 			uint8_t *b = buf_of(r, s->buf_idx);
 
 			fill_frame(p, b, sent);
@@ -193,18 +174,18 @@ static int cmd_tx(struct port *p, unsigned long count)
 			sent++;
 		}
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		U32(r, 20) = head;
-		U32(r, 24) = head;
+		U32(r, NR_HEAD) = head;
+		U32(r, NR_CUR) = head;
 		if (ioctl(p->fd, PTNET_IOC_TXSYNC))
 			die("PTNET_IOC_TXSYNC");
 	}
 	/* Wait until the host has taken everything (tail = head - 1). */
 	while (now() - t0 < 10) {
-		uint32_t head = U32(r, 20);
+		uint32_t head = U32(r, NR_HEAD);
 
 		if (ioctl(p->fd, PTNET_IOC_TXSYNC))
 			die("PTNET_IOC_TXSYNC");
-		if ((U32(r, 28) + 1) % n == head)
+		if ((U32(r, NR_TAIL) + 1) % n == head)
 			break;
 		poll(&pfd, 1, 100);
 	}
@@ -220,7 +201,7 @@ static int cmd_tx(struct port *p, unsigned long count)
 static int cmd_txbusy(struct port *p, unsigned long count)
 {
 	uint8_t *r = ring_of(p, 0, 0);
-	uint32_t n = U32(r, 8);
+	uint32_t n = U32(r, NR_NUM_SLOTS);
 	volatile uint32_t *atok = (uint32_t *)(p->mem + p->l.csb_offset);
 	volatile uint32_t *ktoa = (uint32_t *)(p->mem + p->l.csb_offset + p->l.csb_size / 2);
 	unsigned long sent = 0, kicks = 0, spins = 0;
@@ -243,7 +224,7 @@ static int cmd_txbusy(struct port *p, unsigned long count)
 			continue;
 		}
 		while (head != hwtail && sent < count) {
-			struct slot *s = slot_of(r, head);
+			struct netmap_slot *s = slot_of(r, head);
 
 			fill_frame(p, buf_of(r, s->buf_idx), sent);
 			s->len = FRAME_LEN;
@@ -270,9 +251,9 @@ static int cmd_txbusy(struct port *p, unsigned long count)
 		usleep(100);
 	}
 	/* Keep the netmap_ring view in step for later ioctls. */
-	U32(r, 20) = head;
-	U32(r, 24) = head;
-	U32(r, 28) = ktoa[1];
+	U32(r, NR_HEAD) = head;
+	U32(r, NR_CUR) = head;
+	U32(r, NR_TAIL) = ktoa[1];
 	printf("PTNET-TXBUSY sent %lu kicks %lu spins %lu drained %d in %.3f s\n", sent, kicks,
 	       spins, (ktoa[1] + 1) % n == head, now() - t0);
 	return sent == count ? 0 : 1;
@@ -281,7 +262,7 @@ static int cmd_txbusy(struct port *p, unsigned long count)
 static int cmd_rx(struct port *p, unsigned long count, double secs, int all)
 {
 	uint8_t *r = ring_of(p, 1, 0);
-	uint32_t n = U32(r, 8);
+	uint32_t n = U32(r, NR_NUM_SLOTS);
 	unsigned long got = 0, other = 0, order_errors = 0, polls = 0, expect = 0;
 	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
 	double t0;
@@ -291,7 +272,7 @@ static int cmd_rx(struct port *p, unsigned long count, double secs, int all)
 	fflush(stdout);
 	t0 = now();
 	while (got < count && now() - t0 < secs) {
-		uint32_t head = U32(r, 20), tail = U32(r, 28);
+		uint32_t head = U32(r, NR_HEAD), tail = U32(r, NR_TAIL);
 
 		if (head == tail) {
 			polls++;
@@ -300,7 +281,7 @@ static int cmd_rx(struct port *p, unsigned long count, double secs, int all)
 			continue;
 		}
 		while (head != tail) {
-			struct slot *s = slot_of(r, head);
+			struct netmap_slot *s = slot_of(r, head);
 			uint8_t *b = buf_of(r, s->buf_idx);
 
 			if (all) {
@@ -320,8 +301,8 @@ static int cmd_rx(struct port *p, unsigned long count, double secs, int all)
 			head = head + 1 == n ? 0 : head + 1;
 		}
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		U32(r, 20) = head;
-		U32(r, 24) = head;
+		U32(r, NR_HEAD) = head;
+		U32(r, NR_CUR) = head;
 		if (ioctl(p->fd, PTNET_IOC_RXSYNC))
 			die("PTNET_IOC_RXSYNC");
 	}

@@ -50,37 +50,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* NIC BAR0 registers (ptnet.h, netmap::ptnet::nic) */
-#define PTFEAT 0
-#define PTCTL 4
-#define NIFP_OFS 24
-#define NUM_TX_RINGS 28
-#define NUM_RX_RINGS 32
-#define NUM_TX_SLOTS 36
-#define NUM_RX_SLOTS 40
-#define CSB_GH_BAH 52
-#define CSB_GH_BAL 56
-#define CSB_HG_BAH 60
-#define CSB_HG_BAL 64
-#define KICK_BASE 128
-#define CMD_CREATE 1
-#define CMD_DELETE 2
-/* memdev BAR0 registers */
-#define MEMSIZE_LO 0
-#define BUF_POOL_OFS 88
-#define BUF_POOL_OBJNUM 92
-#define BUF_POOL_OBJSZ 96
-/* netmap_if / netmap_ring / slot offsets (ptnet-abi.md §4) */
-#define NIF_TX_RINGS 24
-#define NIF_RX_RINGS 28
-#define NIF_HOST_TX_RINGS 36
-#define NIF_RING_OFS 56
-#define RING_HDR 256
-#define R_HEAD 20
-#define R_CUR 24
-#define R_TAIL 28
-#define SLOT_SIZE 16
-#define MAX_RINGS 32
+#include "ptnet.h"
+#define TOOL_ERROR "PTNET-HOSTILE-ERROR"
+#include "ptnet-tool.h"
+
+/* The ABI's numbers: ptnet.h (checked against netmap::ptnet by a unit test). */
 #define MSIX_CAP_ID 0x11
 
 static uint64_t rng;
@@ -93,21 +67,6 @@ static uint64_t rnd(void)
 }
 static uint32_t below(uint32_t n) { return n ? (uint32_t)(rnd() % n) : 0; }
 static int chance(int percent) { return below(100) < (uint32_t)percent; }
-
-static void die(const char *what)
-{
-	printf("PTNET-HOSTILE-ERROR %s: %s\n", what, strerror(errno));
-	fflush(stdout);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* What was done, for the summary line. */
 static struct {
@@ -131,15 +90,15 @@ static volatile uint32_t *msix;	/* NIC BAR2 */
 static int msix_cap;
 static uint32_t ntx, nrx, ntx_slots, nrx_slots, nbufs, nifp_ofs;
 static size_t buf_pool_ofs, buf_size;
-static uint32_t ring_off[MAX_RINGS];	/* offset of ring i (TX first) in the region */
-static uint8_t *saved_nif, *saved_hdr[MAX_RINGS];
+static uint32_t ring_off[PTNET_MAX_RINGS];	/* offset of ring i (TX first) in the region */
+static uint8_t *saved_nif, *saved_hdr[PTNET_MAX_RINGS];
 static size_t nif_len;
 static uint32_t *tx_bufs, *rx_bufs;	/* the buffer indices the rings started with */
 static size_t ntx_bufs, nrx_bufs;
 static uint8_t *csb;			/* our two pages: GH then HG */
 static uint64_t csb_pa[2];
 static uint64_t ram_end;		/* end of the last System RAM range */
-static int msix_enabled, msix_fmask = 1, vmask[MAX_RINGS];
+static int msix_enabled, msix_fmask = 1, vmask[PTNET_MAX_RINGS];
 
 static uint32_t rings(void) { return ntx + nrx; }
 
@@ -331,7 +290,7 @@ static uint64_t bad_csb_addr(void)
 
 static void map_csb(int which, uint64_t gpa)
 {
-	uint32_t bah = which ? CSB_HG_BAH : CSB_GH_BAH;
+	uint32_t bah = which ? PTNET_IO_CSB_HG_BAH : PTNET_IO_CSB_GH_BAH;
 
 	reg(bah, gpa >> 32);
 	reg(bah + 4, (uint32_t)gpa);	/* BAL */
@@ -358,7 +317,7 @@ static void csb_action(void)
 		map_own_csb();
 	}
 	if (chance(50))
-		reg(PTCTL, CMD_CREATE);
+		reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_CREATE);
 }
 
 /* --- registers --------------------------------------------------------------------------- */
@@ -382,7 +341,7 @@ static void reg_action(void)
 		off = 256 - width;
 	/* A BAL would map the CSB wherever v points, maybe into the guest kernel: CSB
 	 * addresses come from csb_action() only. */
-	if (off + width > CSB_GH_BAH && off < CSB_HG_BAL + 4) {
+	if (off + width > PTNET_IO_CSB_GH_BAH && off < PTNET_IO_CSB_HG_BAL + 4) {
 		csb_action();
 		return;
 	}
@@ -390,7 +349,7 @@ static void reg_action(void)
 	io_read(nio, below(256 - 3), width);
 	st.reg_writes++;
 	st.reg_reads++;
-	if (off >= KICK_BASE)
+	if (off >= PTNET_IO_KICK_BASE)
 		st.kicks++;
 }
 
@@ -401,20 +360,20 @@ static void create_delete_storm(void)
 	if (chance(70))
 		map_own_csb();
 	for (i = 0; i < n; i++) {
-		uint32_t cmd = chance(45) ? CMD_CREATE : chance(80) ? CMD_DELETE : (uint32_t)rnd();
+		uint32_t cmd = chance(45) ? PTNETMAP_PTCTL_CREATE : chance(80) ? PTNETMAP_PTCTL_DELETE : (uint32_t)rnd();
 
-		reg(PTCTL, cmd);
-		if (cmd == CMD_CREATE) {
+		reg(PTNET_IO_PTCTL, cmd);
+		if (cmd == PTNETMAP_PTCTL_CREATE) {
 			st.creates++;
-			if (rreg(PTCTL) == 0)
+			if (rreg(PTNET_IO_PTCTL) == 0)
 				st.create_ok++;
-		} else if (cmd == CMD_DELETE) {
+		} else if (cmd == PTNETMAP_PTCTL_DELETE) {
 			st.deletes++;
 		} else {
 			st.bad_cmds++;
 		}
 		if (chance(30)) {
-			reg(KICK_BASE + 4 * below(rings()), 0);
+			reg(PTNET_IO_KICK_BASE + 4 * below(rings()), 0);
 			st.kicks++;
 		}
 	}
@@ -425,7 +384,7 @@ static void kick_storm(void)
 	int i, n = 1 + below(200);
 
 	for (i = 0; i < n; i++)
-		reg(KICK_BASE + 4 * below(chance(90) ? rings() : 32), (uint32_t)rnd());
+		reg(PTNET_IO_KICK_BASE + 4 * below(chance(90) ? rings() : 32), (uint32_t)rnd());
 	st.kicks += n;
 }
 
@@ -460,7 +419,7 @@ static void atok_action(void)
 		st.ktoa_garbage++;
 	}
 	if (chance(60)) {
-		reg(KICK_BASE + 4 * r, 0);
+		reg(PTNET_IO_KICK_BASE + 4 * r, 0);
 		st.kicks++;
 	}
 }
@@ -482,7 +441,7 @@ static void slot_action(void)
 	int i, k = 1 + below(64);
 
 	for (i = 0; i < k; i++) {
-		uint8_t *s = ring + RING_HDR + SLOT_SIZE * below(n);
+		uint8_t *s = ring + NETMAP_RING_HDR + sizeof(struct netmap_slot) * below(n);
 
 		switch (below(4)) {
 		case 0: U32(s, 0) = garbage_buf(rx); break;
@@ -516,13 +475,13 @@ static void publish_action(void)
 	if (hwcur >= n)
 		hwcur = 0;
 	head = chance(80) ? (hwcur + 1 + below(64)) % n : garbage_index(n);
-	U32(ring, R_HEAD) = chance(80) ? head : garbage_index(n);
-	U32(ring, R_CUR) = chance(80) ? head : garbage_index(n);
+	U32(ring, NR_HEAD) = chance(80) ? head : garbage_index(n);
+	U32(ring, NR_CUR) = chance(80) ? head : garbage_index(n);
 	if (chance(20))
-		U32(ring, R_TAIL) = garbage_index(n);
+		U32(ring, NR_TAIL) = garbage_index(n);
 	gh[1] = chance(90) ? head : garbage_index(n);
 	gh[0] = head;
-	reg(KICK_BASE + 4 * r, 0);
+	reg(PTNET_IO_KICK_BASE + 4 * r, 0);
 	st.kicks++;
 	if (rx)
 		st.rx_released++;
@@ -539,7 +498,7 @@ static void header_action(void)
 		uint8_t *ring = region + ring_off[below(rings())];
 
 		/* buf_ofs, num_slots, nr_buf_size, ringid/dir, head, cur, tail, flags ... */
-		U32(ring, below(RING_HDR / 4) * 4) = (uint32_t)rnd();
+		U32(ring, below(NETMAP_RING_HDR / 4) * 4) = (uint32_t)rnd();
 		if (chance(30))
 			I64(ring, 0) = (int64_t)rnd();
 		st.ring_hdr_garbage++;
@@ -639,7 +598,7 @@ static void msix_action(void)
 		break;
 	default: /* fire something: a TX publish with appl_need_kick set */
 		((volatile uint32_t *)(csb + 64 * v))[2] = 1;
-		reg(KICK_BASE + 4 * v, 0);
+		reg(PTNET_IO_KICK_BASE + 4 * v, 0);
 		st.kicks++;
 	}
 	st.msix_writes++;
@@ -654,7 +613,7 @@ static void config_action(void)
 
 	if (chance(70)) {
 		cfg_write(f, 4, cmd & ~(uint16_t)(1 << below(3)), 2);	/* IO, MEM or BM off */
-		reg(KICK_BASE, 0);	/* may go nowhere */
+		reg(PTNET_IO_KICK_BASE, 0);	/* may go nowhere */
 		cfg_write(f, 4, cmd, 2);
 		st.cfg_toggles++;
 	} else {
@@ -693,22 +652,22 @@ static void setup(void)
 	mio = mdev.bar[0];
 	if (ioperm(nio, 256, 1) || ioperm(mio, 128, 1))
 		die("ioperm");
-	ntx = rreg(NUM_TX_RINGS);
-	nrx = rreg(NUM_RX_RINGS);
-	ntx_slots = rreg(NUM_TX_SLOTS);
-	nrx_slots = rreg(NUM_RX_SLOTS);
-	nbufs = inl(mio + BUF_POOL_OBJNUM);
-	region_len = inl(mio + MEMSIZE_LO);
-	if (!ntx || !nrx || rings() > MAX_RINGS || region_len > mdev.bar_len[1] ||
+	ntx = rreg(PTNET_IO_NUM_TX_RINGS);
+	nrx = rreg(PTNET_IO_NUM_RX_RINGS);
+	ntx_slots = rreg(PTNET_IO_NUM_TX_SLOTS);
+	nrx_slots = rreg(PTNET_IO_NUM_RX_SLOTS);
+	nbufs = inl(mio + PTNET_MDEV_BUF_POOL_OBJNUM);
+	region_len = inl(mio + PTNET_MDEV_MEMSIZE_LO);
+	if (!ntx || !nrx || rings() > PTNET_MAX_RINGS || region_len > mdev.bar_len[1] ||
 	    !ntx_slots || !nrx_slots) {
 		errno = EINVAL;
 		die("unexpected NIC geometry");
 	}
 	region = map_res(&mdev, 1, region_len);
 	msix = map_res(&nic, 2, 4096);
-	nifp_ofs = rreg(NIFP_OFS);
-	buf_pool_ofs = inl(mio + BUF_POOL_OFS);
-	buf_size = inl(mio + BUF_POOL_OBJSZ);
+	nifp_ofs = rreg(PTNET_IO_NIFP_OFS);
+	buf_pool_ofs = inl(mio + PTNET_MDEV_BUF_POOL_OFS);
+	buf_size = inl(mio + PTNET_MDEV_BUF_POOL_OBJSZ);
 	nif = region + nifp_ofs;
 	if (U32(nif, NIF_TX_RINGS) != ntx || U32(nif, NIF_RX_RINGS) != nrx) {
 		errno = EINVAL;
@@ -718,8 +677,8 @@ static void setup(void)
 		uint32_t k = i < ntx ? i : ntx + U32(nif, NIF_HOST_TX_RINGS) + (i - ntx);
 
 		ring_off[i] = (uint8_t *)nif - region + I64(nif, NIF_RING_OFS + 8 * k);
-		saved_hdr[i] = malloc(RING_HDR);
-		memcpy(saved_hdr[i], region + ring_off[i], RING_HDR);
+		saved_hdr[i] = malloc(NETMAP_RING_HDR);
+		memcpy(saved_hdr[i], region + ring_off[i], NETMAP_RING_HDR);
 	}
 	nif_len = NIF_RING_OFS + 8 * (rings() + 2);
 	saved_nif = malloc(nif_len);
@@ -730,7 +689,7 @@ static void setup(void)
 		uint32_t n = i < ntx ? ntx_slots : nrx_slots;
 
 		for (j = 0; j < n; j++) {
-			uint32_t b = U32(region + ring_off[i] + RING_HDR + SLOT_SIZE * j, 0);
+			uint32_t b = U32(region + ring_off[i] + NETMAP_RING_HDR + sizeof(struct netmap_slot) * j, 0);
 
 			if (b >= 2 && b < nbufs) {
 				if (i < ntx)
@@ -769,7 +728,7 @@ static int teardown_and_check(void)
 {
 	uint32_t i, status;
 
-	reg(PTCTL, CMD_DELETE);
+	reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_DELETE);
 	/* Mask everything, then disable MSI-X. */
 	msix_ctl(1, 1);
 	for (i = 0; i < rings(); i++) {
@@ -779,22 +738,22 @@ static int teardown_and_check(void)
 	msix_ctl(0, 0);
 	memcpy(region + nifp_ofs, saved_nif, nif_len);
 	for (i = 0; i < rings(); i++)
-		memcpy(region + ring_off[i], saved_hdr[i], RING_HDR);
+		memcpy(region + ring_off[i], saved_hdr[i], NETMAP_RING_HDR);
 	/* The device must still work: a clean CSB and CREATE answer 0, DELETE too. */
 	memset(csb, 0, 8192);
 	map_csb(0, csb_pa[0]);
 	map_csb(1, csb_pa[1]);
-	reg(PTCTL, CMD_CREATE);
-	status = rreg(PTCTL);
+	reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_CREATE);
+	status = rreg(PTNET_IO_PTCTL);
 	for (i = 0; i < rings(); i++)
-		reg(KICK_BASE + 4 * i, 0);
+		reg(PTNET_IO_KICK_BASE + 4 * i, 0);
 	usleep(100000);
-	reg(PTCTL, CMD_DELETE);
-	printf("PTNET-HOSTILE-FINAL create=%u delete=%u rings=%u/%u\n", status, rreg(PTCTL),
-	       rreg(NUM_TX_RINGS), rreg(NUM_RX_RINGS));
+	reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_DELETE);
+	printf("PTNET-HOSTILE-FINAL create=%u delete=%u rings=%u/%u\n", status, rreg(PTNET_IO_PTCTL),
+	       rreg(PTNET_IO_NUM_TX_RINGS), rreg(PTNET_IO_NUM_RX_RINGS));
 	map_csb(0, 0);
 	map_csb(1, 0);
-	return status == 0 && rreg(PTCTL) == 0 ? 0 : 1;
+	return status == 0 && rreg(PTNET_IO_PTCTL) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -835,9 +794,9 @@ int main(int argc, char **argv)
 		case 18: config_action(); break;
 		default:	/* a running device to abuse: own CSB, CREATE */
 			map_own_csb();
-			reg(PTCTL, CMD_CREATE);
+			reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_CREATE);
 			st.creates++;
-			if (rreg(PTCTL) == 0)
+			if (rreg(PTNET_IO_PTCTL) == 0)
 				st.create_ok++;
 		}
 		rounds++;

@@ -12,8 +12,10 @@
 #ifndef PTNET_H
 #define PTNET_H
 
-#include <linux/types.h>
+#include <linux/types.h>	/* __u32 ...: this header is also included by the user-space tools */
+#ifdef __KERNEL__
 #include <linux/build_bug.h>
+#endif
 
 #define PTNET_VENDOR_ID		0x1b36
 #define PTNETMAP_MEMDEV_ID	0x000c
@@ -68,48 +70,59 @@
 
 /* CSB, guest -> host (the guest writes) */
 struct ptnet_csb_gh {
-	u32 head;
-	u32 cur;
-	u32 appl_need_kick;
-	u32 sync_flags;
-	u32 pad[12];
+	__u32 head;
+	__u32 cur;
+	__u32 appl_need_kick;
+	__u32 sync_flags;
+	__u32 pad[12];
 };
 
 /* CSB, host -> guest (the host writes) */
 struct ptnet_csb_hg {
-	u32 hwcur;
-	u32 hwtail;
-	u32 kern_need_kick;
-	u32 pad[13];
+	__u32 hwcur;
+	__u32 hwtail;
+	__u32 kern_need_kick;
+	__u32 pad[13];
 };
 
 /* netmap memory layout (ABI §4) */
 struct netmap_slot {
-	u32 buf_idx;
-	u16 len;
-	u16 flags;
-	u64 ptr;
+	__u32 buf_idx;
+	__u16 len;
+	__u16 flags;
+	__u64 ptr;
 };
 #define NS_MOREFRAG		0x0020
 /* The longest MOREFRAG chain a VALE port forwards (longer ones are dropped) */
 #define NETMAP_MAX_FRAGS	64
 
+#define NETMAP_API		14	/* netmap_if ni_version */
 #define NETMAP_RING_HDR		256	/* slot[] starts here */
 #define NR_BUF_OFS		0	/* i64 */
 #define NR_NUM_SLOTS		8	/* u32 */
 #define NR_BUF_SIZE		12	/* u32 */
+#define NR_DIR			18	/* u16: 0 TX, 1 RX */
+#define NR_HEAD			20	/* u32, the application's */
+#define NR_CUR			24	/* u32, the application's */
+#define NR_TAIL			28	/* u32, the application's */
 
+#define NIF_VERSION		16	/* u32 ni_version */
 #define NIF_TX_RINGS		24
 #define NIF_RX_RINGS		28
 #define NIF_HOST_TX_RINGS	36
 #define NIF_HOST_RX_RINGS	40
 #define NIF_RING_OFS		56	/* i64 ring_ofs[] */
 
+#ifdef __KERNEL__
 static inline void ptnet_abi_checks(void)
 {
 	BUILD_BUG_ON(sizeof(struct ptnet_csb_gh) != 64);
 	BUILD_BUG_ON(sizeof(struct ptnet_csb_hg) != 64);
 	BUILD_BUG_ON(sizeof(struct netmap_slot) != 16);
 }
+#else
+_Static_assert(sizeof(struct ptnet_csb_gh) == 64 && sizeof(struct ptnet_csb_hg) == 64 &&
+	       sizeof(struct netmap_slot) == 16, "ptnet ABI sizes");
+#endif
 
 #endif

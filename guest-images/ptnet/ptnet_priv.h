@@ -180,9 +180,6 @@ static inline bool nm_between(u32 a, u32 x, u32 b, u32 n)
 	return dx <= db;
 }
 
-#define NR_HEAD 20
-#define NR_CUR 24
-#define NR_TAIL 28
 #define RING_U32(q, off) (*(u32 *)((q)->ring + (off)))
 
 

@@ -194,6 +194,12 @@ mod tests {
             ("NR_BUF_OFS", ring::BUF_OFS as u64),
             ("NR_NUM_SLOTS", ring::NUM_SLOTS as u64),
             ("NR_BUF_SIZE", ring::NR_BUF_SIZE as u64),
+            ("NETMAP_API", crate::abi::NETMAP_API.into()),
+            ("NR_DIR", ring::DIR as u64),
+            ("NR_HEAD", ring::HEAD as u64),
+            ("NR_CUR", ring::CUR as u64),
+            ("NR_TAIL", ring::TAIL as u64),
+            ("NIF_VERSION", nif::VERSION as u64),
             ("NIF_TX_RINGS", nif::TX_RINGS as u64),
             ("NIF_RX_RINGS", nif::RX_RINGS as u64),
             ("NIF_HOST_TX_RINGS", nif::HOST_TX_RINGS as u64),
@@ -334,7 +340,9 @@ mod tests {
         let hex = text.replace("PTNET_NIC_ID\t\t0x000d", "PTNET_NIC_ID\t\t0x000e");
         assert_ne!(hex, text);
         assert_eq!(check_header(&hex).len(), 1);
-        let new = text.replace("#endif", "#define PTNET_IO_NEW 72\n#endif");
+        // A new define before the include guard's (last) #endif.
+        let (body, _) = text.rsplit_once("#endif").unwrap();
+        let new = format!("{body}#define PTNET_IO_NEW 72\n#endif\n");
         assert_eq!(
             check_header(&new),
             ["#define PTNET_IO_NEW = 72 is not in the Rust table"]
