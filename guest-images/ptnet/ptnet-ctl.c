@@ -53,8 +53,6 @@ struct port {
 	size_t map_len;
 };
 
-#define U32(p, off) (*(volatile uint32_t *)((uint8_t *)(p) + (off)))
-#define I64(p, off) (*(volatile int64_t *)((uint8_t *)(p) + (off)))
 
 static void port_open(struct port *p, const char *dev)
 {

@@ -8,10 +8,16 @@
 #define PTNET_TOOL_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Little-endian fields of the shared memory, by byte offset. */
+#define U32(p, off) (*(volatile uint32_t *)((uint8_t *)(p) + (off)))
+#define U16(p, off) (*(volatile uint16_t *)((uint8_t *)(p) + (off)))
+#define I64(p, off) (*(volatile int64_t *)((uint8_t *)(p) + (off)))
 
 /* Prints "TOOL_ERROR what: strerror(errno)" on stdout (the guest's console) and exits 1. */
 static void die(const char *what)
