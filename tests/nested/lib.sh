@@ -123,12 +123,13 @@ vm() {
   return $_rc
 }
 
-# boot_guest SECONDS INITRD SCRIPT PORT MAC [PTVMM ARGS...]: a 1-vCPU, 256 MiB guest under vm
-# (time limit SECONDS) that runs /test/SCRIPT of INITRD with GUEST_CMDLINE, its ptnet NIC on the
-# VALE port PORT with MAC; stdin closed, the console on stdout; ptvmm's status.
+# boot_guest SECONDS INITRD SCRIPT PORT MAC [PTVMM ARGS...]: a 1-vCPU (GUEST_VCPUS if set),
+# 256 MiB guest under vm (time limit SECONDS) that runs /test/SCRIPT of INITRD with
+# GUEST_CMDLINE, its ptnet NIC on the VALE port PORT with MAC; stdin closed, the console on
+# stdout; ptvmm's status.
 boot_guest() {
   _lim=$1 _initrd=$2 _script=$3 _port=$4 _mac=$5; shift 5
-  vm "$_lim" 1 --kernel bzImage --initrd "$_initrd" --memory 256 --netmap "$_port" "$@" \
+  vm "$_lim" "${GUEST_VCPUS:-1}" --kernel bzImage --initrd "$_initrd" --memory 256 --netmap "$_port" "$@" \
     --mac "$_mac" --cmdline "$GUEST_CMDLINE -- sh /test/$_script" </dev/null
 }
 

@@ -14,6 +14,9 @@
 #   then the same with --busy-poll (spinning on the CSB; kicks and interrupts counted)
 # then two ptvmm guests on vale4: guest G's pkt-gen -f tx -n 1000 -> guest H's pkt-gen -f rx -n 1000;
 #   G floods and powers off mid-run; H's port keeps working (host ping -> H's pong, 100 of 100)
+# then guest M with 2 vCPUs and 2 TX + 2 RX rings on vale5: pkt-gen -f tx -p 2 -a 0 (a thread per
+#   vCPU, each on its own ring pair: PTNET_IOC_REGISTER_RING), polling and busy-polling, 20000
+#   each -> host pkt-gen -f rx: exactly 40000; a taken ring and a third pair are refused
 # counts exact and every frame verified (IP/UDP checksums) on both sides; busy-poll kicks rarely
 # and a busy-poll sender that never waits takes no interrupt.
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
@@ -216,5 +219,69 @@ check "guest H: rmmod clean, no oops, powers off cleanly (ptvmm status $hrc4)" \
 check "the vale4 ports are removed after both guests and the pinger exit" shm_empty
 if [ "$(val "$h" H-RX-RC)" != 0 ] || ! has "$h" "PTVMM-CMD-EXIT 0"; then show_tail H "$h" 30; fi
 if [ "$grc" != 0 ]; then show_tail G "$g" 30; fi
+
+# --- Ring pairs: a 2-vCPU guest with 2 TX + 2 RX rings, pkt-gen -p 2 -------------------------------
+# Guest M (vale5:1) runs pkt-gen with a thread per vCPU, each registering its own ring pair
+# (PTNET_IOC_REGISTER_RING); the host receiver on vale5:2 must count every frame of both threads.
+guest_script gm m.sh <<'EOF'
+. /test/lib.sh
+dmesg -c >/dev/null
+insmod /lib/modules/ptnet.ko; echo "M-INSMOD $?"
+echo "M-CPUS $(grep -c ^processor /proc/cpuinfo)"
+pktgen M-TX2 -i ptnet0 -f tx -p 2 -a 0 -n 20000 -R 20000
+pktgen M-TXB2 -i ptnet0 -f tx -p 2 -a 0 --busy-poll -n 20000 -R 20000
+# The driver counts the kicks of its syncs per ring (busy-poll kicks come from user space).
+ptnet-ctl stats eth0 | sed -n 's/^PTNET-STAT \(tx[01]_kicks\) /M-\1 /p'
+# A ring is one user's: with the whole NIC registered (-p 1), -p 2 is refused; -p 3 asks for a
+# third pair the NIC does not have.
+pkt-gen -i ptnet0 -f rx >/tmp/hold.log 2>&1 & h=$!
+wait_ready /tmp/hold.log
+pktgen M-BUSY -i ptnet0 -f tx -p 2 -n 10
+kill -INT $h; wait $h
+pktgen M-P3 -i ptnet0 -f tx -p 3 -n 10
+# Unpaced, 1 thread then 2 (rates shown, not checked: 2 emulated vCPUs on a 2-core machine).
+pktgen M-F1 -i ptnet0 -f tx -n 200000
+pktgen M-F2 -i ptnet0 -f tx -p 2 -a 0 -n 200000
+rmmod ptnet; echo "M-RMMOD $?"
+report_bad M
+EOF
+pack_initrd gm initrd-m
+
+host_rx hrx5.log -i vale5:2 -f rx -T 60000
+hrx5=$HOST_RX
+GUEST_VCPUS=2
+boot_guest 300 initrd-m m.sh vale5:1 02:00:00:00:00:0e --netmap-rings 2 >m.log 2>&1 &
+mpid=$!
+GUEST_VCPUS=1
+wait_for m.log 'M-TXB2-RC' 120 $mpid
+sleep 1
+kill -INT $hrx5; wait $hrx5; hrc5=$?
+await M $mpid 180; mrc=$?
+m=$(console m.log)
+echo "$m" | grep -E '^M-' | grep -v 'pps (' | show M
+grep -E 'ready|Received|Verified|rror' hrx5.log | show host
+check "guest M has 2 vCPUs and loads ptnet.ko" test "$(val "$m" M-CPUS)$(val "$m" M-INSMOD)" = 20
+check "guest pkt-gen -p 2 -a 0 -n 20000 on 2 ring pairs: 10000 sent by each thread (status $(val "$m" M-TX2-RC))" \
+  test "$(val "$m" M-TX2-RC)" = 0 -a -n "$(echo "$m" | grep '^M-TX2: Sent 20000 packets')" \
+    -a -n "$(echo "$m" | grep '^M-TX2: Per thread: 10000 10000 packets')"
+check "the same with --busy-poll (status $(val "$m" M-TXB2-RC))" \
+  test "$(val "$m" M-TXB2-RC)" = 0 -a -n "$(echo "$m" | grep '^M-TXB2: Sent 20000 packets')" \
+    -a -n "$(echo "$m" | grep '^M-TXB2: Per thread: 10000 10000 packets')"
+check "both TX rings were synced and kicked by the driver (tx0 $(val "$m" M-tx0_kicks), tx1 $(val "$m" M-tx1_kicks) kicks)" \
+  test "$(val "$m" M-tx0_kicks)" -gt 0 -a "$(val "$m" M-tx1_kicks)" -gt 0
+check "host pkt-gen -f rx gets exactly the 40000 frames of both threads, all verified (status $hrc5)" \
+  test "$hrc5" = 0 -a -n "$(grep '^Received 40000 packets' hrx5.log)" \
+    -a -n "$(grep '^Verified 40000 good 0 bad' hrx5.log)"
+check "-p 2 while another pkt-gen holds the whole NIC: refused, the ring is taken" \
+  test "$(val "$m" M-BUSY-RC)" != 0 -a -n "$(echo "$m" | grep '^M-BUSY: .*registered by another user')"
+check "-p 3 on a NIC with 2 ring pairs: refused, saying so" \
+  test "$(val "$m" M-P3-RC)" != 0 -a -n "$(echo "$m" | grep '^M-P3: .*the NIC has 2 TX / 2 RX rings')"
+check "unpaced 200000 frames with 1 and with 2 threads: all sent" \
+  test "$(val "$m" M-F1-RC)$(val "$m" M-F2-RC)" = 00 -a -n "$(echo "$m" | grep '^M-F2: Sent 200000 packets')"
+echo "    speed: 1 thread $(echo "$m" | sed -n 's/^M-F1: Speed: \([^p]*\)pps.*/\1/p')pps, 2 threads $(echo "$m" | sed -n 's/^M-F2: Speed: \([^p]*\)pps.*/\1/p')pps"
+check "guest M: rmmod clean, no oops, powers off cleanly (ptvmm status $mrc)" \
+  test "$(val "$m" M-RMMOD)" = 0 -a "$(val "$m" M-BAD)" = 0 -a "$mrc" = 0
+check "the vale5 ports are removed" shm_empty
+[ "$mrc" = 0 ] || show_tail M "$m" 30
 
 report_and_exit
