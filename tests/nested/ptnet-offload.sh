@@ -16,7 +16,8 @@
 # both TX queues (and so both of B's RX rings: VALE's destination ring is the source ring)
 # carried TSO frames (2 to 16 streams), each intact; then A <-> C, one MIXED_MIB MiB stream each
 # way at once through the switch's segmentation path, intact, with C receiving no frame above a
-# slot and A's TSO counter growing; no RX errors, no oops/WARNING, rmmod clean, all three power
+# slot and A's TSO counter growing; over IPv6 (fd00::/64) A -> B and A -> C, V6_MIB MiB each
+# (TSO6 whole, then segmented by the switch), intact, NEEDS_CSUM frames; no RX errors, no oops/WARNING, rmmod clean, all three power
 # off and the ports are gone.
 # Each check prints "ok - name" or "not ok - name"; the last line is "N passed, M failed" and the
 # exit status is the failure count.
@@ -29,6 +30,7 @@ use_shm_dir
 BIG=${OFFLOAD_MIB:-64}      # MiB A -> B (the two offloading guests): the issue's 64 MiB, ~3 min here
 BACK=${BACK_MIB:-2}         # MiB B -> A at the same time
 MIX=${MIXED_MIB:-4}         # MiB each way between A and the guest without offloads
+V6=${V6_MIB:-4}             # MiB A -> B and A -> C over IPv6 (TSO6)
 RINGS="--netmap-rings 2"
 
 # Shared by the three guests (sourced after /test/lib.sh); `data` also by the host (expect).
@@ -37,7 +39,10 @@ up() { # up NAME IP [MODULE ARGS]: load the driver, eth0 up; report features and
   n=$1 ip=$2; shift 2
   dmesg -c >/dev/null
   insmod /lib/modules/ptnet.ko "$@"; echo "$n-INSMOD $?"
-  ip addr add "$ip/24" dev eth0 && ip link set eth0 up; echo "$n-UP $?"
+  # IPv6 too (fd00::N, no duplicate address detection: usable at once), for the TSO6 streams
+  echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad
+  ip addr add "$ip/24" dev eth0 && ip addr add "fd00::${ip##*.}/64" dev eth0 &&
+    ip link set eth0 up; echo "$n-UP $?"
   dmesg | sed -n 's/.*ptnet \(..:..:..:..:..:..\): .*ptfeat \(.*\), vnet_hdr_len \([0-9]*\).*/ptfeat \2 hdr \3/p' | sed "s/^/$n-PROBE /"
   ptnet-ctl features eth0 | sed "s/^PTNET-/$n-/"
   mkfifo /tmp/hold; sleep 9999 >/tmp/hold &
@@ -115,6 +120,11 @@ send A ac 10.0.0.3 5004 "$MIX"
 wait $rp; cat /tmp/recv-ac
 stats A mixed
 ping -c 3 -W 5 10.0.0.3 >/dev/null 2>&1; echo "A-PING-C $?"
+# 4. IPv6 (TSO6): one stream to B (whole TSO6 frames through the switch), then one to C (the
+#    switch segments them); B and C listen once they are done with the above
+send A v6b fd00::2 5011 "$V6"
+send A v6c fd00::3 5012 "$V6"
+stats A v6
 # tell B and C we are done (they stay up meanwhile: A's streams need them)
 timeout 10 nc 10.0.0.2 5009 </dev/null >/dev/null 2>&1
 timeout 10 nc 10.0.0.3 5009 </dev/null >/dev/null 2>&1
@@ -134,6 +144,7 @@ while [ $k -lt 17 ]; do
   case "$r" in *" 0 d41d8cd98f00b204e9800998ecf8427e") break;; esac
 done
 stats B queues
+recv B v6b 5011
 timeout 200 nc -l -p 5009 </tmp/hold >/dev/null
 finish B
 EOF
@@ -147,11 +158,13 @@ recv C ac 5004 >/tmp/recv-ac & rp=$!
 send C ac 10.0.0.1 5005 "$MIX"
 wait $rp; cat /tmp/recv-ac
 stats C mixed
+recv C v6c 5012
+stats C v6
 timeout 250 nc -l -p 5009 </tmp/hold >/dev/null
 finish C
 EOF
 head -c 1048583 /dev/urandom >go/test/r
-guest_vars go BIG BACK MIX
+guest_vars go BIG BACK MIX V6
 pack_initrd go initrd-off
 # expect MIB: "bytes md5" of what the guests' `data MIB` sends (their function, run here)
 expect() { echo "$(( $1 * 1048576 )) $(PATTERN=go/test/r; . go/test/common.sh; data "$1" | md5sum | cut -c1-32)"; }
@@ -246,6 +259,18 @@ check "C got only frames that fit a slot, no errors or drops (errors, length err
 check "A and B have no RX errors (A: $(st "$a" A-mixed rx_errors), B: $(st "$b" B-queues rx_errors))" \
   test "$(st "$a" A-mixed rx_errors)$(st "$b" B-queues rx_errors)" = 00
 check "A pings C after the streams" test "$(val "$a" A-PING-C)" = 0
+stream "A -> B over IPv6: a $V6 MiB TCP stream (TSO6, frames whole through the switch) arrives intact" "$a" A-v6b "$b" B-v6b "$V6"
+stream "A -> C over IPv6: a $V6 MiB TCP stream through the switch's TSO6 segmentation arrives intact" "$a" A-v6c "$c" C-v6c "$V6"
+# As above for IPv4: every IPv6 data frame carries NEEDS_CSUM (the TCP checksum over the IPv6
+# pseudo-header left to the header), at least 16 per MiB, over the two IPv6 streams.
+a6=$(( $(num "$(st "$a" A-v6 tx0_csum)") + $(num "$(st "$a" A-v6 tx1_csum)") - $(num "$(st "$a" A-mixed tx0_csum)") - $(num "$(st "$a" A-mixed tx1_csum)") ))
+a6g=$(( $(num "$(st "$a" A-v6 tx0_gso)") + $(num "$(st "$a" A-v6 tx1_gso)") - $(num "$(st "$a" A-mixed tx0_gso)") - $(num "$(st "$a" A-mixed tx1_gso)") ))
+check "A handed the IPv6 TCP checksums to the header ($a6 frames with NEEDS_CSUM for 2 x $V6 MiB, >= 16 per MiB; $a6g TSO6 frames)" \
+  test "$a6" -ge $((2 * V6 * 16))
+c6="$(st "$c" C-v6 rx_errors) $(st "$c" C-v6 rx_length_errors) $(st "$c" C-v6 rx_dropped)"
+c6g=$(( $(num "$(st "$c" C-v6 rx0_gso)") + $(num "$(st "$c" C-v6 rx1_gso)") + $(num "$(st "$c" C-v6 rx0_chains)") + $(num "$(st "$c" C-v6 rx1_chains)") ))
+check "C got only slot-sized IPv6 frames too, no errors or drops ($c6; GSO/chains: $c6g)" \
+  test "$c6" = "0 0 0" -a "$c6g" = 0
 # The host's view (information: TCP in this slow harness sends few TSO frames, see above).
 hl=$(grep ' vale5:1 ' vale.last 2>/dev/null)
 echo "    (host: A's port sent $(echo "$hl" | awk '{print $8}') bytes in $(echo "$hl" | awk '{print $7}') frames)"
