@@ -20,17 +20,18 @@
 #             receiver's: bytes from TCP_RAMP seconds after the first byte to the last whole
 #             second, over that time (tcp-rate's TCPR-RESULT).
 # The rate of a run is the median of its per-second rates, leaving out the first and the last
-# second with traffic (partial seconds). Every guest has 1 vCPU and 256 MiB.
+# second with traffic (partial seconds). Every guest has 1 vCPU and 256 MiB (the rings
+# section's: 2 vCPUs).
 # Folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz, bin/qemu-system-x86_64, share/qemu/,
 # l1mod/*.ko (tun tap vhost_iotlb vhost vhost_net llc stp bridge), gmod/*.ko (virtio_* ... pktgen),
 # tcp-rate (static).
 # Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30), PKTPINGS
 # (2000),
 # PG_CLONE / PG_BURST (pktgen's clone_skb and burst), SECTIONS (which parts run, of
-# "pps ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3).
+# "pps rings ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3).
 export PATH=/job/bin:$PATH
 SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30} PKTPINGS=${PKTPINGS:-2000}
-SECTIONS=${SECTIONS:-pps ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
+SECTIONS=${SECTIONS:-pps rings ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR" res
@@ -203,20 +204,23 @@ bridge_up() { # br0 in L1, once, for the QEMU guest pairs
 row() { printf '| %-44s | %5s | %10s | %10s |\n' "$1" "$2" "$3" "$4"; echo "NETBENCH|$1|$2|$3|$4" | tee -a res/rows; }
 
 # --- one ptnet run: guest pkt-gen tx -> host pkt-gen rx ---------------------------------------------------
+# GVCPUS (1), GPINS ($R) and GRINGS (1): the guest's vCPUs, their L1 CPUs and its ring pairs;
+# GROW: the row's name (default "ptnet + guest pkt-gen (NAME)").
 ptnet_run() { # ptnet_run NAME ROUND [pkt-gen options]
   name=$1 r=$2; shift 2
   log=res/ptnet-$name-$r
   : >"$log.rx"
   ./ptvmm-pktgen -i vale0:2 -f rx --no-verify </dev/null >"$log.rx" 2>&1 & rx=$!
   wait_for "$log.rx" ready 20 || err "host rx not ready"
-  timeout $((SECS + 120)) ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $R \
-    --netmap vale0:1 --cmdline "$BASE -- sh /bench/g.sh ptnet-tx $SECS $*" </dev/null >"$log.con" 2>&1
+  timeout $((SECS + 120)) ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus "${GVCPUS:-1}" \
+    --pin-vcpus "${GPINS:-$R}" --netmap vale0:1 --netmap-rings "${GRINGS:-1}" \
+    --cmdline "$BASE -- sh /bench/g.sh ptnet-tx $SECS $*" </dev/null >"$log.con" 2>&1
   rc=$?
   kill -INT $rx; wait $rx
   [ $rc = 0 ] && ! grep -q G-ERROR "$log.con" || { err "ptnet run $name: ptvmm status $rc"; tail -n 20 "$log.con"; }
   host=$(pktgen_rates "$log.rx" | steady_mpps)
   guest=$(tr -d '\r' <"$log.con" | sed -n 's/^G-OUT: //p' | pktgen_rates | steady_mpps)
-  row "ptnet + guest pkt-gen ($name)" "$r" "$host" "$guest"
+  row "${GROW:-ptnet + guest pkt-gen ($name)}" "$r" "$host" "$guest"
 }
 
 # --- one virtio run: guest kernel pktgen -> tap, counted in L1 -------------------------------------------
@@ -335,6 +339,23 @@ if want pps; then
   done
 fi
 
+if want rings; then
+  # --- ring pairs: one guest with 2 vCPUs and 2 TX + 2 RX rings, pkt-gen with 1 and 2 threads ---
+  # (-p 2 -a 0: thread i on vCPU i registers ring pair i); the host's receiver counts both.
+  echo
+  echo "net-bench: ring pairs: $ROUNDS rounds, $SECS s of sending per run, 60-byte frames, a 2-vCPU guest with 2+2 rings"
+  echo
+  echo "| run                                          | round | host Mpps  | guest Mpps |"
+  echo "|----------------------------------------------|-------|------------|------------|"
+  GVCPUS=2 GPINS=$R,$S GRINGS=2 r=1
+  while [ $r -le "$ROUNDS" ]; do
+    GROW="rings 2+2: guest pkt-gen -p 1"; ptnet_run rings-p1 "$r"
+    GROW="rings 2+2: guest pkt-gen -p 2"; ptnet_run rings-p2 "$r" -p 2 -a 0
+    r=$((r + 1))
+  done
+  GVCPUS= GPINS= GRINGS= GROW=
+fi
+
 if want ping; then
   # --- ping RTT: guest -> guest --------------------------------------------------------------------------------
   # ping_pcts LOG -> "p50|p90|p99|p99.9|N" in ms over the N per-reply times (nearest rank, as
@@ -431,7 +452,7 @@ if want tcp; then
   tcp_section
 fi
 
-if want pps; then
+if want pps || want rings; then
   # --- summary: medians over the rounds, and the ratio -------------------------------------------------------
   echo
   echo "| summary (median over rounds, host-counted)   | Mpps       |"
@@ -442,14 +463,26 @@ if want pps; then
     printf '| %-44s | %10s |\n' "$n" "$m"
     echo "NETBENCH-SUM|$n|$m" | tee -a res/rows
   done
-  best_ptnet=$(grep '^NETBENCH-SUM|ptnet' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
-  best_virtio=$(grep '^NETBENCH-SUM|virtio' res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1)
-  if [ -n "$best_ptnet" ] && [ -n "$best_virtio" ]; then
-    echo
-    echo "ratio: best ptnet $best_ptnet Mpps / best virtio-net $best_virtio Mpps = $(awk -v a="$best_ptnet" -v b="$best_virtio" 'BEGIN { printf "%.1f", a / b }')x"
-  else
-    err "no ratio: a side has no result"
-fi
+  sum_of() { grep "^NETBENCH-SUM|$1" res/rows | cut -d'|' -f3 | grep -v '^-$' | sort -n | tail -n 1; }
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+  if want pps; then
+    best_ptnet=$(sum_of ptnet) best_virtio=$(sum_of virtio)
+    if [ -n "$best_ptnet" ] && [ -n "$best_virtio" ]; then
+      echo
+      echo "ratio: best ptnet $best_ptnet Mpps / best virtio-net $best_virtio Mpps = $(ratio "$best_ptnet" "$best_virtio")x"
+    else
+      err "no ratio: a side has no result"
+    fi
+  fi
+  if want rings; then
+    one=$(sum_of 'rings 2+2: guest pkt-gen -p 1') two=$(sum_of 'rings 2+2: guest pkt-gen -p 2')
+    if [ -n "$one" ] && [ -n "$two" ]; then
+      echo
+      echo "ring pairs: 2 threads $two Mpps / 1 thread $one Mpps = $(ratio "$two" "$one")x"
+    else
+      err "no ring-pair ratio: a run has no result"
+    fi
+  fi
 fi
 echo "net-bench: $errors error(s)"
 exit $((errors > 0))
