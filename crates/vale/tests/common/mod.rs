@@ -16,6 +16,22 @@ pub fn opts(dir: &TempDir) -> PortOptions {
     }
 }
 
+/// Ports of 1+1 rings of `slots` slots in `dir`.
+pub fn small(dir: &TempDir, slots: u32) -> PortOptions {
+    PortOptions {
+        config: RegionConfig {
+            tx_rings: 1,
+            rx_rings: 1,
+            tx_slots: slots,
+            rx_slots: slots,
+            buf_size: 2048,
+        },
+        shm_dir: Some(dir.0.clone()),
+        lossless: false,
+        vnet_hdr_len: 0,
+    }
+}
+
 /// A locally administered MAC ending in `n`.
 pub fn mac(n: u8) -> [u8; 6] {
     [0x02, 0, 0, 0, 0, n]
