@@ -533,10 +533,17 @@ fn deliver(src: &Sender, peer: &Peer, rx: u32, load: Load) {
 
 /// Wakes the receiver of ring state `rs` if it sleeps waiting for arrivals (need-kick set).
 fn wake_receiver(pm: &SharedMem, rs: usize) {
+    wake_if_asked(pm, rs + RX_NEED_KICK, rs + RX_SEQ);
+}
+
+/// If the sleeper's flag word at `flag` is set: clears it, bumps the futex word at `seq` and
+/// wakes it (the fence orders our ring update before the flag's read, as the sleeper sets the
+/// flag before its last look at the ring).
+pub(crate) fn wake_if_asked(m: &SharedMem, flag: usize, seq: usize) {
     fence(SeqCst);
-    if pm.load_u32(rs + RX_NEED_KICK, Relaxed) != 0 {
-        pm.store_u32(rs + RX_NEED_KICK, 0, Relaxed);
-        let seq = pm.atomic_u32(rs + RX_SEQ);
+    if m.load_u32(flag, Relaxed) != 0 {
+        m.store_u32(flag, 0, Relaxed);
+        let seq = m.atomic_u32(seq);
         seq.fetch_add(1, Release);
         sys::futex_wake(seq);
     }

@@ -10,7 +10,7 @@ use vale::fuzzing::TempDir;
 use vale::{Port, PortOptions};
 
 mod common;
-use common::{mac, recv, send, small, BCAST};
+use common::{mac, put_tagged, recv, send, small, BCAST};
 
 fn lossless(o: PortOptions) -> PortOptions {
     PortOptions {
@@ -32,15 +32,7 @@ fn publish_from(p: &Port, src: [u8; 6], dst: [u8; 6], next: u32, total: u32) -> 
     let mut head = r.head();
     let mut k = next;
     while k < total && netmap::ring::space(head, r.tail(), n) > 0 {
-        let s = r.slot(head);
-        let o = p.layout().buf_offset(s.buf_idx()).unwrap();
-        let mut f = [0u8; 60];
-        f[..6].copy_from_slice(&dst);
-        f[6..12].copy_from_slice(&src);
-        f[12] = 0x08;
-        f[14..18].copy_from_slice(&k.to_le_bytes());
-        p.mem().write_bytes(o, &f);
-        s.set_len_flags(60, 0);
+        put_tagged(p, head, dst, src, k);
         head = (head + 1) % n;
         k += 1;
     }

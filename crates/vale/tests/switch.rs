@@ -11,7 +11,7 @@ use vale::fuzzing::TempDir;
 use vale::{Port, ValeError};
 
 mod common;
-use common::{files, mac, opts, recv, send, small, tags, BCAST};
+use common::{files, mac, opts, put_tagged, recv, send, small, tags, BCAST};
 
 #[test]
 fn unicast_counts_match_and_order_is_kept() {
@@ -39,16 +39,7 @@ fn unicast_counts_match_and_order_is_kept() {
 fn queue(p: &Port, dst: [u8; 6], src: [u8; 6], tag: u32) {
     let r = p.tx_ring(0);
     let head = r.head();
-    let s = r.slot(head);
-    let o = p.layout().buf_offset(s.buf_idx()).unwrap();
-    let mut f = [0u8; 60];
-    f[..6].copy_from_slice(&dst);
-    f[6..12].copy_from_slice(&src);
-    f[12] = 0x08;
-    f[14..18].copy_from_slice(&tag.to_le_bytes());
-    p.mem().write_bytes(o, &f);
-    s.set_len(60);
-    s.set_flags(0);
+    put_tagged(p, head, dst, src, tag);
     let next = (head + 1) % r.num_slots();
     r.set_head(next);
     r.set_cur(next);

@@ -6,23 +6,17 @@ use std::time::{Duration, Instant};
 
 use netmap::abi::slot::F_MOREFRAG;
 use netmap::checksum;
-use netmap::{NetmapPort, RegionConfig};
+use netmap::NetmapPort;
 use vale::fuzzing::TempDir;
 use vale::vnet::{VnetHdr, F_NEEDS_CSUM, GSO_TCPV4};
 use vale::{Port, PortOptions, ValeError};
 
+mod common;
+
 fn opts(dir: &TempDir, hdr: u32, slots: u32) -> PortOptions {
     PortOptions {
-        config: RegionConfig {
-            tx_rings: 1,
-            rx_rings: 1,
-            tx_slots: slots,
-            rx_slots: slots,
-            buf_size: 2048,
-        },
-        shm_dir: Some(dir.0.clone()),
-        lossless: false,
         vnet_hdr_len: hdr,
+        ..common::small(dir, slots)
     }
 }
 

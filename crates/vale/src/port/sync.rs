@@ -6,13 +6,7 @@ use super::*;
 /// After a receiver advanced `hwcur` of the RX ring at `rs`: wakes lossless senders waiting
 /// in `tx_wait` for room there (the flag check costs a fence per sync that frees slots).
 fn wake_held_senders(m: &SharedMem, rs: usize) {
-    fence(SeqCst);
-    if m.load_u32(rs + RX_SPACE_WANTED, Relaxed) != 0 {
-        m.store_u32(rs + RX_SPACE_WANTED, 0, Relaxed);
-        let seq = m.atomic_u32(rs + RX_SPACE_SEQ);
-        seq.fetch_add(1, Release);
-        sys::futex_wake(seq);
-    }
+    forward::wake_if_asked(m, rs + RX_SPACE_WANTED, rs + RX_SPACE_SEQ);
 }
 
 struct RxWaker {

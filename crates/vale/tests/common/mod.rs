@@ -32,6 +32,20 @@ pub fn small(dir: &TempDir, slots: u32) -> PortOptions {
     }
 }
 
+/// Writes a 60-byte IPv4-typed frame from `src` to `dst` carrying `tag` in bytes 14..18 into
+/// TX slot `head` of ring 0 of `p` (length set, flags cleared), without publishing it.
+pub fn put_tagged(p: &Port, head: u32, dst: [u8; 6], src: [u8; 6], tag: u32) {
+    let s = p.tx_ring(0).slot(head);
+    let o = p.layout().buf_offset(s.buf_idx()).unwrap();
+    let mut f = [0u8; 60];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12] = 0x08;
+    f[14..18].copy_from_slice(&tag.to_le_bytes());
+    p.mem().write_bytes(o, &f);
+    s.set_len_flags(60, 0);
+}
+
 /// A locally administered MAC ending in `n`.
 pub fn mac(n: u8) -> [u8; 6] {
     [0x02, 0, 0, 0, 0, n]
