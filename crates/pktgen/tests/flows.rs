@@ -8,7 +8,7 @@ use pktgen::frame::{self, Endpoints};
 use vale::fuzzing::TempDir;
 
 mod common;
-use common::{count, field, json_summary, pktgen, port_fields, vale_ctl, DEADLINE};
+use common::{count, exchange, field, json_summary, pktgen, port_fields, vale_ctl, DEADLINE};
 
 #[test]
 fn address_ranges_and_random_flows_keep_checksums_valid() {
@@ -91,13 +91,7 @@ fn txseq_over_ranges_to_rxseq_counts_every_flow_exactly() {
             "10.1.0.255-10.1.1.0:80-81",
         ],
     );
-    let (code, tout) = tx.finish();
-    assert_eq!(code, 0, "{tout}");
-    assert_eq!(count(&tout, "Sent"), 2400, "{tout}");
-    let (code, rout) = rx.finish();
-    assert_eq!(code, 0, "{rout}");
-    assert_eq!(count(&rout, "Received"), 2400, "{rout}");
-    assert!(rout.contains("Verified 2400 good 0 bad"), "{rout}");
+    let (_, rout) = exchange(tx, rx, 2400, None, "24 flows");
     assert_eq!(seq_totals(&rout), (24, 2400, 0, 0, 0), "{rout}");
     for sip in 1..=3 {
         for sp in [5, 6] {
@@ -271,19 +265,8 @@ fn pcap_replay_sends_the_files_frames_in_order() {
                 hdr,
             ],
         );
-        let (code, tout) = tx.finish();
-        assert_eq!(code, 0, "{tout}");
-        assert!(
-            tout.contains(&format!("Sent 12 packets {} bytes ", 2 * file_bytes)),
-            "-H {hdr}: {tout}"
-        );
-        let (code, rout) = rx.finish();
-        assert_eq!(code, 0, "{rout}");
-        assert!(
-            rout.contains(&format!("Received 12 packets {} bytes ", 2 * file_bytes)),
-            "-H {hdr}: {rout}"
-        );
-        assert!(rout.contains("Verified 12 good 0 bad"), "{rout}");
+        let what = format!("-H {hdr}");
+        let (_, rout) = exchange(tx, rx, 12, Some(2 * file_bytes), &what);
         assert_eq!(seq_totals(&rout), (2, 12, 0, 0, 6), "-H {hdr}: {rout}");
         for port in [1, 2] {
             let l = format!(
@@ -425,11 +408,7 @@ fn txseq_chains_to_rxseq() {
             "--lossless",
         ],
     );
-    let (code, tout) = tx.finish();
-    assert_eq!(code, 0, "{tout}");
-    let (code, rout) = rx.finish();
-    assert_eq!(code, 0, "{rout}");
-    assert!(rout.contains("Verified 2000 good 0 bad"), "{rout}");
+    let (_, rout) = exchange(tx, rx, 2000, None, "txseq chains");
     assert_eq!(seq_totals(&rout), (4, 2000, 0, 0, 0), "{rout}");
 }
 
@@ -515,19 +494,7 @@ fn pcap_frames_are_split_one_by_one() {
             "--lossless",
         ],
     );
-    let (code, tout) = tx.finish();
-    assert_eq!(code, 0, "{tout}");
-    assert!(
-        tout.contains(&format!("Sent 8 packets {} bytes ", 2 * file_bytes)),
-        "{tout}"
-    );
-    let (code, rout) = rx.finish();
-    assert_eq!(code, 0, "{rout}");
-    assert!(
-        rout.contains(&format!("Received 8 packets {} bytes ", 2 * file_bytes)),
-        "{rout}"
-    );
-    assert!(rout.contains("Verified 8 good 0 bad"), "{rout}");
+    let (_, rout) = exchange(tx, rx, 8, Some(2 * file_bytes), "pcap chains");
     assert_eq!(seq_totals(&rout), (1, 8, 0, 0, 4), "{rout}");
     let (code, out, err) = common::spawn(
         common::PKTGEN,

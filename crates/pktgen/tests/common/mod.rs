@@ -140,6 +140,31 @@ pub fn port_fields(listing: &str, name: &str) -> Option<Vec<String>> {
         .map(|l| l.split_whitespace().map(str::to_string).collect())
 }
 
+/// Waits for a sender and its receiver, which must both succeed: `n` frames sent, `n`
+/// received and verified good; with `bytes`, both summaries must also say that many bytes.
+/// Returns (sender's, receiver's) stdout; `what` labels a failure.
+pub fn exchange(tx: Proc, rx: Proc, n: u64, bytes: Option<u64>, what: &str) -> (String, String) {
+    let (code, tout) = tx.finish();
+    assert_eq!(code, 0, "{what}: {tout}");
+    assert_eq!(count(&tout, "Sent"), n, "{what}: {tout}");
+    let (code, rout) = rx.finish();
+    assert_eq!(code, 0, "{what}: {rout}");
+    assert_eq!(count(&rout, "Received"), n, "{what}: {rout}");
+    assert!(
+        rout.contains(&format!("Verified {n} good 0 bad")),
+        "{what}: {rout}"
+    );
+    if let Some(b) = bytes {
+        let (sent, got) = (
+            format!("Sent {n} packets {b} bytes "),
+            format!("Received {n} packets {b} bytes "),
+        );
+        assert!(tout.contains(&sent), "{what}: {tout}");
+        assert!(rout.contains(&got), "{what}: {rout}");
+    }
+    (tout, rout)
+}
+
 /// The packet count of the `Sent|Received N packets` line.
 pub fn count(out: &str, verb: &str) -> u64 {
     let l = out
