@@ -7,7 +7,7 @@ use std::time::Duration;
 use vale::fuzzing::TempDir;
 
 mod common;
-use common::{count, field, json_summary, pktgen, pktgen_ready};
+use common::{count, exchange, field, json_summary, pktgen, pktgen_ready, vale_ctl};
 
 #[test]
 fn ping_prints_percentiles_and_the_log2_histogram() {
@@ -163,6 +163,38 @@ fn two_threads_to_two_threads_count_exactly() {
     assert_eq!(count(&rout, "Received"), 10000, "{rout}");
     assert!(rout.contains("Verified 10000 good 0 bad"), "{rout}");
     assert!(rout.contains("Per thread: 10000 0 packets"), "{rout}");
+}
+
+#[test]
+fn unicast_to_a_learnt_mac_goes_from_tx_ring_i_to_rx_ring_i() {
+    // The receiving port is persistent and first sends one frame from each ring with its MAC,
+    // so the switch has learnt it before the receiver attaches: unicast frames from sender
+    // ring i then land on receiver ring i (docs/vale.md), one receiving thread each.
+    let d = TempDir::new("opt-uni");
+    let mac = "02:00:00:00:00:2b";
+    vale_ctl(&d, &["create", "--rings", "2", "valeou:2"]);
+    let (code, out) = pktgen(
+        &d,
+        &[
+            "-i", "valeou:2", "-f", "tx", "-p", "2", "-n", "2", "-S", mac,
+        ],
+    )
+    .finish();
+    assert_eq!(code, 0, "{out}");
+    let rx = pktgen(
+        &d,
+        &["-i", "valeou:2", "-f", "rx", "-p", "2", "-n", "10000"],
+    );
+    let tx = pktgen(
+        &d,
+        &[
+            "-i", "valeou:1", "-f", "tx", "-p", "2", "-n", "10000", "-R", "40000", "-D", mac,
+        ],
+    );
+    let (tout, rout) = exchange(tx, rx, 10000, None, "unicast -p 2");
+    assert!(tout.contains("Per thread: 5000 5000 packets"), "{tout}");
+    assert!(rout.contains("Per thread: 5000 5000 packets"), "{rout}");
+    vale_ctl(&d, &["remove", "valeou:2"]);
 }
 
 #[test]
