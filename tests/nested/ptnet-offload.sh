@@ -125,9 +125,12 @@ ping -c 3 -W 5 10.0.0.3 >/dev/null 2>&1; echo "A-PING-C $?"
 send A v6b fd00::2 5011 "$V6"
 send A v6c fd00::3 5012 "$V6"
 stats A v6
-# tell B and C we are done (they stay up meanwhile: A's streams need them)
-timeout 10 nc 10.0.0.2 5009 </dev/null >/dev/null 2>&1
-timeout 10 nc 10.0.0.3 5009 </dev/null >/dev/null 2>&1
+# tell B and C we are done (they stay up meanwhile: A's streams need them); knock until each
+# answers: C reads its counters after the last stream before it listens, and a knock refused
+# meanwhile left it waiting out its whole timeout (250 s)
+for p in 10.0.0.2 10.0.0.3; do
+  i=0; until timeout 10 nc $p 5009 </dev/null >/dev/null 2>&1 || [ $i -ge 30 ]; do i=$((i+1)); sleep 1; done
+done
 finish A
 EOF
 guest_script go b.sh <<'EOF'
