@@ -239,14 +239,22 @@ wait_ready /tmp/hold.log
 pktgen M-BUSY -i ptnet0 -f tx -p 2 -n 10
 kill -INT $h; wait $h
 pktgen M-P3 -i ptnet0 -f tx -p 3 -n 10
-# Unpaced, 1 thread then 2 (rates shown, not checked: 2 emulated vCPUs on a 2-core machine).
-pktgen M-F1 -i ptnet0 -f tx -n 200000
-pktgen M-F2 -i ptnet0 -f tx -p 2 -a 0 -n 200000
+# Unpaced, 1 thread then 2 (rates shown, not checked: 2 emulated vCPUs on a 2-core machine),
+# unicast to the host's sink port: they must not reach the counting receiver, which may still
+# be running (the host stops it a moment after M-TXB2-RC; broadcasts once added 43494 frames).
+pktgen M-F1 -i ptnet0 -f tx -n 200000 -D "$SINK_MAC"
+pktgen M-F2 -i ptnet0 -f tx -p 2 -a 0 -n 200000 -D "$SINK_MAC"
 rmmod ptnet; echo "M-RMMOD $?"
 report_bad M
 EOF
+SINK_MAC=02:00:00:00:00:5f
+guest_vars gm SINK_MAC
 pack_initrd gm initrd-m
 
+# The floods' sink: a persistent port that announced SINK_MAC, so the switch sends frames to
+# that MAC there and nowhere else (a learnt MAC stays valid while its port lives).
+./ptvmm-vale-ctl create vale5:9 >/dev/null; sinkc=$?
+host_pktgen hsink.log -i vale5:9 -f tx -n 1 -S "$SINK_MAC"; sinkc=$((sinkc + $?))
 host_rx hrx5.log -i vale5:2 -f rx -T 60000
 hrx5=$HOST_RX
 GUEST_VCPUS=2
@@ -257,10 +265,12 @@ wait_for m.log 'M-TXB2-RC' 120 $mpid
 sleep 1
 kill -INT $hrx5; wait $hrx5; hrc5=$?
 await M $mpid 180; mrc=$?
+./ptvmm-vale-ctl remove vale5:9 >/dev/null; sinkc=$((sinkc + $?))
 m=$(console m.log)
 echo "$m" | grep -E '^M-' | grep -v 'pps (' | show M
 grep -E 'ready|Received|Verified|rror' hrx5.log | show host
-check "guest M has 2 vCPUs and loads ptnet.ko" test "$(val "$m" M-CPUS)$(val "$m" M-INSMOD)" = 20
+check "guest M has 2 vCPUs and loads ptnet.ko; the sink port vale5:9 made and removed" \
+  test "$(val "$m" M-CPUS)$(val "$m" M-INSMOD)$sinkc" = 200
 check "guest pkt-gen -p 2 -a 0 -n 20000 on 2 ring pairs: 10000 sent by each thread (status $(val "$m" M-TX2-RC))" \
   test "$(val "$m" M-TX2-RC)" = 0 -a -n "$(echo "$m" | grep '^M-TX2: Sent 20000 packets')" \
     -a -n "$(echo "$m" | grep '^M-TX2: Per thread: 10000 10000 packets')"
@@ -276,7 +286,7 @@ check "-p 2 while another pkt-gen holds the whole NIC: refused, the ring is take
   test "$(val "$m" M-BUSY-RC)" != 0 -a -n "$(echo "$m" | grep '^M-BUSY: .*registered by another user')"
 check "-p 3 on a NIC with 2 ring pairs: refused, saying so" \
   test "$(val "$m" M-P3-RC)" != 0 -a -n "$(echo "$m" | grep '^M-P3: .*the NIC has 2 TX / 2 RX rings')"
-check "unpaced 200000 frames with 1 and with 2 threads: all sent" \
+check "unpaced 200000 frames with 1 and with 2 threads to the sink: all sent" \
   test "$(val "$m" M-F1-RC)$(val "$m" M-F2-RC)" = 00 -a -n "$(echo "$m" | grep '^M-F2: Sent 200000 packets')"
 echo "    speed: 1 thread $(echo "$m" | sed -n 's/^M-F1: Speed: \([^p]*\)pps.*/\1/p')pps, 2 threads $(echo "$m" | sed -n 's/^M-F2: Speed: \([^p]*\)pps.*/\1/p')pps"
 check "guest M: rmmod clean, no oops, powers off cleanly (ptvmm status $mrc)" \
