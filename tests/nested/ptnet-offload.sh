@@ -8,9 +8,10 @@
 #     frames and completes their checksums for C, and puts a zero header in front of C's frames
 #     for A.
 # Checks: the features each driver shows (ethtool -k through `ptnet-ctl features`) and the header
-# length each acked; A -> B one TCP stream of OFFLOAD_MIB MiB (default 64, issue 9; 16 MiB
-# take about 3 minutes less in this harness) with B -> A BACK_MIB MiB at the same time, sizes
-# and md5s equal (the data is a host-made random file repeated, its md5 computed by the host),
+# length each acked; A -> B one TCP stream of OFFLOAD_MIB MiB (default 64, issue 9) with B -> A
+# BACK_MIB MiB at the same time, sizes and md5s equal (the data is a host-made random file
+# repeated; the guests send and receive it with /bin/tcp-stream, guest-images/tcp-stream.c, whose
+# receiver prints the stream's MD5; the host computes the expected one with busybox's md5sum),
 # TSO frames sent and received whole (the driver's per-ring gso/chains counters) and, on the
 # host, A's port sending frames larger than MTU-sized ones on average; 1 MiB streams A -> B until
 # both TX queues (and so both of B's RX rings: VALE's destination ring is the source ring)
@@ -33,7 +34,7 @@ MIX=${MIXED_MIB:-4}         # MiB each way between A and the guest without offlo
 V6=${V6_MIB:-4}             # MiB A -> B and A -> C over IPv6 (TSO6)
 RINGS="--netmap-rings 2"
 
-# Shared by the three guests (sourced after /test/lib.sh); `data` also by the host (expect).
+# Shared by the three guests (sourced after /test/lib.sh).
 guest_script go common.sh <<'EOF'
 up() { # up NAME IP [MODULE ARGS]: load the driver, eth0 up; report features and the probe line
   n=$1 ip=$2; shift 2
@@ -57,30 +58,14 @@ stats() { # stats NAME TAG: every driver counter and the stack's totals, as NAME
   done
   dmesg | grep -F "virtio-net header" | head -n 3 | sed "s/^/$1-$2-HDR /"
 }
-# data MIB: the streams' bytes, MIB MiB of /test/r (1 MiB + 7 random bytes from the host, so
-# the stream does not repeat on a round boundary) over and over. The host computes their md5
-# (the guests only send them), the receivers the md5 of what arrived.
-data() {
-  f=${PATTERN:-/test/r} i=0
-  while [ $i -lt $(( $1 / 8 + 1 )) ]; do cat "$f" "$f" "$f" "$f" "$f" "$f" "$f" "$f"; i=$((i+1)); done |
-    head -c $(( $1 * 1048576 ))
-}
 cs() { cut -d' ' -f1 /proc/uptime | tr -d .; }   # centiseconds since boot
-send() { # send NAME TAG IP PORT MIB: one stream of `data MIB`; NAME-TAG-NC status centiseconds
-  i=0
-  while :; do   # the listener may not be up yet: a refused connection fails at once, try again
-    t0=$(cs); data "$5" | timeout 600 nc "$3" "$4" >/dev/null; rc=$?; t1=$(cs)
-    [ $rc = 0 ] || [ $(( t1 - t0 )) -gt 500 ] || [ $i -ge 60 ] || { i=$((i+1)); sleep 1; continue; }
-    break
-  done
-  echo "$1-$2-NC $rc $(( t1 - t0 )) $5"
+send() { # send NAME TAG IP PORT MIB: one stream of MIB MiB of /test/r (tcp-stream retries while
+  #      the listener is not up yet); NAME-TAG-SENT status centiseconds MIB
+  t0=$(cs); tcp-stream send "$3" "$4" /test/r "$5" 600; rc=$?; t1=$(cs)
+  echo "$1-$2-SENT $rc $(( t1 - t0 )) $5"
 }
 recv() { # recv NAME TAG PORT: one stream on PORT; NAME-TAG-GOT bytes md5
-  rm -f "/tmp/cnt$3"; mkfifo "/tmp/cnt$3"
-  wc -c <"/tmp/cnt$3" >"/tmp/size$3" & w=$!
-  timeout 600 nc -l -p "$3" </tmp/hold | tee "/tmp/cnt$3" | md5sum | cut -c1-32 >"/tmp/md5$3"
-  wait $w
-  echo "$1-$2-GOT $(tr -d ' ' <"/tmp/size$3") $(cat "/tmp/md5$3")"
+  echo "$1-$2-GOT $(tcp-stream recv "$3" 600)"
 }
 finish() { # finish NAME
   ip link set eth0 down; rmmod ptnet; echo "$1-RMMOD $?"
@@ -169,8 +154,16 @@ EOF
 head -c 1048583 /dev/urandom >go/test/r
 guest_vars go BIG BACK MIX V6
 pack_initrd go initrd-off
-# expect MIB: "bytes md5" of what the guests' `data MIB` sends (their function, run here)
-expect() { echo "$(( $1 * 1048576 )) $(PATTERN=go/test/r; . go/test/common.sh; data "$1" | md5sum | cut -c1-32)"; }
+# data MIB: what `tcp-stream send ... /test/r MIB` sends: MIB MiB of go/test/r (1 MiB + 7
+# random bytes, so the stream does not repeat on a round boundary) over and over.
+data() {
+  i=0
+  while [ $i -lt $(( $1 / 8 + 1 )) ]; do
+    cat go/test/r go/test/r go/test/r go/test/r go/test/r go/test/r go/test/r go/test/r; i=$((i+1))
+  done | head -c $(( $1 * 1048576 ))
+}
+# expect MIB: "bytes md5" of `data MIB`, by busybox's md5sum (not the guests' tool)
+expect() { echo "$(( $1 * 1048576 )) $(data "$1" | md5sum | cut -c1-32)"; }
 
 # The host's view of the ports while the guests run (the last listing before they go).
 (while [ ! -f vale.stop ]; do
@@ -199,9 +192,9 @@ feat() { echo "$1" | sed -n "s/^$2-FEATURE $3 //p"; }     # feat TEXT GUEST NAME
 st() { val "$1" "$2-STAT $3"; }                            # st TEXT GUEST-TAG NAME
 num() { echo "${1:-0}"; }
 stream() { # stream NAME SENDER-TEXT SENDER-TAG RECEIVER-TEXT RECEIVER-TAG MIB: size and md5 equal
-  s=$(expect "$6") g=$(val "$4" "$5-GOT") r=$(val "$2" "$3-NC")
+  s=$(expect "$6") g=$(val "$4" "$5-GOT") r=$(val "$2" "$3-SENT")
   rc=$(echo "$r" | cut -d' ' -f1) t=$(echo "$r" | cut -d' ' -f2)
-  check "$1 (nc status $rc, ${t:-?}0 ms, $(( $6 * 8 * 100 / ${t:-1} )) Mbit/s; sent '$s', got '$g')" \
+  check "$1 (sender status $rc, ${t:-?}0 ms, $(( $6 * 8 * 100 / ${t:-1} )) Mbit/s; sent '$s', got '$g')" \
     test -n "$g" -a "$s" = "$g" -a "$rc" = 0
 }
 
@@ -236,7 +229,7 @@ check "A handed the TCP checksums to the header ($ac frames with NEEDS_CSUM for 
 ok_q=1 nq=0 k=1 s=$(expect 1)
 while [ $k -le "$(num "$(val "$a" A-QUEUE-STREAMS)")" ]; do
   g=$(val "$b" "B-q$k-GOT"); nq=$k
-  [ -n "$s" ] && [ "$s" = "$g" ] && [ "$(val "$a" "A-q$k-NC" | cut -d' ' -f1)" = 0 ] || ok_q=0
+  [ -n "$s" ] && [ "$s" = "$g" ] && [ "$(val "$a" "A-q$k-SENT" | cut -d' ' -f1)" = 0 ] || ok_q=0
   k=$((k+1))
 done
 check "$nq short streams A -> B (1 MiB each) arrive intact" test "$ok_q" = 1 -a "$nq" -ge 2
