@@ -135,11 +135,15 @@ boot_guest() {
 
 # host_pktgen LOG ARGS...: ./ptvmm-pktgen ARGS on L1 (60 s at most), its output in LOG; its status.
 host_pktgen() { _log=$1; shift; timeout 60 ./ptvmm-pktgen "$@" </dev/null >"$_log" 2>&1; }
-# host_rx LOG ARGS...: ./ptvmm-pktgen ARGS (a receiver, 200 s at most) in the background, its
-# output in LOG; sets HOST_RX to its pid and returns once it said "ready" (20 s at most).
+# host_rx LOG ARGS...: ./ptvmm-pktgen ARGS --slots 8192 (a receiver on a VALE port, 200 s at
+# most) in the background, its output in LOG; sets HOST_RX to its pid and returns once it said
+# "ready" (20 s at most). The suites count its frames exactly, and L1's vCPUs (3 TCG threads on
+# the 2-core machine) are at times descheduled for over 100 ms: VALE's default 1024 slots (51 ms
+# at 20 Kpps) then overflowed and the switch dropped frames (2 runs in 33 of one soak); 8192
+# hold 410 ms at that rate and more than any burst a suite sends.
 host_rx() {
   _log=$1; shift
-  timeout 200 ./ptvmm-pktgen "$@" </dev/null >"$_log" 2>&1 &
+  timeout 200 ./ptvmm-pktgen "$@" --slots 8192 </dev/null >"$_log" 2>&1 &
   HOST_RX=$!
   wait_for "$_log" ready 20 "$HOST_RX"
 }

@@ -45,6 +45,9 @@ pub struct OpenOptions {
     /// A VALE port's TX and RX ring count, or how many ring pairs of a ptnet device to
     /// register, one per file (0 is taken as 1; `-p` opens one per thread).
     pub rings: u32,
+    /// A VALE port's slots per TX and RX ring (0: VALE's default; callers refuse it for
+    /// ptnet devices).
+    pub slots: u32,
 }
 
 /// An open interface: a VALE port (with all its rings) or a ptnet device: one file
@@ -54,16 +57,20 @@ pub enum Opened {
     Ptnet(Vec<PtnetDevice>),
 }
 
-/// Opens a VALE port `name` with `o.rings` TX and RX rings.
+/// Opens a VALE port `name` with `o.rings` TX and RX rings of `o.slots` slots.
 pub fn open_vale(name: &str, o: OpenOptions) -> Result<Port> {
     let rings = o.rings.max(1);
+    let d = RegionConfig::default();
+    let slots = |n| if o.slots > 0 { o.slots } else { n };
     let opts = PortOptions {
         lossless: o.lossless,
         vnet_hdr_len: o.vnet_hdr_len,
         config: RegionConfig {
             tx_rings: rings,
             rx_rings: rings,
-            ..RegionConfig::default()
+            tx_slots: slots(d.tx_slots),
+            rx_slots: slots(d.rx_slots),
+            ..d
         },
         ..PortOptions::default()
     };

@@ -108,6 +108,12 @@ pub struct Cli {
     /// (it waits) instead of dropping its frames (docs/vale.md, "Lossless ports").
     #[arg(long)]
     pub lossless: bool,
+    /// VALE ports only: slots in each TX and RX ring of the port this pkt-gen creates
+    /// (4..=32768; default 1024, VALE's; a persistent port keeps its own and must match).
+    /// A bigger RX ring lets a receiver that is descheduled for a while miss nothing: at
+    /// 20 Kpps 1024 slots last 51 ms, 8192 slots 410 ms.
+    #[arg(long, value_name = "N")]
+    pub slots: Option<u32>,
     /// VALE ports only: virtio-net header length on the port's frames, 0, 10 or 12
     /// (netmap's -H): tx and ping send a zero header (no offload) in front of each frame,
     /// rx and pong expect one; the switch converts for ports of other lengths.
@@ -246,6 +252,18 @@ pub fn validate(cli: &Cli) -> Result<()> {
     }
     if cli.lossless && !vale {
         bail!("--lossless needs a VALE port (-i valeX:Y)");
+    }
+    if let Some(n) = cli.slots {
+        if !vale {
+            bail!("--slots needs a VALE port (-i valeX:Y): a ptnet device's rings are the NIC's (ptvmm --netmap-slots)");
+        }
+        if !(netmap::region::MIN_SLOTS..=netmap::region::MAX_SLOTS).contains(&n) {
+            bail!(
+                "--slots {n}: a ring has {}..={} slots",
+                netmap::region::MIN_SLOTS,
+                netmap::region::MAX_SLOTS
+            );
+        }
     }
     if cli.threads > 1 {
         if cli.copy_loop {
@@ -466,5 +484,22 @@ mod tests {
         assert!(e.to_string().contains("--no-verify"), "{e}");
         let e = validate(&parse(&["-i", "vale0:1", "-l", "41"])).unwrap_err();
         assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn slots_only_for_vale_ports_and_in_range() {
+        let e = |args: &[&str]| validate(&parse(args)).unwrap_err().to_string();
+        let m = e(&["-i", "ptnet0", "--slots", "4096"]);
+        assert!(m.contains("--slots needs a VALE port"), "{m}");
+        let m = e(&["-i", "vale0:1", "--slots", "3"]);
+        assert!(m.contains("--slots 3: a ring has 4..=32768 slots"), "{m}");
+        let m = e(&["-i", "vale0:1", "--slots", "32769"]);
+        assert!(m.contains("32769"), "{m}");
+        for n in ["4", "8192", "32768"] {
+            let c = parse(&["-i", "vale0:1", "-f", "rx", "--slots", n]);
+            assert!(validate(&c).is_ok(), "--slots {n}");
+            assert_eq!(c.slots, Some(n.parse().unwrap()));
+        }
+        assert!(parse_err(&["-i", "vale0:1", "--slots", "x"]).contains("x"));
     }
 }

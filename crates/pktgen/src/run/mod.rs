@@ -223,6 +223,7 @@ pub fn run(cli: Cli) -> Result<()> {
         lossless: cli.lossless,
         vnet_hdr_len: cli.vnet_hdr,
         rings: cli.threads,
+        slots: cli.slots.unwrap_or(0),
     };
     let opened = interface::open_any(&ifname, o)?;
     let mut job = Job {
