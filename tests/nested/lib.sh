@@ -140,7 +140,8 @@ host_pktgen() { _log=$1; shift; timeout 60 ./ptvmm-pktgen "$@" </dev/null >"$_lo
 # "ready" (20 s at most). The suites count its frames exactly, and L1's vCPUs (3 TCG threads on
 # the 2-core machine) are at times descheduled for over 100 ms: VALE's default 1024 slots (51 ms
 # at 20 Kpps) then overflowed and the switch dropped frames (2 runs in 33 of one soak); 8192
-# hold 410 ms at that rate and more than any burst a suite sends.
+# hold 410 ms of one-slot frames at that rate and more than any burst a suite sends (guest D's
+# 1000 chains of 3 slots take 3000).
 host_rx() {
   _log=$1; shift
   timeout 200 ./ptvmm-pktgen "$@" --slots 8192 </dev/null >"$_log" 2>&1 &

@@ -109,9 +109,9 @@ pub struct Cli {
     #[arg(long)]
     pub lossless: bool,
     /// VALE ports only: slots in each TX and RX ring of the port this pkt-gen creates
-    /// (4..=32768; default 1024, VALE's; a persistent port keeps its own and must match).
+    /// (4..=32768; default 1024, VALE's; opening a persistent port fails unless N is its count).
     /// A bigger RX ring lets a receiver that is descheduled for a while miss nothing: at
-    /// 20 Kpps 1024 slots last 51 ms, 8192 slots 410 ms.
+    /// 20 Kpps of one-slot frames 1024 slots last 51 ms, 8192 slots 410 ms.
     #[arg(long, value_name = "N")]
     pub slots: Option<u32>,
     /// VALE ports only: virtio-net header length on the port's frames, 0, 10 or 12
