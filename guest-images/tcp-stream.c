@@ -203,6 +203,8 @@ static int do_send(const char *host, long port, const char *file, long mib)
 	}
 	close(fd);
 
+	/* a receiver that went away: write() fails with EPIPE and says so, not a silent SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	int s;
 	for (;;) {
 		s = socket(sa.ss_family, SOCK_STREAM, 0);
@@ -242,7 +244,9 @@ static int do_recv(long port)
 	int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0, on = 1;
 	if (l < 0)
 		die("socket");
-	setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+	/* IPv4 clients too (as ::ffff:a.b.c.d): without this the IPv4 suites' senders never connect */
+	if (setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
+		die("setsockopt IPV6_V6ONLY");
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
 	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port), .sin6_addr = in6addr_any };
 	if (bind(l, (struct sockaddr *)&sa, sizeof sa) < 0)
