@@ -28,10 +28,13 @@
 # Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30), PKTPINGS
 # (2000),
 # PG_CLONE / PG_BURST (pktgen's clone_skb and burst), SECTIONS (which parts run, of
-# "pps rings ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3).
+# "pps rings ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3),
+# TCP_VARIANTS (of ptnet-hdr ptnet-nohdr ptnet-hdr-mq virtio-vhoston virtio-vhostoff; default all
+# but ptnet-hdr-mq: 2 vCPUs and 2 ring pairs per ptnet guest with offloads).
 export PATH=/job/bin:$PATH
 SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30} PKTPINGS=${PKTPINGS:-2000}
 SECTIONS=${SECTIONS:-pps rings ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
+TCP_VARIANTS=${TCP_VARIANTS:-ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR" res
@@ -159,6 +162,7 @@ tcp-recv|tcp-send)
     # bytes per frame the stack handed to the driver: above the MTU when TSO was used
     read -r tb </sys/class/net/eth0/statistics/tx_bytes; read -r tp </sys/class/net/eth0/statistics/tx_packets
     [ "$tp" -gt 0 ] || tp=1; echo "G-TXFRAME $((tb / tp))"
+    sleep 2   # L1's last CPU sample (tcp_cpu) while this VMM still runs
   fi ;;
 esac
 END_G
@@ -244,17 +248,78 @@ virtio_run() { # virtio_run VHOST ROUND
 
 # --- TCP guest -> guest: two guests per variant, the receiver B booted first --------------------------------
 TCP_STREAMS="1 4"
+# thread_ticks FILE: "tgid tid comm ticks" (utime + stime in 1/100 s; spaces in comm as _) for every
+# thread in L1, and "L1 - busy total" from /proc/stat's cpu line (ticks, busy = all but idle, iowait)
+thread_ticks() {
+  # grep, not awk, reads the files: busybox awk stops at a thread that ended since the glob
+  grep -sH '' /proc/[0-9]*/task/[0-9]*/stat | awk '{ i = index($0, ":"); split(substr($0, 1, i - 1), p, "/")
+      l = substr($0, i + 1); o = index(l, "("); c = 0
+      for (k = length(l); k > o; k--) if (substr(l, k, 1) == ")") { c = k; break }
+      if (c == 0) next
+      comm = substr(l, o + 1, c - o - 1); gsub(/ /, "_", comm)
+      split(substr(l, c + 2), f, " "); print p[3], p[5], comm, f[12] + f[13] }' >"$1"
+  awk '$1 == "cpu" { print "L1 -", $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat >>"$1"
+  # L1 KVM's counters of every L2 VM (debugfs: a folder PID-FD per VM), as "KVM PID STAT COUNT"
+  for d in /sys/kernel/debug/kvm/[0-9]*-[0-9]*; do
+    [ -d "$d" ] || continue
+    for f in $KVM_STATS; do [ -r "$d/$f" ] && echo "KVM ${d##*/} $f $(cat "$d/$f")"; done
+  done >>"$1"
+}
+KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections"
+mountpoint -q /sys/kernel/debug 2>/dev/null || mount -t debugfs none /sys/kernel/debug 2>/dev/null ||
+  echo "net-bench: no debugfs in L1: the TCP section shows no KVM exit counts"
+# tcp_cpu NAME CONSOLE PID: L1's CPU time per thread over the sender's transfers, from its G-UP to
+# its G-TXFRAME (both stream counts, with the pauses between them; the sender's guest waits 2 s
+# after G-TXFRAME so that the last sample sees its VMM): every thread with >= 1% of one CPU, as
+# NETBENCH-CPU|NAME|thread|process|CPU s|% of one CPU rows, and L1's busy % of all its CPUs.
+tcp_cpu() {
+  name=$1 con=$2 pid=$3
+  wait_for "$con" G-UP 120 "$pid" || return 0
+  read -r t0 _ </proc/uptime; thread_ticks res/cpu-$name.0
+  wait_for "$con" G-TXFRAME $((2 * TCP_SECS + 200)) "$pid" || { err "tcp $name: no G-TXFRAME for the CPU sample"; return 0; }
+  read -r t1 _ </proc/uptime; thread_ticks res/cpu-$name.1
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  awk -v secs="$secs" 'NR == FNR { t0[$1 " " $2 " " $3] = $4; next }
+      $1 == "L1" || $1 == "KVM" { next }
+      { k = $1 " " $2 " " $3; d[$1 " " $3] += $4 - (k in t0 ? t0[k] : 0) }
+      END { for (k in d) if (d[k] >= secs) printf "%s %.1f\n", k, d[k] / 100 }' \
+    res/cpu-$name.0 res/cpu-$name.1 | sort -k3 -n -r | while read -r tg comm cs; do
+      case $comm in vhost-[0-9]*) owner=${comm#vhost-} ;; *) owner=$tg ;; esac
+      case $(tr '\0' ' ' </proc/$owner/cmdline 2>/dev/null) in
+        *tcp-send*) proc="sender's VMM" ;;
+        *tcp-recv*) proc="receiver's VMM" ;;
+        "") proc="kernel" ;;
+        *) proc=$(tr '\0' ' ' </proc/$owner/cmdline | cut -c1-30) ;;
+      esac
+      echo "NETBENCH-CPU|$name|$comm|$proc|$cs|$(awk -v c="$cs" -v s="$secs" 'BEGIN { printf "%.0f", c * 100 / s }')" | tee -a res/rows
+    done
+  # KVM counters per VM: "NETBENCH-KVM|NAME|sender's VMM|exits|io_exits|mmio_exits|halt_exits|irq_injections"
+  awk 'NR == FNR { if ($1 == "KVM") t0[$2 " " $3] = $4; next }
+      $1 == "KVM" { d[$2] = d[$2] " " ($4 - (($2 " " $3) in t0 ? t0[$2 " " $3] : 0)) }
+      END { for (v in d) print v d[v] }' res/cpu-$name.0 res/cpu-$name.1 | while read -r vm c; do
+    case $(tr '\0' ' ' </proc/${vm%%-*}/cmdline 2>/dev/null) in
+      *tcp-send*) role="sender's VMM" ;; *tcp-recv*) role="receiver's VMM" ;; *) continue ;;
+    esac
+    echo "NETBENCH-KVM|$name|$role|$(echo $c | tr ' ' '|')" | tee -a res/rows
+  done
+  busy=$(awk '$1 == "L1" { if (NR == FNR) { b = $3; t = $4 } else if ($4 > t) printf "%.0f", ($3 - b) * 100 / ($4 - t) }' \
+    res/cpu-$name.0 res/cpu-$name.1)
+  echo "NETBENCH-CPUL1|$name|$secs|$(nproc)|${busy:--}" | tee -a res/rows
+}
 tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; consoles in res/tcp-NAME-{a,b}.con
   name=$1 b=res/tcp-$1-b.con a=res/tcp-$1-a.con limit=$((2 * TCP_SECS + 300))
   case $name in
-  ptnet-hdr|ptnet-nohdr)
+  ptnet-hdr|ptnet-nohdr|ptnet-hdr-mq)
     hdr=1; [ "$name" = ptnet-nohdr ] && hdr=0
-    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $R --netmap vale1:2,offloads \
+    # ptnet-hdr-mq: 2 vCPUs and 2 ring pairs per guest, both guests' vCPUs on R and S
+    vm="--cpus 1" rp=$R sp=$S
+    [ "$name" = ptnet-hdr-mq ] && vm="--cpus 2 --netmap-rings 2" rp=$R,$S sp=$S,$R
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 $vm --pin-vcpus $rp --netmap vale1:2,offloads \
       --cmdline "$BASE -- sh /bench/g.sh tcp-recv ptnet $hdr 10.0.1.2 $TCP_RAMP $TCP_STREAMS" </dev/null >"$b" 2>&1 & bp=$!
     wait_for "$b" G-UP 120 $bp || err "tcp $name: receiver did not come up"
-    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $S --netmap vale1:1,offloads \
-      --cmdline "$BASE -- sh /bench/g.sh tcp-send ptnet $hdr 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1
-    arc=$? ;;
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 $vm --pin-vcpus $sp --netmap vale1:1,offloads \
+      --cmdline "$BASE -- sh /bench/g.sh tcp-send ptnet $hdr 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1 & ap=$!
+    tcp_cpu "$name" "$a" $ap; wait $ap; arc=$? ;;
   virtio-vhost*)
     vh=${name#virtio-vhost}
     bridge_up
@@ -269,7 +334,7 @@ tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; c
       -append "$BASE -- sh /bench/g.sh tcp-send virtio - 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1 & ap=$!
     i=0; while [ $i -lt 100 ] && [ ! -e /sys/class/net/tap3 ]; do sleep 0.1; i=$((i+1)); done
     brctl addif br0 tap3 && ip link set tap3 up || err "tap3 into br0"
-    wait $ap; arc=$? ;;
+    tcp_cpu "$name" "$a" $ap; wait $ap; arc=$? ;;
   esac
   # B ends after its last stream; give it the time to print, then stop it if it hangs
   i=0; while [ $i -lt 60 ] && kill -0 $bp 2>/dev/null; do sleep 1; i=$((i+1)); done
@@ -281,6 +346,7 @@ tcp_label() {
   case $1 in
   ptnet-hdr) echo "ptnet, offloads (vnet_hdr=1)" ;;
   ptnet-nohdr) echo "ptnet, no offloads (vnet_hdr=0)" ;;
+  ptnet-hdr-mq) echo "ptnet, offloads, 2 vCPUs, 2+2 rings" ;;
   virtio-vhost*) echo "virtio-net, vhost=${1#virtio-vhost}" ;;
   esac
 }
@@ -288,9 +354,12 @@ tcp_section() {
   echo
   echo "net-bench: TCP guest -> guest, streams: $TCP_STREAMS; $TCP_SECS s each, the first $TCP_RAMP s left out"
   echo
-  printf '| %-34s | %7s | %13s | %13s | %9s | %8s |\n' "TCP variant" streams "recv Mbit/s" "sent Mbit/s" "tx frame B" "hdr"
-  echo "|------------------------------------|---------|---------------|---------------|-----------|----------|"
-  for v in ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff; do
+  echo "(CPU %: the guest's busy/softirq time in % of all its vCPUs, over the seconds measured; L1's threads"
+  echo " follow each variant's rows)"
+  echo
+  printf '| %-34s | %7s | %13s | %13s | %9s | %8s | %11s | %11s |\n' "TCP variant" streams "recv Mbit/s" "sent Mbit/s" "tx frame B" "hdr" "send CPU %" "recv CPU %"
+  echo "|------------------------------------|---------|---------------|---------------|-----------|----------|-------------|-------------|"
+  for v in $TCP_VARIANTS; do
     tcp_pair "$v"
     a=$(tr -d '\r' <res/tcp-$v-a.con) b=$(tr -d '\r' <res/tcp-$v-b.con)
     # the guests' own lines into the log (bench-net shows no NETBENCH line, .cache/bench/net.log keeps them)
@@ -304,9 +373,42 @@ tcp_section() {
       got=$(echo "$b" | sed -n "s/.*TCPR-RESULT $n [0-9]* [0-9.]* \([0-9.]*\).*/\1/p" | head -n 1)
       sent=$(echo "$a" | sed -n "s/.*TCPS-RESULT $n \([0-9]*\) \([0-9.]*\).*/\1 \2/p" | head -n 1 |
         awk '$2 > 0 { printf "%.1f\n", $1 * 8 / $2 / 1e6 }')
+      # TCPS-CPU / TCPR-CPU streams busy softirq system user -> "busy/softirq"
+      scpu=$(echo "$a" | sed -n "s/.*TCPS-CPU $n \([0-9.]*\) \([0-9.]*\) .*/\1\/\2/p" | head -n 1)
+      rcpu=$(echo "$b" | sed -n "s/.*TCPR-CPU $n \([0-9.]*\) \([0-9.]*\) .*/\1\/\2/p" | head -n 1)
       [ -n "$got" ] || err "tcp $v: no result for $n stream(s)"
-      printf '| %-34s | %7s | %13s | %13s | %9s | %8s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" "${txf:--}" "${hdr:--}"
-      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}" | tee -a res/rows
+      printf '| %-34s | %7s | %13s | %13s | %9s | %8s | %11s | %11s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" \
+        "${txf:--}" "${hdr:--}" "${scpu:--}" "${rcpu:--}"
+      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}|${scpu:--}|${rcpu:--}" | tee -a res/rows
+    done
+  done
+  echo
+  echo "L1's threads with >= 5% of one L1 CPU over each sender's run (its G-UP to its last result: both"
+  echo "stream counts and the pauses between them), and L1's busy time in % of all its CPUs:"
+  echo
+  printf '| %-34s | %-30s | %-16s | %7s | %11s |\n' "TCP variant" "L1 thread" "process" "CPU s" "% of 1 CPU"
+  echo "|------------------------------------|--------------------------------|------------------|---------|-------------|"
+  for v in $TCP_VARIANTS; do
+    grep "^NETBENCH-CPU|$v|" res/rows | while IFS='|' read -r _ _ th pr cs pc; do
+      [ "$pc" -ge 5 ] 2>/dev/null && printf '| %-34s | %-30s | %-16s | %7s | %11s |\n' "$(tcp_label $v)" "$th" "$pr" "$cs" "$pc"
+    done
+    grep "^NETBENCH-CPUL1|$v|" res/rows | while IFS='|' read -r _ _ secs cpus busy; do
+      printf '| %-34s | %-30s | %-16s | %7s | %11s |\n' "$(tcp_label $v)" "L1 busy, $cpus CPUs, $secs s" "all" "-" "$busy% of all"
+    done
+  done
+  echo
+  echo "L1 KVM's counters of each guest over the same time, per MiB the sender sent (all stream counts):"
+  echo
+  printf '| %-34s | %-14s | %9s | %9s | %9s | %9s | %9s |\n' "TCP variant" "guest" "exits" "io" "mmio" "halt" "irq inj."
+  echo "|------------------------------------|----------------|-----------|-----------|-----------|-----------|-----------|"
+  for v in $TCP_VARIANTS; do
+    mib=$(tr -d '\r' <res/tcp-$v-a.con | sed -n 's/.*TCPS-RESULT [0-9]* \([0-9]*\) .*/\1/p' |
+      awk '{ t += $1 } END { if (t > 0) printf "%.1f", t / 1048576 }')
+    grep "^NETBENCH-KVM|$v|" res/rows | while IFS='|' read -r _ _ role e io mm h irq; do
+      [ -n "$mib" ] || continue
+      printf '| %-34s | %-14s |' "$(tcp_label $v)" "${role%%\'*}"
+      for x in "$e" "$io" "$mm" "$h" "$irq"; do printf ' %9s |' "$(awk -v x="$x" -v m="$mib" 'BEGIN { printf "%.1f", x / m }')"; done
+      echo
     done
   done
   echo

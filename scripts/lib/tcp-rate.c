@@ -9,10 +9,15 @@
  *       The result counts the bytes received from RAMP seconds after the first byte to the last
  *       whole second before the streams ended, over that time as measured by the receiver's
  *       monotonic clock: TCP's ramp (slow start) and the partial last second are left out.
+ *       Over the same seconds, the guest's CPU time from /proc/stat's "cpu" line:
+ *         TCPR-CPU <streams> <busy %> <softirq %> <system %> <user %>
+ *       (busy: everything but idle and iowait, in % of all the guest's CPUs' time).
  *   tcp-rate send HOST PORT STREAMS SECONDS
  *       Opens STREAMS connections to HOST:PORT (retrying while refused, up to 60 s), writes to
  *       all of them for SECONDS seconds, closes them and prints
  *         TCPS-RESULT <streams> <bytes> <seconds>
+ *         TCPS-CPU <streams> <busy %> <softirq %> <system %> <user %>
+ *       (the guest's CPU time, as the receiver's, over the SECONDS of sending).
  * Exit status 0, or 1 with a message on stderr. No options beyond these: the benchmark's
  * numbers come from this file and scripts/lib/net-bench.sh only.
  */
@@ -49,6 +54,47 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The aggregate "cpu" line of /proc/stat, in clock ticks (all zero if it cannot be read). */
+struct cpu_ticks {
+	unsigned long long user, system, softirq, busy, total;
+};
+
+static struct cpu_ticks cpu_ticks(void)
+{
+	struct cpu_ticks t = { 0 };
+	unsigned long long v[10] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f)
+		return t;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+		   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) >= 4) {
+		/* user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+		 * already in user */
+		t.user = v[0] + v[1];
+		t.system = v[2] + v[5];
+		t.softirq = v[6];
+		t.busy = t.user + t.system + t.softirq + v[7];
+		t.total = t.busy + v[3] + v[4];
+	}
+	fclose(f);
+	return t;
+}
+
+/* "TAG STREAMS busy% softirq% system% user%" over the ticks from @a to @b ("-" if none). */
+static void print_cpu(const char *tag, int streams, struct cpu_ticks a, struct cpu_ticks b)
+{
+	double all = (double)(b.total - a.total);
+
+	if (b.total <= a.total) {
+		printf("%s %d - - - -\n", tag, streams);
+		return;
+	}
+	printf("%s %d %.1f %.1f %.1f %.1f\n", tag, streams, (b.busy - a.busy) * 100 / all,
+	       (b.softirq - a.softirq) * 100 / all, (b.system - a.system) * 100 / all,
+	       (b.user - a.user) * 100 / all);
+}
+
 static long number(const char *s, long lo, long hi, const char *name)
 {
 	char *end;
@@ -63,6 +109,7 @@ static long number(const char *s, long lo, long hi, const char *name)
 static int do_recv(int port, int streams, int ramp)
 {
 	static unsigned long long per_sec[MAX_SECONDS + 1];
+	static struct cpu_ticks cpu_at[MAX_SECONDS + 2]; /* at the first byte of each second */
 	struct pollfd pfd[MAX_STREAMS];
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int one = 1, open_streams = 0, i;
@@ -112,8 +159,10 @@ static int do_recv(int port, int streams, int ramp)
 				continue;
 			}
 			double t = now();
-			if (total == 0)
+			if (total == 0) {
 				t0 = t;
+				cpu_at[0] = cpu_ticks();
+			}
 			total += n;
 			t_end = t;
 			int s = (int)(t - t0);
@@ -125,6 +174,8 @@ static int do_recv(int port, int streams, int ramp)
 					fflush(stdout);
 				}
 				last++;
+				if (last > 0)
+					cpu_at[last] = cpu_ticks();
 			}
 			per_sec[s] += n;
 		}
@@ -146,6 +197,10 @@ static int do_recv(int port, int streams, int ramp)
 	}
 	printf("TCPR-RESULT %d %llu %.3f %.1f\n", streams, bytes, secs,
 	       secs > 0 ? bytes * 8 / secs / 1e6 : 0.0);
+	if (to > from)
+		print_cpu("TCPR-CPU", streams, cpu_at[from], cpu_at[to]);
+	else /* shorter than the ramp: from the first byte to now */
+		print_cpu("TCPR-CPU", streams, cpu_at[0], cpu_ticks());
 	return 0;
 }
 
@@ -180,6 +235,7 @@ static int do_send(const char *host, int port, int streams, int seconds)
 		}
 	}
 	unsigned long long total = 0;
+	struct cpu_ticks c0 = cpu_ticks();
 	double t0 = now(), stop = t0 + seconds;
 	while (now() < stop) {
 		if (poll(pfd, streams, 200) < 0) {
@@ -199,9 +255,11 @@ static int do_send(const char *host, int port, int streams, int seconds)
 		}
 	}
 	double t1 = now();
+	struct cpu_ticks c1 = cpu_ticks();
 	for (i = 0; i < streams; i++)
 		close(pfd[i].fd);
 	printf("TCPS-RESULT %d %llu %.3f\n", streams, total, t1 - t0);
+	print_cpu("TCPS-CPU", streams, c0, c1);
 	return 0;
 }
 
