@@ -73,6 +73,12 @@ struct Cli {
     /// Slots per ring of the VALE port (a new port only)
     #[arg(long, value_name = "N", default_value_t = 1024, requires = "netmap")]
     netmap_slots: u32,
+    /// How long each TX ring's worker keeps polling for the guest's next frames after it
+    /// caught up, before it sleeps and asks for a kick (0 to 10000 us): fewer kicks (VM
+    /// exits) for a host core spent polling, like vhost-net's busyloop_timeout
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 0, requires = "netmap",
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    netmap_tx_spin: u32,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -157,6 +163,7 @@ fn main() -> ExitCode {
                 },
                 rings: cli.netmap_rings,
                 slots: cli.netmap_slots,
+                tx_spin: std::time::Duration::from_micros(cli.netmap_tx_spin.into()),
                 shm_dir: None,
                 lossless,
                 offloads,

@@ -156,6 +156,21 @@ fn bad_netmap_options() {
         &ptvmm(&["--kernel", k, "--netmap", "vale0:1", "--netmap-rings", "0"]),
         &["--netmap-rings 0"],
     );
+    assert_bad_input(
+        &ptvmm(&[
+            "--kernel",
+            k,
+            "--netmap",
+            "vale0:1",
+            "--netmap-tx-spin",
+            "10001",
+        ]),
+        &["--netmap-tx-spin", "10001", "0..=10000"],
+    );
+    assert_bad_input(
+        &ptvmm(&["--kernel", k, "--netmap-tx-spin", "50"]),
+        &["--netmap"],
+    );
 }
 
 /// `--netmap-rings N` gives N TX + N RX rings, and the NIC has kick registers for 32 rings

@@ -100,6 +100,7 @@ fn machine_with_nic(
                 doorbells,
                 msi,
                 offloads: false,
+                tx_spin: std::time::Duration::ZERO,
             },
         )
         .unwrap();

@@ -47,6 +47,8 @@ pub struct NetConfig {
     /// Offer the guest the virtio-net header (checksum and segmentation offloads; the
     /// switch converts its frames for ports without one).
     pub offloads: bool,
+    /// How long a TX worker polls for more frames before it sleeps and asks for kicks.
+    pub tx_spin: std::time::Duration,
 }
 
 /// A parsed `--netmap` value: `valeX:Y[,lossless][,offloads]`.
@@ -300,6 +302,7 @@ mod tests {
                 shm_dir: None,
                 lossless: false,
                 offloads: false,
+                tx_spin: std::time::Duration::ZERO,
             }),
             ..cfg(512, 1)
         };

@@ -516,6 +516,7 @@ fn attach_nic(
         doorbells: net.doorbells,
         msi: net.msi,
         offloads: net.offloads,
+        tx_spin: net.tx_spin,
     };
     let mac = setup.mac;
     machine.add_ptnet(port, setup)?;

@@ -25,6 +25,8 @@ pub struct NicSetup {
     pub msi: MsiMode,
     /// Offer the virtio-net header ([`devices::ptnet::NicOptions::with_vnet_hdr`]).
     pub offloads: bool,
+    /// [`devices::ptnet::NicOptions::tx_spin`].
+    pub tx_spin: std::time::Duration,
 }
 
 /// The attached NIC, for tests, benchmarks and shutdown.
@@ -62,11 +64,12 @@ impl Machine {
             )?),
         };
         let ram = Arc::new(VmGuestRam::new(self.mem.clone()));
-        let opts = if setup.offloads {
+        let mut opts = if setup.offloads {
             devices::ptnet::NicOptions::with_vnet_hdr()
         } else {
             devices::ptnet::NicOptions::default()
         };
+        opts.tx_spin = setup.tx_spin;
         let nic =
             PtnetNic::with_options(port, setup.mac, ram, sink, memid, opts).map_err(ptnet_err)?;
         let stats = nic.stats();

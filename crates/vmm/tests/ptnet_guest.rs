@@ -79,6 +79,7 @@ fn rig(dir: &TempDir, name: &str, doorbells: Doorbells, msi: MsiMode) -> Rig {
                 doorbells,
                 msi,
                 offloads: false,
+                tx_spin: std::time::Duration::ZERO,
             },
         )
         .unwrap();
