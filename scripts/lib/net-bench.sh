@@ -29,12 +29,14 @@
 # (2000),
 # PG_CLONE / PG_BURST (pktgen's clone_skb and burst), SECTIONS (which parts run, of
 # "pps rings ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3),
-# TCP_VARIANTS (of ptnet-hdr ptnet-nohdr ptnet-hdr-mq virtio-vhoston virtio-vhostoff; default all
-# but ptnet-hdr-mq: 2 vCPUs and 2 ring pairs per ptnet guest with offloads).
+# TCP_VARIANTS (of ptnet-hdr ptnet-nohdr ptnet-hdr-mq ptnet-hdr-4k ptnet-hdr-lossless ptnet-hdr-spin
+# virtio-vhoston virtio-vhostoff; default ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff; the
+# others: 2 vCPUs and 2 ring pairs per guest, 4096 slots per ring, lossless ports, TX workers that
+# poll TCP_SPIN us (500) before they sleep (ptvmm --netmap-tx-spin), all with offloads).
 export PATH=/job/bin:$PATH
 SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30} PKTPINGS=${PKTPINGS:-2000}
 SECTIONS=${SECTIONS:-pps rings ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
-TCP_VARIANTS=${TCP_VARIANTS:-ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff}
+TCP_VARIANTS=${TCP_VARIANTS:-ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff} TCP_SPIN=${TCP_SPIN:-500}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR" res
@@ -151,13 +153,18 @@ tcp-recv|tcp-send)
       /bench/tcp-rate recv $port "$n" "$ramp" >/tmp/o 2>&1 || echo "G-ERROR tcp-rate recv $n"
       sed 's/^/G-OUT: /' /tmp/o; port=$((port + 1))
     done
+    sleep 4   # L1's last CPU sample (tcp_cpu) while this VMM still runs
   else
     peer=$1 secs=$2; shift 2
     i=0; while [ $i -lt 120 ] && ! ping -c 1 -W 1 "$peer" >/dev/null 2>&1; do i=$((i+1)); done
+    # TCP's RetransSegs (/proc/net/snmp): segments sent again, the sign of frames lost on the way
+    retrans() { awk '$1 == "Tcp:" { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1 } else print $c }' /proc/net/snmp; }
     for n in "$@"; do
       sleep 2   # the receiver's next listener (it connects again while refused)
+      r0=$(retrans)
       /bench/tcp-rate send "$peer" $port "$n" "$secs" >/tmp/o 2>&1 || echo "G-ERROR tcp-rate send $n"
       sed 's/^/G-OUT: /' /tmp/o; port=$((port + 1))
+      echo "G-RETRANS $n $(( $(retrans) - r0 ))"
     done
     # bytes per frame the stack handed to the driver: above the MTU when TSO was used
     read -r tb </sys/class/net/eth0/statistics/tx_bytes; read -r tp </sys/class/net/eth0/statistics/tx_packets
@@ -274,8 +281,14 @@ mountpoint -q /sys/kernel/debug 2>/dev/null || mount -t debugfs none /sys/kernel
 # NETBENCH-CPU|NAME|thread|process|CPU s|% of one CPU rows, and L1's busy % of all its CPUs.
 tcp_cpu() {
   name=$1 con=$2 pid=$3
-  wait_for "$con" G-UP 120 "$pid" || return 0
+  wait_for "$con" G-UP 120 "$pid" || { err "tcp $name: the sender did not come up (no CPU sample)"; return 0; }
   read -r t0 _ </proc/uptime; thread_ticks res/cpu-$name.0
+  # which process is which, while both VMMs run (the receiver's may end before the last sample)
+  for d in /proc/[0-9]*; do
+    case $(tr '\0' ' ' 2>/dev/null <"$d/cmdline") in
+      *tcp-send*) echo "${d#/proc/} sender's VMM" ;; *tcp-recv*) echo "${d#/proc/} receiver's VMM" ;;
+    esac
+  done >res/cpu-$name.roles
   wait_for "$con" G-TXFRAME $((2 * TCP_SECS + 200)) "$pid" || { err "tcp $name: no G-TXFRAME for the CPU sample"; return 0; }
   read -r t1 _ </proc/uptime; thread_ticks res/cpu-$name.1
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
@@ -285,21 +298,17 @@ tcp_cpu() {
       END { for (k in d) if (d[k] >= secs) printf "%s %.1f\n", k, d[k] / 100 }' \
     res/cpu-$name.0 res/cpu-$name.1 | sort -k3 -n -r | while read -r tg comm cs; do
       case $comm in vhost-[0-9]*) owner=${comm#vhost-} ;; *) owner=$tg ;; esac
-      case $(tr '\0' ' ' </proc/$owner/cmdline 2>/dev/null) in
-        *tcp-send*) proc="sender's VMM" ;;
-        *tcp-recv*) proc="receiver's VMM" ;;
-        "") proc="kernel" ;;
-        *) proc=$(tr '\0' ' ' </proc/$owner/cmdline | cut -c1-30) ;;
-      esac
+      proc=$(sed -n "s/^$owner //p" res/cpu-$name.roles)
+      [ -n "$proc" ] || proc=$(tr '\0' ' ' 2>/dev/null <"/proc/$owner/cmdline" | cut -c1-30)
+      [ -n "$proc" ] || proc=kernel
       echo "NETBENCH-CPU|$name|$comm|$proc|$cs|$(awk -v c="$cs" -v s="$secs" 'BEGIN { printf "%.0f", c * 100 / s }')" | tee -a res/rows
     done
   # KVM counters per VM: "NETBENCH-KVM|NAME|sender's VMM|exits|io_exits|mmio_exits|halt_exits|irq_injections"
   awk 'NR == FNR { if ($1 == "KVM") t0[$2 " " $3] = $4; next }
       $1 == "KVM" { d[$2] = d[$2] " " ($4 - (($2 " " $3) in t0 ? t0[$2 " " $3] : 0)) }
       END { for (v in d) print v d[v] }' res/cpu-$name.0 res/cpu-$name.1 | while read -r vm c; do
-    case $(tr '\0' ' ' </proc/${vm%%-*}/cmdline 2>/dev/null) in
-      *tcp-send*) role="sender's VMM" ;; *tcp-recv*) role="receiver's VMM" ;; *) continue ;;
-    esac
+    role=$(sed -n "s/^${vm%%-*} //p" res/cpu-$name.roles)
+    [ -n "$role" ] || continue
     echo "NETBENCH-KVM|$name|$role|$(echo $c | tr ' ' '|')" | tee -a res/rows
   done
   busy=$(awk '$1 == "L1" { if (NR == FNR) { b = $3; t = $4 } else if ($4 > t) printf "%.0f", ($3 - b) * 100 / ($4 - t) }' \
@@ -309,15 +318,23 @@ tcp_cpu() {
 tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; consoles in res/tcp-NAME-{a,b}.con
   name=$1 b=res/tcp-$1-b.con a=res/tcp-$1-a.con limit=$((2 * TCP_SECS + 300))
   case $name in
-  ptnet-hdr|ptnet-nohdr|ptnet-hdr-mq)
+  ptnet-*)
     hdr=1; [ "$name" = ptnet-nohdr ] && hdr=0
-    # ptnet-hdr-mq: 2 vCPUs and 2 ring pairs per guest, both guests' vCPUs on R and S
-    vm="--cpus 1" rp=$R sp=$S
-    [ "$name" = ptnet-hdr-mq ] && vm="--cpus 2 --netmap-rings 2" rp=$R,$S sp=$S,$R
-    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 $vm --pin-vcpus $rp --netmap vale1:2,offloads \
+    # ptnet-hdr-mq: 2 vCPUs and 2 ring pairs per guest, both guests' vCPUs on R and S;
+    # ptnet-hdr-4k: 4096 slots per ring; ptnet-hdr-lossless: both ports lossless
+    vm="--cpus 1" rp=$R sp=$S po=offloads
+    case $name in
+      ptnet-hdr-mq) vm="--cpus 2 --netmap-rings 2" rp=$R,$S sp=$S,$R ;;
+      ptnet-hdr-4k) vm="--cpus 1 --netmap-slots 4096" ;;
+      ptnet-hdr-lossless) po=offloads,lossless ;;
+      ptnet-hdr-spin) vm="--cpus 1 --netmap-tx-spin $TCP_SPIN" ;;
+    esac
+    # every variant on a switch of its own: a port's slots are fixed when it is created
+    sw=vale1$(echo "$name" | tr -cd 'a-z' | cut -c1-12)
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 $vm --pin-vcpus $rp --netmap $sw:2,$po \
       --cmdline "$BASE -- sh /bench/g.sh tcp-recv ptnet $hdr 10.0.1.2 $TCP_RAMP $TCP_STREAMS" </dev/null >"$b" 2>&1 & bp=$!
     wait_for "$b" G-UP 120 $bp || err "tcp $name: receiver did not come up"
-    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 $vm --pin-vcpus $sp --netmap vale1:1,offloads \
+    timeout $limit ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 $vm --pin-vcpus $sp --netmap $sw:1,$po \
       --cmdline "$BASE -- sh /bench/g.sh tcp-send ptnet $hdr 10.0.1.1 10.0.1.2 $TCP_SECS $TCP_STREAMS" </dev/null >"$a" 2>&1 & ap=$!
     tcp_cpu "$name" "$a" $ap; wait $ap; arc=$? ;;
   virtio-vhost*)
@@ -339,7 +356,7 @@ tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; c
   # B ends after its last stream; give it the time to print, then stop it if it hangs
   i=0; while [ $i -lt 60 ] && kill -0 $bp 2>/dev/null; do sleep 1; i=$((i+1)); done
   kill $bp 2>/dev/null; wait $bp; brc=$?
-  [ $arc = 0 ] && [ $brc = 0 ] && ! grep -q G-ERROR "$a" "$b" ||
+  [ $arc = 0 ] && [ $brc = 0 ] && ! grep -q G-ERROR "$a" "$b" && grep -q TCPS-RESULT "$a" ||
     { err "tcp $name: sender status $arc, receiver status $brc"; tail -n 15 "$a" "$b"; }
 }
 tcp_label() {
@@ -347,6 +364,9 @@ tcp_label() {
   ptnet-hdr) echo "ptnet, offloads (vnet_hdr=1)" ;;
   ptnet-nohdr) echo "ptnet, no offloads (vnet_hdr=0)" ;;
   ptnet-hdr-mq) echo "ptnet, offloads, 2 vCPUs, 2+2 rings" ;;
+  ptnet-hdr-4k) echo "ptnet, offloads, 4096 slots" ;;
+  ptnet-hdr-lossless) echo "ptnet, offloads, lossless ports" ;;
+  ptnet-hdr-spin) echo "ptnet, offloads, TX spin $TCP_SPIN us" ;;
   virtio-vhost*) echo "virtio-net, vhost=${1#virtio-vhost}" ;;
   esac
 }
@@ -357,8 +377,8 @@ tcp_section() {
   echo "(CPU %: the guest's busy/softirq time in % of all its vCPUs, over the seconds measured; L1's threads"
   echo " follow each variant's rows)"
   echo
-  printf '| %-34s | %7s | %13s | %13s | %9s | %8s | %11s | %11s |\n' "TCP variant" streams "recv Mbit/s" "sent Mbit/s" "tx frame B" "hdr" "send CPU %" "recv CPU %"
-  echo "|------------------------------------|---------|---------------|---------------|-----------|----------|-------------|-------------|"
+  printf '| %-34s | %7s | %13s | %13s | %9s | %8s | %11s | %11s | %8s |\n' "TCP variant" streams "recv Mbit/s" "sent Mbit/s" "tx frame B" "hdr" "send CPU %" "recv CPU %" "retrans"
+  echo "|------------------------------------|---------|---------------|---------------|-----------|----------|-------------|-------------|----------|"
   for v in $TCP_VARIANTS; do
     tcp_pair "$v"
     a=$(tr -d '\r' <res/tcp-$v-a.con) b=$(tr -d '\r' <res/tcp-$v-b.con)
@@ -376,10 +396,11 @@ tcp_section() {
       # TCPS-CPU / TCPR-CPU streams busy softirq system user -> "busy/softirq"
       scpu=$(echo "$a" | sed -n "s/.*TCPS-CPU $n \([0-9.]*\) \([0-9.]*\) .*/\1\/\2/p" | head -n 1)
       rcpu=$(echo "$b" | sed -n "s/.*TCPR-CPU $n \([0-9.]*\) \([0-9.]*\) .*/\1\/\2/p" | head -n 1)
+      rtx=$(echo "$a" | sed -n "s/.*G-RETRANS $n \([0-9]*\).*/\1/p" | head -n 1)
       [ -n "$got" ] || err "tcp $v: no result for $n stream(s)"
-      printf '| %-34s | %7s | %13s | %13s | %9s | %8s | %11s | %11s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" \
-        "${txf:--}" "${hdr:--}" "${scpu:--}" "${rcpu:--}"
-      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}|${scpu:--}|${rcpu:--}" | tee -a res/rows
+      printf '| %-34s | %7s | %13s | %13s | %9s | %8s | %11s | %11s | %8s |\n' "$(tcp_label $v)" "$n" "${got:--}" "${sent:--}" \
+        "${txf:--}" "${hdr:--}" "${scpu:--}" "${rcpu:--}" "${rtx:--}"
+      echo "NETBENCH-TCP|$v|$n|${got:--}|${sent:--}|${txf:--}|${hdr:--}|${scpu:--}|${rcpu:--}|${rtx:--}" | tee -a res/rows
     done
   done
   echo
