@@ -21,6 +21,19 @@ bool ptnet_vnet_hdr = true;
 module_param_named(vnet_hdr, ptnet_vnet_hdr, bool, 0444);
 MODULE_PARM_DESC(vnet_hdr, "use the virtio-net header (checksum offload, SG, TSO, TSO6) when the device offers it (default 1)");
 
+/*
+ * TCP sizes its TSO frames to about 2^-sk_pacing_shift seconds of its pacing rate (the stack's
+ * default shift is 10: ~1 ms). ptnet.ko frees a frame's skb as soon as it is copied into the
+ * ring, so TCP's small-queue limit never holds a socket back and, below ~500 Mbit/s, its TSO
+ * frames stay small (about half virtio-net's, whose skbs live until the device is done with
+ * them), and every frame costs a kick and an interrupt. With the virtio-net header the driver
+ * asks for ~4 ms of the rate per frame, as mac80211 does (docs/benchmarks.md, "Where TCP's time
+ * goes"); at rates where 1 ms is already 64 KiB nothing changes. 0 leaves the sockets alone.
+ */
+int ptnet_pacing_shift = 8;
+module_param_named(pacing_shift, ptnet_pacing_shift, int, 0444);
+MODULE_PARM_DESC(pacing_shift, "with the virtio-net header, sk_pacing_shift of the sockets that send through the NIC, 1..10 (default 8: TSO frames of ~4 ms of TCP's rate; 0: the stack's own, 10)");
+
 /* Checks the port's netmap_if against the registers and sets up the queues' ring pointers. */
 static int ptnet_setup_rings(struct ptnet_info *pi)
 {
@@ -381,6 +394,10 @@ static int __init ptnet_init(void)
 {
 	int err;
 
+	if (ptnet_pacing_shift < 0 || ptnet_pacing_shift > 10) {
+		pr_err("ptnet: pacing_shift=%d: give 0 (the stack's own) or 1..10\n", ptnet_pacing_shift);
+		return -EINVAL;
+	}
 	err = pci_register_driver(&ptnet_memdev_driver);
 	if (err)
 		return err;

@@ -120,6 +120,9 @@ static netdev_tx_t ptnet_start_xmit(struct sk_buff *skb, struct net_device *dev)
 		goto out;
 	}
 	if (hlen) {
+		/* larger TSO frames: see ptnet_pacing_shift */
+		if (ptnet_pacing_shift && skb->sk)
+			sk_pacing_shift_update(skb->sk, ptnet_pacing_shift);
 		if (skb_is_gso(skb))
 			q->gso++;
 		if (skb->ip_summed == CHECKSUM_PARTIAL)

@@ -185,6 +185,7 @@ static inline bool nm_between(u32 a, u32 x, u32 b, u32 n)
 
 extern struct ida ptnet_ida;
 extern bool ptnet_vnet_hdr;
+extern int ptnet_pacing_shift;
 
 /* Defined in one part, used in another. */
 extern const struct net_device_ops ptnet_netdev_ops;

@@ -32,7 +32,8 @@
 # TCP_VARIANTS (of ptnet-hdr ptnet-nohdr ptnet-hdr-mq ptnet-hdr-4k ptnet-hdr-lossless ptnet-hdr-spin
 # virtio-vhoston virtio-vhostoff; default ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff; the
 # others: 2 vCPUs and 2 ring pairs per guest, 4096 slots per ring, lossless ports, TX workers that
-# poll TCP_SPIN us (500) before they sleep (ptvmm --netmap-tx-spin), all with offloads).
+# poll TCP_SPIN us (500) before they sleep (ptvmm --netmap-tx-spin), ptnet.ko pacing_shift=0 (the
+# stack's own TSO frame sizes, not the driver's default 8), all with offloads).
 export PATH=/job/bin:$PATH
 SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30} PKTPINGS=${PKTPINGS:-2000}
 SECTIONS=${SECTIONS:-pps rings ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
@@ -139,7 +140,9 @@ tcp-recv|tcp-send)
   # DRV is ptnet (HDR: ptnet.ko's vnet_hdr=0|1) or virtio (HDR unused).
   drv=$1 hdr=$2 me=$3; shift 3
   if [ "$drv" = ptnet ]; then
-    insmod /lib/modules/ptnet.ko vnet_hdr="$hdr" || echo "G-ERROR insmod ptnet"
+    # HDR: ptnet.ko's vnet_hdr, or VNET_HDR:PACING_SHIFT (else the module's default)
+    ps=; case $hdr in *:*) ps="pacing_shift=${hdr#*:}" hdr=${hdr%%:*} ;; esac
+    insmod /lib/modules/ptnet.ko vnet_hdr="$hdr" $ps || echo "G-ERROR insmod ptnet"
     dmesg | sed -n 's/.*ptfeat \(.*\), vnet_hdr_len \([0-9]*\).*/G-HDR \2/p' | head -n 1
   else
     load_virtio
@@ -328,6 +331,7 @@ tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; c
       ptnet-hdr-4k) vm="--cpus 1 --netmap-slots 4096" ;;
       ptnet-hdr-lossless) po=offloads,lossless ;;
       ptnet-hdr-spin) vm="--cpus 1 --netmap-tx-spin $TCP_SPIN" ;;
+      ptnet-hdr-ps0) hdr=1:0 ;;
     esac
     # every variant on a switch of its own: a port's slots are fixed when it is created
     sw=vale1$(echo "$name" | tr -cd 'a-z' | cut -c1-12)
@@ -367,6 +371,7 @@ tcp_label() {
   ptnet-hdr-4k) echo "ptnet, offloads, 4096 slots" ;;
   ptnet-hdr-lossless) echo "ptnet, offloads, lossless ports" ;;
   ptnet-hdr-spin) echo "ptnet, offloads, TX spin $TCP_SPIN us" ;;
+  ptnet-hdr-ps0) echo "ptnet, offloads, pacing_shift=0" ;;
   virtio-vhost*) echo "virtio-net, vhost=${1#virtio-vhost}" ;;
   esac
 }
@@ -433,6 +438,10 @@ tcp_section() {
     done
   done
   echo
+  case " $TCP_VARIANTS " in
+    *" ptnet-hdr "*virtio-*|*virtio-*" ptnet-hdr "*) ;;
+    *) echo "no TCP ratio: it needs ptnet-hdr and a virtio-net variant, and the variants were: $TCP_VARIANTS"; return 0 ;;
+  esac
   for n in $TCP_STREAMS; do
     p=$(grep "^NETBENCH-TCP|ptnet-hdr|$n|" res/rows | cut -d'|' -f4 | grep -v '^-$')
     bv=$(grep "^NETBENCH-TCP|virtio" res/rows | awk -F'|' -v n="$n" '$3 == n && $4 != "-" { print $4 }' | sort -n | tail -n 1)

@@ -8,7 +8,7 @@
 #     frames and completes their checksums for C, and puts a zero header in front of C's frames
 #     for A.
 # Checks: the features each driver shows (ethtool -k through `ptnet-ctl features`) and the header
-# length each acked; A -> B one TCP stream of OFFLOAD_MIB MiB (default 64, issue 9) with B -> A
+# length each acked; ptnet.ko's pacing_shift (8 by default; 11 refused at load); A -> B one TCP stream of OFFLOAD_MIB MiB (default 64, issue 9) with B -> A
 # BACK_MIB MiB at the same time, sizes and md5s equal (the data is a host-made random file
 # repeated; the guests send and receive it with /bin/tcp-stream, guest-images/tcp-stream.c, whose
 # receiver prints the stream's MD5; the host computes the expected one with busybox's md5sum),
@@ -40,6 +40,7 @@ up() { # up NAME IP [MODULE ARGS]: load the driver, eth0 up; report features and
   n=$1 ip=$2; shift 2
   dmesg -c >/dev/null
   insmod /lib/modules/ptnet.ko "$@"; echo "$n-INSMOD $?"
+  echo "$n-PACING $(cat /sys/module/ptnet/parameters/pacing_shift)"
   # IPv6 too (fd00::N, no duplicate address detection: usable at once), for the TSO6 streams
   echo 0 >/proc/sys/net/ipv6/conf/eth0/accept_dad
   ip addr add "$ip/24" dev eth0 && ip addr add "fd00::${ip##*.}/64" dev eth0 &&
@@ -139,6 +140,8 @@ EOF
 guest_script go c.sh <<'EOF'
 # Guest C (10.0.0.3, vale5:3): ptnet.ko vnet_hdr=0, no offloads. One stream each way with A.
 . /test/lib.sh; . /test/common.sh
+# a pacing_shift out of range is refused at load, with a message
+insmod /lib/modules/ptnet.ko pacing_shift=11 2>/dev/null; echo "C-BADPACING $? $(dmesg | grep -c 'pacing_shift=11: give')"
 up C 10.0.0.3 vnet_hdr=0
 stats C before
 timeout 630 nc -l -p 5008 </tmp/hold >/dev/null
@@ -200,6 +203,10 @@ stream() { # stream NAME SENDER-TEXT SENDER-TAG RECEIVER-TEXT RECEIVER-TAG MIB: 
 
 check "A, B and C load ptnet.ko and bring eth0 up (C with vnet_hdr=0)" \
   test "$(val "$a" A-INSMOD)$(val "$a" A-UP)$(val "$b" B-INSMOD)$(val "$b" B-UP)$(val "$c" C-INSMOD)$(val "$c" C-UP)" = 000000
+check "ptnet.ko asks TCP for TSO frames of ~4 ms (pacing_shift: A $(val "$a" A-PACING), B $(val "$b" B-PACING), default 8)" \
+  test "$(val "$a" A-PACING) $(val "$b" B-PACING)" = "8 8"
+check "ptnet.ko refuses pacing_shift=11 at load and says why (insmod status, messages: $(val "$c" C-BADPACING))" \
+  test "$(val "$c" C-BADPACING | cut -d' ' -f1)" != 0 -a "$(val "$c" C-BADPACING | cut -d' ' -f2)" -ge 1
 check "A and B ack VNET_HDR and use a 12-byte header; C (vnet_hdr=0) acks nothing and has none" \
   test "$(val "$a" A-PROBE)|$(val "$b" B-PROBE)|$(val "$c" C-PROBE)" = "ptfeat 0x1 hdr 12|ptfeat 0x1 hdr 12|ptfeat 0x0 hdr 0"
 for g in A B; do
