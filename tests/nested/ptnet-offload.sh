@@ -8,10 +8,11 @@
 #     frames and completes their checksums for C, and puts a zero header in front of C's frames
 #     for A.
 # Checks: the features each driver shows (ethtool -k through `ptnet-ctl features`) and the header
-# length each acked; ptnet.ko's pacing_shift (8 by default; 11 refused at load); A -> B one TCP stream of OFFLOAD_MIB MiB (default 64, issue 9) with B -> A
-# BACK_MIB MiB at the same time, sizes and md5s equal (the data is a host-made random file
-# repeated; the guests send and receive it with /bin/tcp-stream, guest-images/tcp-stream.c, whose
-# receiver prints the stream's MD5; the host computes the expected one with busybox's md5sum),
+# length each acked; ptnet.ko's pacing_shift (8 by default; 11 refused at load); A -> B one TCP
+# stream of OFFLOAD_MIB MiB (default 64, issue 9) with B -> A BACK_MIB MiB at the same time, sizes
+# and md5s equal (the data is a host-made random file repeated; the guests send and receive it
+# with /bin/tcp-stream, guest-images/tcp-stream.c, whose receiver prints the stream's MD5; the
+# host computes the expected one with busybox's md5sum),
 # TSO frames sent and received whole (the driver's per-ring gso/chains counters) and, on the
 # host, A's port sending frames larger than MTU-sized ones on average; 1 MiB streams A -> B until
 # both TX queues (and so both of B's RX rings: VALE's destination ring is the source ring)
