@@ -21,7 +21,7 @@ struct func {
 	uint64_t bar[6], bar_len[6];
 };
 
-static int find(const char *want, struct func *f)
+static inline int find(const char *want, struct func *f)
 {
 	DIR *d = opendir("/sys/bus/pci/devices");
 	struct dirent *e;
@@ -58,7 +58,7 @@ static int find(const char *want, struct func *f)
 	return found;
 }
 
-static void open_func(struct func *f)
+static inline void open_func(struct func *f)
 {
 	char p[340];
 	FILE *fp;
@@ -92,7 +92,7 @@ static void open_func(struct func *f)
 	fclose(fp);
 }
 
-static uint32_t cfg_read(struct func *f, int off, int len)
+static inline uint32_t cfg_read(struct func *f, int off, int len)
 {
 	uint32_t v = 0;
 
@@ -101,13 +101,13 @@ static uint32_t cfg_read(struct func *f, int off, int len)
 	return v;
 }
 
-static void cfg_write(struct func *f, int off, uint32_t v, int len)
+static inline void cfg_write(struct func *f, int off, uint32_t v, int len)
 {
 	if (pwrite(f->cfg, &v, len, off) != len)
 		die("config write");
 }
 
-static void *map_res(struct func *f, int bar, size_t len)
+static inline void *map_res(struct func *f, int bar, size_t len)
 {
 	char p[340];
 	int fd;
@@ -124,7 +124,7 @@ static void *map_res(struct func *f, int bar, size_t len)
 	return m;
 }
 
-static uint64_t phys_of(void *va)
+static inline uint64_t phys_of(void *va)
 {
 	uint64_t e;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
@@ -140,7 +140,7 @@ static uint64_t phys_of(void *va)
 }
 
 /* Register accesses of any width (the device decodes only aligned 4-byte ones). */
-static void io_write(uint16_t base, uint32_t off, uint32_t v, int width)
+static inline void io_write(uint16_t base, uint32_t off, uint32_t v, int width)
 {
 	if (width == 1)
 		outb(v, base + off);
@@ -150,7 +150,7 @@ static void io_write(uint16_t base, uint32_t off, uint32_t v, int width)
 		outl(v, base + off);
 }
 
-static uint32_t io_read(uint16_t base, uint32_t off, int width)
+static inline uint32_t io_read(uint16_t base, uint32_t off, int width)
 {
 	if (width == 1)
 		return inb(base + off);

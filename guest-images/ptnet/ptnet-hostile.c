@@ -35,91 +35,31 @@
  *     the MAC of) another port's frames;
  *   - it restores the netmap_if and ring headers, masks MSI-X, DELETEs and unmaps the CSB at
  *     the end, and then checks that the device still works (a clean CREATE answers 0).
- * Output lines start with PTNET-HOSTILE.
+ * Output lines start with PTNET-HOSTILE. The setup and the final check are in
+ * ptnet-hostile-setup.c, the shared state in ptnet-hostile.h.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/io.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
+#include "ptnet-hostile.h"
 
-#include "ptnet.h"
-#define TOOL_ERROR "PTNET-HOSTILE-ERROR"
-#include "ptnet-tool.h"
-#include "pci-sysfs.h"
-
-/* The ABI's numbers: ptnet.h (checked against netmap::ptnet by a unit test). */
-#define MSIX_CAP_ID 0x11
-
-static uint64_t rng;
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dULL;
-}
-static uint32_t below(uint32_t n) { return n ? (uint32_t)(rnd() % n) : 0; }
-static int chance(int percent) { return below(100) < (uint32_t)percent; }
-
-/* What was done, for the summary line. */
-static struct {
-	unsigned long reg_writes, reg_reads, csb_maps, csb_bad_addrs, creates, create_ok, deletes,
-		bad_cmds, kicks, atok_garbage, ktoa_garbage, ring_hdr_garbage, nif_garbage,
-		slot_garbage, tx_published, rx_released, msix_writes, msix_raw, msix_toggles,
-		cfg_toggles, bar_sizings;
-} st;
-
-static struct func nic, mdev;
-static uint16_t nio, mio;	/* I/O bases of the two BAR0s */
-static uint8_t *region;		/* memdev BAR1 */
-static size_t region_len;
-static volatile uint32_t *msix;	/* NIC BAR2 */
-static int msix_cap;
-static uint32_t ntx, nrx, ntx_slots, nrx_slots, nbufs, nifp_ofs;
-static size_t buf_pool_ofs, buf_size;
-static uint32_t ring_off[PTNET_MAX_RINGS];	/* offset of ring i (TX first) in the region */
-static uint8_t *saved_nif, *saved_hdr[PTNET_MAX_RINGS];
-static size_t nif_len;
-static uint32_t *tx_bufs, *rx_bufs;	/* the buffer indices the rings started with */
-static size_t ntx_bufs, nrx_bufs;
-static uint8_t *csb;			/* our two pages: GH then HG */
-static uint64_t csb_pa[2];
-static uint64_t ram_end;		/* end of the last System RAM range */
-static int msix_enabled, msix_fmask = 1, vmask[PTNET_MAX_RINGS];
-
-static uint32_t rings(void) { return ntx + nrx; }
-
-static void read_ram_end(void)
-{
-	FILE *fp = fopen("/proc/iomem", "r");
-	char line[256];
-
-	if (!fp)
-		die("/proc/iomem");
-	while (fgets(line, sizeof(line), fp)) {
-		unsigned long long a, b;
-
-		if (line[0] != ' ' && strstr(line, "System RAM") &&
-		    sscanf(line, "%llx-%llx", &a, &b) == 2 && b + 1 > ram_end)
-			ram_end = b + 1;
-	}
-	fclose(fp);
-	if (!ram_end) {
-		errno = ENOENT;
-		die("no System RAM in /proc/iomem");
-	}
-}
-
-static void reg(uint32_t off, uint32_t v) { outl(v, nio + off); }
-static uint32_t rreg(uint32_t off) { return inl(nio + off); }
+uint64_t rng;
+struct hostile_counts st;
+struct func nic, mdev;
+uint16_t nio, mio;
+uint8_t *region;
+size_t region_len;
+volatile uint32_t *msix;
+int msix_cap;
+uint32_t ntx, nrx, ntx_slots, nrx_slots, nbufs, nifp_ofs;
+size_t buf_pool_ofs, buf_size;
+uint32_t ring_off[PTNET_MAX_RINGS];
+uint8_t *saved_nif, *saved_hdr[PTNET_MAX_RINGS];
+size_t nif_len;
+uint32_t *tx_bufs, *rx_bufs;
+size_t ntx_bufs, nrx_bufs;
+uint8_t *csb;
+uint64_t csb_pa[2];
+uint64_t ram_end;
+int msix_enabled, msix_fmask = 1, vmask[PTNET_MAX_RINGS];
 
 
 /* --- CSB addresses ------------------------------------------------------------------------ */
@@ -142,7 +82,7 @@ static uint64_t bad_csb_addr(void)
 	}
 }
 
-static void map_csb(int which, uint64_t gpa)
+void map_csb(int which, uint64_t gpa)
 {
 	uint32_t bah = which ? PTNET_IO_CSB_HG_BAH : PTNET_IO_CSB_GH_BAH;
 
@@ -363,7 +303,7 @@ static void header_action(void)
 
 static int deliverable(void) { return msix_enabled && !msix_fmask; }
 
-static void msix_ctl(int enable, int fmask)
+void msix_ctl(int enable, int fmask)
 {
 	uint16_t c = cfg_read(&nic, msix_cap + 2, 2);
 
@@ -375,7 +315,7 @@ static void msix_ctl(int enable, int fmask)
 }
 
 /* A message no CPU accepts: an even destination id 2..254 (see the header). */
-static void safe_message(uint32_t v)
+void safe_message(uint32_t v)
 {
 	uint32_t dest = 2 + 2 * below(127);
 
@@ -480,134 +420,6 @@ static void config_action(void)
 		cfg_write(f, 0x10 + 4 * bar, old, 4);
 		st.bar_sizings++;
 	}
-}
-
-/* --- setup and teardown ------------------------------------------------------------------- */
-
-static void setup(void)
-{
-	uint32_t i, j, cap;
-	uint8_t *nif;
-
-	if (!find("0x000d", &nic) || !find("0x000c", &mdev)) {
-		errno = ENODEV;
-		die("no ptnet NIC (1b36:000d) and memdev (1b36:000c) in /sys/bus/pci/devices");
-	}
-	open_func(&nic);
-	open_func(&mdev);
-	cfg_write(&nic, 4, cfg_read(&nic, 4, 2) | 7, 2);	/* IO, MEM, bus master */
-	cfg_write(&mdev, 4, cfg_read(&mdev, 4, 2) | 7, 2);
-	if (!nic.bar[0] || !mdev.bar[0] || !mdev.bar[1] || !nic.bar[2] || nic.bar[0] > 0xffff ||
-	    mdev.bar[0] > 0xffff) {
-		errno = ENXIO;
-		die("unexpected BARs");
-	}
-	nio = nic.bar[0];
-	mio = mdev.bar[0];
-	if (ioperm(nio, 256, 1) || ioperm(mio, 128, 1))
-		die("ioperm");
-	ntx = rreg(PTNET_IO_NUM_TX_RINGS);
-	nrx = rreg(PTNET_IO_NUM_RX_RINGS);
-	ntx_slots = rreg(PTNET_IO_NUM_TX_SLOTS);
-	nrx_slots = rreg(PTNET_IO_NUM_RX_SLOTS);
-	nbufs = inl(mio + PTNET_MDEV_BUF_POOL_OBJNUM);
-	region_len = inl(mio + PTNET_MDEV_MEMSIZE_LO);
-	if (!ntx || !nrx || rings() > PTNET_MAX_RINGS || region_len > mdev.bar_len[1] ||
-	    !ntx_slots || !nrx_slots) {
-		errno = EINVAL;
-		die("unexpected NIC geometry");
-	}
-	region = map_res(&mdev, 1, region_len);
-	msix = map_res(&nic, 2, 4096);
-	nifp_ofs = rreg(PTNET_IO_NIFP_OFS);
-	buf_pool_ofs = inl(mio + PTNET_MDEV_BUF_POOL_OFS);
-	buf_size = inl(mio + PTNET_MDEV_BUF_POOL_OBJSZ);
-	nif = region + nifp_ofs;
-	if (U32(nif, NIF_TX_RINGS) != ntx || U32(nif, NIF_RX_RINGS) != nrx) {
-		errno = EINVAL;
-		die("netmap_if does not match the registers");
-	}
-	for (i = 0; i < rings(); i++) {
-		uint32_t k = i < ntx ? i : ntx + U32(nif, NIF_HOST_TX_RINGS) + (i - ntx);
-
-		ring_off[i] = (uint8_t *)nif - region + I64(nif, NIF_RING_OFS + 8 * k);
-		saved_hdr[i] = malloc(NETMAP_RING_HDR);
-		memcpy(saved_hdr[i], region + ring_off[i], NETMAP_RING_HDR);
-	}
-	nif_len = NIF_RING_OFS + 8 * (rings() + 2);
-	saved_nif = malloc(nif_len);
-	memcpy(saved_nif, nif, nif_len);
-	tx_bufs = malloc(4 * (size_t)ntx * ntx_slots);
-	rx_bufs = malloc(4 * (size_t)nrx * nrx_slots);
-	for (i = 0; i < rings(); i++) {
-		uint32_t n = i < ntx ? ntx_slots : nrx_slots;
-
-		for (j = 0; j < n; j++) {
-			uint32_t b = U32(region + ring_off[i] + NETMAP_RING_HDR + sizeof(struct netmap_slot) * j, 0);
-
-			if (b >= 2 && b < nbufs) {
-				if (i < ntx)
-					tx_bufs[ntx_bufs++] = b;
-				else
-					rx_bufs[nrx_bufs++] = b;
-			}
-		}
-	}
-	if (!ntx_bufs || !nrx_bufs) {
-		errno = EINVAL;
-		die("no buffers in the rings");
-	}
-	csb = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED,
-		   -1, 0);
-	if (csb == MAP_FAILED || mlock(csb, 8192))
-		die("CSB pages");
-	memset(csb, 0, 8192);
-	csb_pa[0] = phys_of(csb);
-	csb_pa[1] = phys_of(csb + 4096);
-	read_ram_end();
-	for (cap = cfg_read(&nic, 0x34, 1); cap && cap < 256; cap = cfg_read(&nic, cap + 1, 1))
-		if (cfg_read(&nic, cap, 1) == MSIX_CAP_ID)
-			break;
-	if (!cap || cap >= 256) {
-		errno = ENOENT;
-		die("no MSI-X capability");
-	}
-	msix_cap = cap;
-	for (i = 0; i < rings(); i++)
-		vmask[i] = 1;
-	msix_ctl(1, 1);
-}
-
-static int teardown_and_check(void)
-{
-	uint32_t i, status;
-
-	reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_DELETE);
-	/* Mask everything, then disable MSI-X. */
-	msix_ctl(1, 1);
-	for (i = 0; i < rings(); i++) {
-		msix[4 * i + 3] = 1;
-		safe_message(i);
-	}
-	msix_ctl(0, 0);
-	memcpy(region + nifp_ofs, saved_nif, nif_len);
-	for (i = 0; i < rings(); i++)
-		memcpy(region + ring_off[i], saved_hdr[i], NETMAP_RING_HDR);
-	/* The device must still work: a clean CSB and CREATE answer 0, DELETE too. */
-	memset(csb, 0, 8192);
-	map_csb(0, csb_pa[0]);
-	map_csb(1, csb_pa[1]);
-	reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_CREATE);
-	status = rreg(PTNET_IO_PTCTL);
-	for (i = 0; i < rings(); i++)
-		reg(PTNET_IO_KICK_BASE + 4 * i, 0);
-	usleep(100000);
-	reg(PTNET_IO_PTCTL, PTNETMAP_PTCTL_DELETE);
-	printf("PTNET-HOSTILE-FINAL create=%u delete=%u rings=%u/%u\n", status, rreg(PTNET_IO_PTCTL),
-	       rreg(PTNET_IO_NUM_TX_RINGS), rreg(PTNET_IO_NUM_RX_RINGS));
-	map_csb(0, 0);
-	map_csb(1, 0);
-	return status == 0 && rreg(PTNET_IO_PTCTL) == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)

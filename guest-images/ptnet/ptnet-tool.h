@@ -20,7 +20,7 @@
 #define I64(p, off) (*(volatile int64_t *)((uint8_t *)(p) + (off)))
 
 /* Prints "TOOL_ERROR what: strerror(errno)" on stdout (the guest's console) and exits 1. */
-static void die(const char *what)
+static inline void die(const char *what)
 {
 	printf(TOOL_ERROR " %s: %s\n", what, strerror(errno));
 	fflush(stdout);
@@ -28,7 +28,7 @@ static void die(const char *what)
 }
 
 /* Seconds on the monotonic clock. */
-static double now(void)
+static inline double now(void)
 {
 	struct timespec ts;
 
