@@ -19,7 +19,7 @@
  *         TCPS-CPU <streams> <busy %> <softirq %> <system %> <user %>
  *       (the guest's CPU time, as the receiver's, over the SECONDS of sending).
  * Exit status 0, or 1 with a message on stderr. No options beyond these: the benchmark's
- * numbers come from this file and scripts/lib/net-bench.sh only.
+ * numbers come from this file and scripts/lib/net-bench.sh (net-bench-tcp.sh) only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
