@@ -26,6 +26,27 @@ thread_ticks() {
 KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections"
 mountpoint -q /sys/kernel/debug 2>/dev/null || mount -t debugfs none /sys/kernel/debug 2>/dev/null ||
   echo "net-bench: no debugfs in L1: the TCP section shows no KVM exit counts"
+# L1 KVM's exits by reason and vCPU thread: a histogram trigger on the kvm_exit trace event
+EXIT_TRIGGER=/sys/kernel/debug/tracing/events/kvm/kvm_exit/trigger
+EXIT_HIST="hist:keys=common_pid,exit_reason:vals=hitcount:size=2048"
+[ -w "$EXIT_TRIGGER" ] ||
+  echo "net-bench: L1 has no kvm_exit trace event in debugfs: the TCP section shows no exit reasons"
+# exit_hist NAME: turns the histogram off and prints its counts as
+# "NETBENCH-EXIT|NAME|role|reason|count", the vCPU threads' process roles from res/cpu-NAME.roles
+# and the thread list of res/cpu-NAME.1
+exit_hist() {
+  [ -w "$EXIT_TRIGGER" ] || return 0
+  hist=${EXIT_TRIGGER%/trigger}/hist
+  sed -n 's/.*common_pid: *\([0-9]*\).*exit_reason: *\([0-9]*\).*hitcount: *\([0-9]*\).*/\1 \2 \3/p' "$hist" >res/exits-$1
+  echo "!$EXIT_HIST" >"$EXIT_TRIGGER"
+  awk 'NR == FNR { if (NF == 4) tg[$2] = $1; next } { print (($1 in tg) ? tg[$1] : "?"), $2, $3 }' \
+    res/cpu-$1.1 res/exits-$1 | while read -r tg reason n; do
+      role=$(sed -n "s/^$tg //p" res/cpu-$1.roles)
+      [ -n "$role" ] && echo "${role%%\'*} $reason $n"
+    done | awk '{ c[$1 "|" $2] += $3 } END { for (k in c) print k "|" c[k] }' | while IFS='|' read -r role reason n; do
+      echo "NETBENCH-EXIT|$1|$role|$reason|$n" | tee -a res/rows
+    done
+}
 # tcp_cpu NAME CONSOLE PID: L1's CPU time per thread over the sender's transfers, from its G-UP to
 # its G-TXFRAME (both stream counts, with the pauses between them; the sender's guest waits 2 s
 # after G-TXFRAME so that the last sample sees its VMM): every thread with >= 1% of one CPU, as
@@ -33,6 +54,7 @@ mountpoint -q /sys/kernel/debug 2>/dev/null || mount -t debugfs none /sys/kernel
 tcp_cpu() {
   name=$1 con=$2 pid=$3
   wait_for "$con" G-UP 120 "$pid" || { err "tcp $name: the sender did not come up (no CPU sample)"; return 0; }
+  [ -w "$EXIT_TRIGGER" ] && echo "$EXIT_HIST" >"$EXIT_TRIGGER"
   read -r t0 _ </proc/uptime; thread_ticks res/cpu-$name.0
   # which process is which, while both VMMs run (the receiver's may end before the last sample)
   for d in /proc/[0-9]*; do
@@ -62,6 +84,7 @@ tcp_cpu() {
     [ -n "$role" ] || continue
     echo "NETBENCH-KVM|$name|$role|$(echo $c | tr ' ' '|')" | tee -a res/rows
   done
+  exit_hist "$name"
   busy=$(awk '$1 == "L1" { if (NR == FNR) { b = $3; t = $4 } else if ($4 > t) printf "%.0f", ($3 - b) * 100 / ($4 - t) }' \
     res/cpu-$name.0 res/cpu-$name.1)
   echo "NETBENCH-CPUL1|$name|$secs|$(nproc)|${busy:--}" | tee -a res/rows
@@ -110,6 +133,11 @@ tcp_pair() { # tcp_pair NAME: boot B (receiver) and A (sender) of one variant; c
   kill $bp 2>/dev/null; wait $bp; brc=$?
   [ $arc = 0 ] && [ $brc = 0 ] && ! grep -q G-ERROR "$a" "$b" && grep -q TCPS-RESULT "$a" ||
     { err "tcp $name: sender status $arc, receiver status $brc"; tail -n 15 "$a" "$b"; }
+}
+# tcp_mib VARIANT: the MiB its sender sent, all stream counts (empty without a result)
+tcp_mib() {
+  tr -d '\r' <res/tcp-$1-a.con | sed -n 's/.*TCPS-RESULT [0-9]* \([0-9]*\) .*/\1/p' |
+    awk '{ t += $1 } END { if (t > 0) printf "%.1f", t / 1048576 }'
 }
 tcp_label() {
   case $1 in
@@ -176,8 +204,7 @@ tcp_section() {
   printf '| %-34s | %-14s | %9s | %9s | %9s | %9s | %9s |\n' "TCP variant" "guest" "exits" "io" "mmio" "halt" "irq inj."
   echo "|------------------------------------|----------------|-----------|-----------|-----------|-----------|-----------|"
   for v in $TCP_VARIANTS; do
-    mib=$(tr -d '\r' <res/tcp-$v-a.con | sed -n 's/.*TCPS-RESULT [0-9]* \([0-9]*\) .*/\1/p' |
-      awk '{ t += $1 } END { if (t > 0) printf "%.1f", t / 1048576 }')
+    mib=$(tcp_mib "$v")
     grep "^NETBENCH-KVM|$v|" res/rows | while IFS='|' read -r _ _ role e io mm h irq; do
       [ -n "$mib" ] || continue
       printf '| %-34s | %-14s |' "$(tcp_label $v)" "${role%%\'*}"
@@ -185,6 +212,27 @@ tcp_section() {
       echo
     done
   done
+  if grep -q "^NETBENCH-EXIT|" res/rows; then
+    echo "L1 KVM's exits by reason (SVM exit codes; kvm_exit trace events of the guests' vCPU threads), per"
+    echo "MiB the sender sent, every reason with >= 0.5:"
+    echo
+    printf '| %-34s | %-8s | %s |\n' "TCP variant" "guest" "exits per MiB by reason"
+    echo "|------------------------------------|----------|------------------------------------------------------------|"
+    for v in $TCP_VARIANTS; do
+      mib=$(tcp_mib "$v")
+      [ -n "$mib" ] || continue
+      for role in sender receiver; do
+        line=$(grep "^NETBENCH-EXIT|$v|$role|" res/rows | awk -F'|' -v m="$mib" '
+          BEGIN { n[96] = "INTR"; n[97] = "NMI"; n[100] = "VINTR"; n[110] = "RDTSC"; n[114] = "CPUID"
+                  n[119] = "PAUSE"; n[120] = "HLT"; n[123] = "IOIO"; n[124] = "MSR"; n[129] = "VMMCALL"
+                  n[1024] = "NPF"; n[1025] = "AVIC_IPI"; n[1026] = "AVIC_NOACCEL" }
+          { r = $4 + 0; name = (r in n) ? n[r] : "code " r; v = $5 / m; if (v >= 0.5) print v, name }' |
+          sort -rn | awk '{ printf "%s%s %.1f", (NR > 1 ? ", " : ""), $2, $1 }')
+        [ -n "$line" ] && printf '| %-34s | %-8s | %s |\n' "$(tcp_label $v)" "$role" "$line"
+      done
+    done
+    echo
+  fi
   echo
   case " $TCP_VARIANTS " in
     *" ptnet-hdr "*virtio-*|*virtio-*" ptnet-hdr "*) ;;
