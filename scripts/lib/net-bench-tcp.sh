@@ -1,9 +1,9 @@
 #!/bin/sh
-# scripts/lib/net-bench-tcp.sh — the TCP section of scripts/lib/net-bench.sh (busybox sh in the
-# nested harness's L1), sourced by it after its helpers (err, wait_for, bridge_up, ./pinq) and
-# settings (BASE, QEMU, R, S, TCP_SECS, TCP_RAMP, TCP_VARIANTS, TCP_SPIN): tcp_section runs
-# every variant's pair of guests and prints the rate, CPU, retransmit and KVM exit tables
-# (scripts/bench-net describes them).
+# scripts/lib/net-bench-tcp.sh — the TCP and cost sections of scripts/lib/net-bench.sh (busybox
+# sh in the nested harness's L1), sourced by it after its helpers (err, wait_for, bridge_up,
+# ./pinq) and settings (BASE, QEMU, R, S, TCP_SECS, TCP_RAMP, TCP_VARIANTS, TCP_SPIN): tcp_section
+# runs every variant's pair of guests and prints the rate, CPU, retransmit and KVM exit tables;
+# cost_section times copies and exits in L1 and in a guest (scripts/bench-net describes both).
 # --- TCP guest -> guest: two guests per variant, the receiver B booted first --------------------------------
 TCP_STREAMS="1 4"
 # thread_ticks FILE: "tgid tid comm ticks" (utime + stime in 1/100 s; spaces in comm as _) for every
@@ -150,6 +150,39 @@ tcp_label() {
   ptnet-hdr-ps0) echo "ptnet, offloads, pacing_shift=0" ;;
   virtio-vhost*) echo "virtio-net, vhost=${1#virtio-vhost}" ;;
   esac
+}
+# cost_section: cpu-cost in L1, then in a ptvmm guest (1 vCPU, pinned as the TCP section's
+# receivers); a table of both, NETBENCH-COPY|where|method|bytes|MB/s|ms per MB and
+# NETBENCH-EXITCOST|where|count|us each rows.
+COST_MIB=${COST_MIB:-32}
+cost_section() {
+  echo
+  echo "net-bench: what copies and exits cost: scripts/lib/cpu-cost.c, $COST_MIB MiB per method and size, in L1 and"
+  echo "in a ptvmm guest (L2)"
+  ./cpu-cost "$COST_MIB" >res/cost-L1 2>&1 || err "cpu-cost in L1: $(tail -n 1 res/cost-L1)"
+  timeout 300 ./ptvmm --kernel bzImage --initrd initrd-bench --memory 256 --cpus 1 --pin-vcpus $R \
+    --cmdline "$BASE -- sh /bench/g.sh cost $COST_MIB" </dev/null >res/cost-L2.con 2>&1 ||
+    err "the cost guest: ptvmm status $?"
+  tr -d '\r' <res/cost-L2.con | grep -E '^(COPY|EXIT) ' >res/cost-L2
+  grep -q G-ERROR res/cost-L2.con && err "cpu-cost in L2: $(grep G-ERROR res/cost-L2.con | head -n 1)"
+  for w in L1 L2; do
+    awk -v w="$w" '$1 == "COPY" { print "NETBENCH-COPY|" w "|" $2 "|" $3 "|" $4 "|" $5 }
+      $1 == "EXIT" { print "NETBENCH-EXITCOST|" w "|" $3 "|" $4 }' res/cost-$w | tee -a res/rows
+  done
+  echo
+  printf '| %-8s | %14s | %10s | %10s | %10s | %10s |\n' method "bytes a copy" "L1 MB/s" "L1 ms/MB" "L2 MB/s" "L2 ms/MB"
+  echo "|----------|----------------|------------|------------|------------|------------|"
+  grep '^NETBENCH-COPY|L1|' res/rows | while IFS='|' read -r _ _ m b r c; do
+    l2=$(grep "^NETBENCH-COPY|L2|$m|$b|" res/rows | head -n 1)
+    printf '| %-8s | %14s | %10s | %10s | %10s | %10s |\n' "$m" "$b" "$r" "$c" \
+      "$(echo "$l2" | cut -d'|' -f5)" "$(echo "$l2" | cut -d'|' -f6)"
+  done
+  [ -s res/cost-L2 ] || err "no cpu-cost results from the guest"
+  for w in L1 L2; do
+    grep "^NETBENCH-EXITCOST|$w|" res/rows | while IFS='|' read -r _ _ n us; do
+      echo "CPUID in $w: $us us each over $n (in L2 an exit to L1's KVM and back; in L1 no exit)"
+    done
+  done
 }
 tcp_section() {
   echo

@@ -19,16 +19,18 @@
 #             virtio-net-pci on taps in the bridge br0, vhost=on and vhost=off. The rate is the
 #             receiver's: bytes from TCP_RAMP seconds after the first byte to the last whole
 #             second, over that time (tcp-rate's TCPR-RESULT).
+#   cost      what a memory copy and an exit cost on this emulated CPU (scripts/lib/cpu-cost.c), in
+#             L1 and in a ptvmm guest: how much of TCP's CPU per byte copies and exits can explain.
 # The rate of a run is the median of its per-second rates, leaving out the first and the last
 # second with traffic (partial seconds). Every guest has 1 vCPU and 256 MiB (the rings
 # section's: 2 vCPUs).
 # Folder: ptvmm, ptvmm-pktgen, bzImage, initramfs.cpio.gz, bin/qemu-system-x86_64, share/qemu/,
 # l1mod/*.ko (tun tap vhost_iotlb vhost vhost_net llc stp bridge), gmod/*.ko (virtio_* ... pktgen),
-# tcp-rate (static).
+# tcp-rate and cpu-cost (static).
 # Settings from the environment: SECS (sending time per run, 10), ROUNDS (2), PINGS (30), PKTPINGS
 # (2000),
 # PG_CLONE / PG_BURST (pktgen's clone_skb and burst), SECTIONS (which parts run, of
-# "pps rings ping tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3),
+# "pps rings ping cost tcp"; default all), TCP_SECS (30), TCP_RAMP (seconds left out at the start, 3),
 # TCP_VARIANTS (of ptnet-hdr ptnet-nohdr ptnet-hdr-mq ptnet-hdr-4k ptnet-hdr-lossless ptnet-hdr-spin
 # virtio-vhoston virtio-vhostoff; default ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff; the
 # others: 2 vCPUs and 2 ring pairs per guest, 4096 slots per ring, lossless ports, TX workers that
@@ -36,13 +38,15 @@
 # stack's own TSO frame sizes, not the driver's default 8), all with offloads).
 export PATH=/job/bin:$PATH
 SECS=${SECS:-10} ROUNDS=${ROUNDS:-2} PINGS=${PINGS:-30} PKTPINGS=${PKTPINGS:-2000}
-SECTIONS=${SECTIONS:-pps rings ping tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
+SECTIONS=${SECTIONS:-pps rings ping cost tcp} TCP_SECS=${TCP_SECS:-30} TCP_RAMP=${TCP_RAMP:-3}
 TCP_VARIANTS=${TCP_VARIANTS:-ptnet-hdr ptnet-nohdr virtio-vhoston virtio-vhostoff} TCP_SPIN=${TCP_SPIN:-500}
 PG_CLONE=${PG_CLONE:-0} PG_BURST=${PG_BURST:-1}
 export PTVMM_SHM_DIR=/tmp/shm
 mkdir -p "$PTVMM_SHM_DIR" res
 BASE='console=ttyS0 quiet panic=-1'
-QEMU='qemu-system-x86_64 -L share/qemu -M microvm,pcie=on -accel kvm -cpu host -m 256 -smp 1 -nographic -no-reboot'
+# debug-threads=on names QEMU's threads ("CPU 0/KVM"): ./pinq finds the vCPU thread by its name,
+# and the TCP section's CPU table tells QEMU's vCPU from its other threads
+QEMU='qemu-system-x86_64 -name guest,debug-threads=on -L share/qemu -M microvm,pcie=on -accel kvm -cpu host -m 256 -smp 1 -nographic -no-reboot'
 errors=0
 err() { echo "net-bench: error: $*"; errors=$((errors + 1)); }
 
@@ -53,7 +57,10 @@ err() { echo "net-bench: error: $*"; errors=$((errors + 1)); }
 # the sender on CPU S; the VMMs' other threads (ptvmm's workers, QEMU's I/O, vhost) stay free.
 if [ "$(nproc)" -ge 3 ]; then R=1 S=2; elif [ "$(nproc)" = 2 ]; then R=1 S=0; else R=0 S=0; fi
 # ./pinq CPU COMMAND...: runs QEMU COMMAND with its vCPU thread ("CPU 0/KVM") pinned to CPU, as
-# ptvmm's --pin-vcpus does for ptvmm; a TERM (timeout's) reaches QEMU.
+# ptvmm's --pin-vcpus does for ptvmm; a TERM (timeout's) reaches QEMU. A vCPU it could not pin
+# is a line in $PINQ_ERRORS, an error of the whole run (its end reports them).
+export PINQ_ERRORS=$PWD/res/pinq-errors
+: >"$PINQ_ERRORS"
 cat >pinq <<'END_PINQ'
 #!/bin/sh
 cpu=$1; shift
@@ -66,7 +73,7 @@ trap 'kill $q 2>/dev/null' TERM INT
     done
     sleep 0.05; i=$((i+1))
   done
-  echo "pinq: QEMU $q has no vCPU thread to pin after 10 s" >&2 ) &
+  echo "pinq: QEMU $q has no vCPU thread 'CPU 0/KVM' to pin after 10 s" | tee -a "$PINQ_ERRORS" >&2 ) &
 wait $q; rc=$?
 kill -0 $q 2>/dev/null && { wait $q; rc=$?; }
 exit $rc
@@ -79,7 +86,7 @@ done
 
 # --- the guest's script: prepended to the initramfs as a small cpio ---------------------------------
 mkdir -p g/bench
-cp gmod/*.ko tcp-rate g/bench/
+cp gmod/*.ko tcp-rate cpu-cost g/bench/
 cat >g/bench/g.sh <<'END_G'
 # /bench/g.sh MODE ARGS: MODE is ptnet-tx SECS [pkt-gen options], virtio-tx SECS DSTMAC CLONE
 # BURST, or ping ptnet|virtio MYIP PEERIP COUNT (COUNT 0: stay up as the peer), or pong [pkt-gen
@@ -117,6 +124,9 @@ virtio-tx)
   echo stop >$pg/pgctrl
   wait $p
   sed 's/^/G-OUT: /' $pg/eth0 ;;
+cost)
+  # cost MIB: cpu-cost's copy and exit timings in this guest
+  /bench/cpu-cost "$1" 2>&1 || echo "G-ERROR cpu-cost $1" ;;
 pong)
   insmod /lib/modules/ptnet.ko || echo "G-ERROR insmod ptnet"
   pkt-gen -i ptnet0 -f pong "$@" >/tmp/o 2>&1 & p=$!
@@ -386,6 +396,10 @@ if want ping; then
   done
 fi
 
+if want cost; then
+  cost_section
+fi
+
 if want tcp; then
   tcp_section
 fi
@@ -422,5 +436,6 @@ if want pps || want rings; then
     fi
   fi
 fi
+while read -r line; do err "$line"; done <"$PINQ_ERRORS"
 echo "net-bench: $errors error(s)"
 exit $((errors > 0))
