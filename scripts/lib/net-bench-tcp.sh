@@ -27,20 +27,30 @@ KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections"
 mountpoint -q /sys/kernel/debug 2>/dev/null || mount -t debugfs none /sys/kernel/debug 2>/dev/null ||
   echo "net-bench: no debugfs in L1: the TCP section shows no KVM exit counts"
 # L1 KVM's exits by reason and vCPU thread: a histogram trigger on the kvm_exit trace event
-EXIT_TRIGGER=/sys/kernel/debug/tracing/events/kvm/kvm_exit/trigger
+EXIT_EVENT=/sys/kernel/debug/tracing/events/kvm/kvm_exit
 EXIT_HIST="hist:keys=common_pid,exit_reason:vals=hitcount:size=2048"
-[ -w "$EXIT_TRIGGER" ] ||
-  echo "net-bench: L1 has no kvm_exit trace event in debugfs: the TCP section shows no exit reasons"
-# exit_hist NAME: turns the histogram off and prints its counts as
-# "NETBENCH-EXIT|NAME|role|reason|count", the vCPU threads' process roles from res/cpu-NAME.roles
-# and the thread list of res/cpu-NAME.1
-exit_hist() {
-  [ -w "$EXIT_TRIGGER" ] || return 0
-  hist=${EXIT_TRIGGER%/trigger}/hist
-  sed -n 's/.*common_pid: *\([0-9]*\).*exit_reason: *\([0-9]*\).*hitcount: *\([0-9]*\).*/\1 \2 \3/p' "$hist" >res/exits-$1
-  echo "!$EXIT_HIST" >"$EXIT_TRIGGER"
-  awk 'NR == FNR { if (NF == 4) tg[$2] = $1; next } { print (($1 in tg) ? tg[$1] : "?"), $2, $3 }' \
-    res/cpu-$1.1 res/exits-$1 | while read -r tg reason n; do
+[ -w "$EXIT_EVENT/trigger" ] && [ -r "$EXIT_EVENT/hist" ] ||
+  echo "net-bench: L1 has no kvm_exit histogram (debugfs, CONFIG_HIST_TRIGGERS): the TCP section shows no exit reasons"
+# exit_hist_on: a fresh histogram (one a failed variant left on is removed first)
+exit_hist_on() {
+  [ -w "$EXIT_EVENT/trigger" ] && [ -r "$EXIT_EVENT/hist" ] || return 0
+  echo "!$EXIT_HIST" >"$EXIT_EVENT/trigger" 2>/dev/null
+  echo "$EXIT_HIST" >"$EXIT_EVENT/trigger"
+}
+# exit_hist_off NAME: saves the histogram's "tid reason count" lines in res/exits-NAME and removes it
+exit_hist_off() {
+  [ -w "$EXIT_EVENT/trigger" ] && [ -r "$EXIT_EVENT/hist" ] || return 0
+  sed -n 's/.*common_pid: *\([0-9]*\).*exit_reason: *\([0-9]*\).*hitcount: *\([0-9]*\).*/\1 \2 \3/p' \
+    "$EXIT_EVENT/hist" >res/exits-$1
+  echo "!$EXIT_HIST" >"$EXIT_EVENT/trigger"
+}
+# exit_rows NAME: res/exits-NAME as "NETBENCH-EXIT|NAME|role|reason|count" rows, each vCPU thread's
+# process from the thread lists of both samples (res/cpu-NAME.0 and .1: the receiver's VMM may end
+# before the last) and its role from res/cpu-NAME.roles
+exit_rows() {
+  [ -s res/exits-$1 ] || return 0
+  cat res/cpu-$1.0 res/cpu-$1.1 | awk 'NR == FNR { if (NF == 4) tg[$2] = $1; next }
+      { print (($1 in tg) ? tg[$1] : "?"), $2, $3 }' - res/exits-$1 | while read -r tg reason n; do
       role=$(sed -n "s/^$tg //p" res/cpu-$1.roles)
       [ -n "$role" ] && echo "${role%%\'*} $reason $n"
     done | awk '{ c[$1 "|" $2] += $3 } END { for (k in c) print k "|" c[k] }' | while IFS='|' read -r role reason n; do
@@ -54,7 +64,7 @@ exit_hist() {
 tcp_cpu() {
   name=$1 con=$2 pid=$3
   wait_for "$con" G-UP 120 "$pid" || { err "tcp $name: the sender did not come up (no CPU sample)"; return 0; }
-  [ -w "$EXIT_TRIGGER" ] && echo "$EXIT_HIST" >"$EXIT_TRIGGER"
+  exit_hist_on
   read -r t0 _ </proc/uptime; thread_ticks res/cpu-$name.0
   # which process is which, while both VMMs run (the receiver's may end before the last sample)
   for d in /proc/[0-9]*; do
@@ -62,7 +72,9 @@ tcp_cpu() {
       *tcp-send*) echo "${d#/proc/} sender's VMM" ;; *tcp-recv*) echo "${d#/proc/} receiver's VMM" ;;
     esac
   done >res/cpu-$name.roles
-  wait_for "$con" G-TXFRAME $((2 * TCP_SECS + 200)) "$pid" || { err "tcp $name: no G-TXFRAME for the CPU sample"; return 0; }
+  wait_for "$con" G-TXFRAME $((2 * TCP_SECS + 200)) "$pid" ||
+    { err "tcp $name: no G-TXFRAME for the CPU sample"; exit_hist_off "$name"; return 0; }
+  exit_hist_off "$name"
   read -r t1 _ </proc/uptime; thread_ticks res/cpu-$name.1
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   awk -v secs="$secs" 'NR == FNR { t0[$1 " " $2 " " $3] = $4; next }
@@ -84,7 +96,7 @@ tcp_cpu() {
     [ -n "$role" ] || continue
     echo "NETBENCH-KVM|$name|$role|$(echo $c | tr ' ' '|')" | tee -a res/rows
   done
-  exit_hist "$name"
+  exit_rows "$name"
   busy=$(awk '$1 == "L1" { if (NR == FNR) { b = $3; t = $4 } else if ($4 > t) printf "%.0f", ($3 - b) * 100 / ($4 - t) }' \
     res/cpu-$name.0 res/cpu-$name.1)
   echo "NETBENCH-CPUL1|$name|$secs|$(nproc)|${busy:--}" | tee -a res/rows
